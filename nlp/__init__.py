@@ -1,0 +1,1 @@
+"""complaint-radar: the library (types, taxonomy, text, classifier, CLI)."""

@@ -1,0 +1,55 @@
+"""Shared fixtures: the datasets mirror, isolated MLflow stores, a tiny trained baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path_factory):
+    """Never write MLflow runs or dataset caches into the checkout."""
+    scratch = tmp_path_factory.mktemp("env")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
+    monkeypatch.setenv("RADAR_CACHE_DIR", str(scratch / "cache"))
+    if not os.environ.get("RADAR_DATA_MIRROR") and DEFAULT_MIRROR.is_dir():
+        monkeypatch.setenv("RADAR_DATA_MIRROR", str(DEFAULT_MIRROR))
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    """The shared datasets mirror; tests on the real files skip where it is absent."""
+    path = Path(os.environ.get("RADAR_DATA_MIRROR") or DEFAULT_MIRROR)
+    if not (path / "complaints-2019").is_dir():
+        pytest.skip(f"datasets mirror not found at {path} (set RADAR_DATA_MIRROR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_datasets(mirror_dir):
+    """Both registered datasets, loaded once per session."""
+    from training import datasets as registry
+
+    os.environ.setdefault("RADAR_DATA_MIRROR", str(mirror_dir))
+    return {name: registry.load(name, download=False) for name in registry.REGISTRY}
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(mirror_dir, tmp_path_factory):
+    """The tiny baseline config trained once into a temporary model folder and MLflow store."""
+    from training.config import load_config
+    from training.train import train_baseline
+
+    root = tmp_path_factory.mktemp("tiny")
+    os.environ.setdefault("RADAR_DATA_MIRROR", str(mirror_dir))
+    config = dataclasses.replace(load_config(REPO / "training/configs/tiny-baseline.yaml"),
+                                 model_dir=str(root / "model"))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    result = train_baseline(config, tracking_uri=uri)
+    return {"config": config, "result": result, "tracking_uri": uri, "root": root}

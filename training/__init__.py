@@ -1,0 +1,1 @@
+"""complaint-radar training: dataset registry, baselines, evaluation, MLflow tracking."""

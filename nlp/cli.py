@@ -75,10 +75,11 @@ def datasets_verify(
             rows = len(spec.loader(path))
         except registry.DatasetError as exc:
             failures += 1
-            err_console.print(f"[red]FAIL[/red] {exc}")
+            err_console.print(f"[red]FAIL[/red] {exc}", soft_wrap=True)
             continue
         console.print(f"[green]ok[/green]   {name}: {path} ({where}); sha256 matches; "
-                      f"{spec.raw_rows:,} rows in the file, {rows:,} after de-duplication")
+                      f"{spec.raw_rows:,} rows in the file, {rows:,} after de-duplication",
+                      soft_wrap=True)
     if failures:
         raise _fail(f"{failures} dataset(s) failed verification")
 

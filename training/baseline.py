@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import datasets
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlp.baseline import BaselineClassifier, LinearHead
 from nlp.text import normalize_for_tfidf

@@ -47,7 +47,8 @@ class BaselineConfig:
         for key in ("word_ngrams", "char_ngrams"):
             low_high = getattr(self, key)
             if len(low_high) != 2 or not 1 <= low_high[0] <= low_high[1]:
-                raise ConfigError(f"{key} must be [low, high] with 1 <= low <= high, got {low_high!r}")
+                raise ConfigError(
+                    f"{key} must be [low, high] with 1 <= low <= high, got {low_high!r}")
         if self.min_df < 1:
             raise ConfigError(f"min_df must be >= 1, got {self.min_df!r}")
         if self.C <= 0:

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import datasets
@@ -120,21 +120,22 @@ def _download(spec: DatasetSpec, target: Path) -> None:
             f"or set {MIRROR_ENV} to a folder holding {spec.relpath}."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Closed by the `with` below; kept open here so its name is known to the cleanup.
+    part = tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part")  # noqa: SIM115
+    tmp_path = Path(part.name)
     try:
-        with urllib.request.urlopen(spec.download_url, timeout=30) as response:
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                shutil.copyfileobj(response, tmp)
+        with part, urllib.request.urlopen(spec.download_url, timeout=30) as response:
+            shutil.copyfileobj(response, part)
+        verify_file(spec, tmp_path)
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        tmp_path.unlink(missing_ok=True)
         raise DatasetError(
             f"{spec.name}: {spec.relpath} not found in the mirror or the cache, and the "
             f"download from {spec.download_url} failed ({exc}). With no network, put the file "
             f"at {target} or set {MIRROR_ENV} to a folder holding {spec.relpath}."
         ) from exc
-    tmp_path = Path(tmp.name)
-    try:
-        verify_file(spec, tmp_path)
     except ChecksumError:
-        tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
         raise
     tmp_path.replace(target)  # only a verified file ever lands in the cache
 
@@ -203,7 +204,7 @@ def parse_airline_time(value: str) -> str:
     The mirror's README documents ``HH.MM``; the mirrored file uses ``HH:MM``. Both are read.
     """
     local = datetime.strptime(value.replace(".", ":"), "%d-%m-%Y %H:%M")
-    utc = (local - AIRLINE_UTC_OFFSET).replace(tzinfo=timezone.utc)
+    utc = (local - AIRLINE_UTC_OFFSET).replace(tzinfo=UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

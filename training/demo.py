@@ -32,7 +32,8 @@ def run_demo(config: BaselineConfig, tracking_uri: str | None = None,
     console = console or Console(stderr=True)
     for name, spec in sorted(registry.REGISTRY.items()):
         where, path = registry.resolve_path(spec)
-        console.print(f"[green]verified[/green] {name}: {path} ({where}, sha256 ok)")
+        console.print(f"[green]verified[/green] {name}: {path} ({where}, sha256 ok)",
+                      soft_wrap=True)
     result = ensure_baseline(config, tracking_uri, console)
     classifier = load_classifier(result.model_dir)
 

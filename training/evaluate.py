@@ -101,7 +101,8 @@ def format_yardsticks(metrics: dict[str, float]) -> list[tuple[str, str, str]]:
     low, high = YARDSTICKS["complaints_macro_f1_transformers"]
     rows: Sequence[tuple[str, str, str]] = [
         ("complaints-2019 macro-F1 (CV)", fmt("complaints_macro_f1"),
-         f"{YARDSTICKS['complaints_macro_f1_2019_paper']} (2019 paper); {low}-{high} (transformers)"),
+         f"{YARDSTICKS['complaints_macro_f1_2019_paper']} (2019 paper); "
+         f"{low}-{high} (transformers)"),
         ("complaints-2019 accuracy (CV)", fmt("complaints_accuracy"), "-"),
         ("airline accuracy (dedup 80/20)", f"{metrics.get('airline_accuracy', float('nan')):.3f}",
          f"{YARDSTICKS['airline_accuracy_roberta']} (RoBERTa)"),

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def _model_meta(config: BaselineConfig, sizes: dict[str, int], run_id: str) -> d
         "data": dataset_fingerprints(),
         "sizes": sizes,
         "run_id": run_id,
-        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "libraries": library_versions(),
     }
 

@@ -2,8 +2,14 @@ import dataclasses
 
 import pytest
 
-from nlp.taxonomy import (SCHEMA, SENTIMENTS, THEME_KEYS, LabelSchema, SchemaMismatchError,
-                          check_schema)
+from nlp.taxonomy import (
+    SCHEMA,
+    SENTIMENTS,
+    THEME_KEYS,
+    LabelSchema,
+    SchemaMismatchError,
+    check_schema,
+)
 
 
 def test_taxonomy_v1_has_the_nine_themes_and_three_sentiments():

@@ -1,8 +1,13 @@
 import pytest
 
 from nlp.taxonomy import THEME_KEYS
-from training.labels import (AIRLINE_REASON_THEMES, AIRLINE_SUPPORTED_THEMES,
-                             AIRLINE_UNMAPPED_REASONS, UnknownReasonError, map_airline_reason)
+from training.labels import (
+    AIRLINE_REASON_THEMES,
+    AIRLINE_SUPPORTED_THEMES,
+    AIRLINE_UNMAPPED_REASONS,
+    UnknownReasonError,
+    map_airline_reason,
+)
 
 
 def test_mapped_themes_are_taxonomy_keys():

@@ -32,7 +32,8 @@ def test_dedup_split_is_deterministic_and_stratified():
 
 def test_real_airline_split_has_no_shared_text(real_datasets):
     split = dedup_split(real_datasets["airline-sentiment-2015"], "sentiment", 0.2, seed=13)
-    assert not {dedup_key(t) for t in split.train["text"]} & {dedup_key(t) for t in split.test["text"]}
+    train_keys = {dedup_key(t) for t in split.train["text"]}
+    assert not train_keys & {dedup_key(t) for t in split.test["text"]}
     assert abs(len(split.test) / (len(split.train) + len(split.test)) - 0.2) < 0.001
 
 

@@ -1,55 +1,171 @@
-"""REST edge of complaint-radar (FastAPI app factory).
+"""REST inference endpoint of complaint-radar (FastAPI app factory).
 
-This is the skeleton that issue [B] grows: the model is loaded once in
-``lifespan`` into ``app.state``, and the service says whether it is alive,
-ready, and which model it serves. Classification and risk endpoints come with [B].
+Endpoints: ``POST /v1/classify``, ``POST /v1/risk``, ``GET /v1/model``,
+``GET /healthz``, ``GET /readyz``. The model is loaded once in ``lifespan`` into
+``app.state``; concurrent requests are micro-batched into one model call that
+runs off the event loop (``nlp.microbatch``).
 
-Run: ``python serve.py`` (needs the ``serve`` extra: ``pip install -e '.[serve]'``).
+Run: ``radar serve`` or ``python serve.py`` (needs the ``serve`` extra).
+Settings come from the environment when the app starts (``ServeSettings.from_env``).
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 try:
-    from fastapi import FastAPI, HTTPException
-    from pydantic import BaseModel
+    from fastapi import Depends, FastAPI, Header, HTTPException, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StrictStr
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "serve.py needs the 'serve' extra: pip install -e '.[serve]'"
-    ) from exc
+    raise ImportError("serve.py needs the 'serve' extra: pip install -e '.[serve]'") from exc
 
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
+from nlp.contract import score_record
+from nlp.microbatch import MicroBatcher, QueueFullError
+from nlp.summary import BrandTally
 from nlp.taxonomy import SCHEMA
+from nlp.types import Prediction
+
+log = logging.getLogger("complaint_radar.serve")
+API_KEY_HEADER = "X-API-Key"
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Where the model is and where to listen; read from the environment at start-up."""
+    """How the service runs; ``from_env`` reads ``RADAR_*`` variables at start-up."""
 
     model_dir: Path = Path("models/baseline")
     host: str = "127.0.0.1"
     port: int = 8000
+    api_key: str | None = None  # set: every /v1 request needs it in the X-API-Key header
+    max_posts: int = 256
+    max_chars: int = 5000
+    max_body_bytes: int = 2 * 1024 * 1024
+    microbatch: bool = True
+    batch_max: int = 64
+    batch_wait_ms: float = 5.0
+    queue_max: int = 256
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
+        for name in ("max_posts", "max_chars", "max_body_bytes", "batch_max", "queue_max"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_wait_ms < 0:
+            raise ValueError(f"batch_wait_ms must be >= 0, got {self.batch_wait_ms}")
+        if self.api_key is not None and len(self.api_key) < 16:
+            raise ValueError("RADAR_API_KEY must be at least 16 characters")
 
     @classmethod
-    def from_env(cls) -> ServeSettings:
-        port = os.environ.get("RADAR_PORT", "8000")
-        if not port.isdigit():
-            raise ValueError(f"RADAR_PORT must be a port number, got {port!r}")
-        return cls(model_dir=Path(os.environ.get("RADAR_MODEL_DIR", "models/baseline")),
-                   host=os.environ.get("RADAR_HOST", "127.0.0.1"), port=int(port))
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
+        """Read ``RADAR_MODEL_DIR``, ``RADAR_HOST``, ``RADAR_PORT``, ``RADAR_API_KEY``,
+        ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``, ``RADAR_MAX_BODY_BYTES``,
+        ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``, ``RADAR_BATCH_WAIT_MS``,
+        ``RADAR_QUEUE_MAX``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RADAR_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _parse_setting(f.name, raw)
+            except ValueError:
+                raise ValueError(
+                    f"RADAR_{f.name.upper()}={raw!r} is not a valid {f.name}") from None
+        return cls(**values)
 
 
-class HealthResponse(BaseModel):
-    status: str
+def _parse_setting(name: str, raw: str) -> Any:
+    if name == "model_dir":
+        return Path(raw)
+    if name in ("host", "api_key"):
+        return raw
+    if name == "microbatch":
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(raw)
+        return raw.lower() in ("1", "true", "yes")
+    if name == "batch_wait_ms":
+        return float(raw)
+    return int(raw)
+
+
+# --- HTTP schemas -------------------------------------------------------------------
+
+
+class PostRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="The post as published.")
+    id: StrictStr | None = Field(None, description="Your id for the post; echoed back.")
+    brand: StrictStr | None = None
+    author: StrictStr | None = Field(None, description="Author id (pseudonymise if you must).")
+    created_at: datetime | None = Field(None, description="ISO 8601 with a timezone.")
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    posts: list[PostRequest] = Field(description="One or more posts.")
+
+
+class PredictionResponse(BaseModel):
+    id: str
+    brand: str | None
+    author_id: str | None
+    created_at: str | None
+    sentiment: str
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+    complaint: bool
+    p_complaint: float
+    p_waiting: float | None
+    p_ivr_menu: float | None
+    p_not_known: float | None
+    p_unresolved: float | None
+    p_staff_attitude: float | None
+    p_self_service: float | None
+    p_billing: float | None
+    p_product_failure: float | None
+    p_marketing_spam: float | None
+    themes: list[str] = Field(description="Theme keys at or above the threshold.")
+    churn_intent: bool | None
+    p_churn_intent: float | None = Field(description="None: the model does not predict it.")
+    model_version: str
+
+
+class ClassifyResponse(BaseModel):
+    model_version: str
+    predictions: list[PredictionResponse]
+
+
+class BrandSummaryResponse(BaseModel):
+    brand: str
+    posts: int
+    negative_share: float
+    complaint_share: float
+    top_reasons: dict[str, float]
+
+
+class RiskResponse(BaseModel):
+    kind: Literal["summary"] = Field(
+        description="'summary': per-brand sentiment/complaint shares over posts. The "
+                    "ex-customer-at-risk score (risk.v1, issue [C]) will answer with kind 'risk'.")
+    score_version: None = Field(None, description="Set once the at-risk score exists.")
+    model_version: str
+    brands: list[BrandSummaryResponse]
 
 
 class ModelResponse(BaseModel):
@@ -60,6 +176,84 @@ class ModelResponse(BaseModel):
     metrics: dict[str, float]
 
 
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 503)}
+
+
+# --- middleware: body size and content type, before any parsing ----------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestGuard:
+    """ASGI middleware: 413 for bodies over the limit (declared or streamed), 415 for
+    POSTs that are not JSON. Runs before FastAPI reads or parses anything."""
+
+    def __init__(self, app, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                return await _send_error(send, 415, "Content-Type must be application/json, "
+                                         f"got {content_type or 'none'!r}")
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return await _send_error(send, 400, "invalid Content-Length header")
+            if int(declared) > self.max_body_bytes:
+                return await _send_error(send, 413, self._too_large())
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_error(send, 413, self._too_large())
+
+    def _too_large(self) -> str:
+        return f"request body larger than {self.max_body_bytes} bytes"
+
+
+async def _send_error(send, status: int, detail: str) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status)
+    await send({"type": "http.response.start", "status": status,
+                "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the app; the model loads when the app starts, not when this is called."""
     settings = settings or ServeSettings.from_env()
@@ -67,42 +261,145 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.classifier = None
+        app.state.batcher = None
         app.state.load_error = None
         try:
             app.state.classifier = load_classifier(settings.model_dir)
         except (ModelLoadError, ValueError) as exc:
-            # Stay up so /healthz and /readyz can say what is wrong.
+            # Stay up so /healthz answers and /readyz can say what is wrong.
             app.state.load_error = str(exc)
+            log.error("model not loaded: %s", exc)
+        if app.state.classifier is not None and settings.microbatch:
+            app.state.batcher = MicroBatcher(app.state.classifier.predict, settings.batch_max,
+                                             settings.batch_wait_ms, settings.queue_max)
+            await app.state.batcher.start()
         yield
+        if app.state.batcher is not None:
+            await app.state.batcher.stop()
 
-    app = FastAPI(title="complaint-radar", lifespan=lifespan)
+    app = FastAPI(title="complaint-radar", version="1", lifespan=lifespan)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    _add_error_handlers(app)
 
-    def _classifier() -> Classifier:
+    def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if settings.api_key is None:
+            return
+        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(),
+                                                        settings.api_key.encode()):
+            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header",
+                                headers={"WWW-Authenticate": API_KEY_HEADER})
+
+    def classifier() -> Classifier:
         if app.state.classifier is None:
-            raise HTTPException(status_code=503, detail=f"model not loaded: {app.state.load_error}")
+            raise HTTPException(503, f"model not loaded: {app.state.load_error}")
         return app.state.classifier
+
+    async def predict(request: ClassifyRequest) -> tuple[list[Prediction], list[str]]:
+        _check_limits(request, settings)
+        model = classifier()
+        ids = [p.id if p.id is not None else str(i) for i, p in enumerate(request.posts)]
+        texts = [p.text for p in request.posts]
+        keys = [("api", post_id) for post_id in ids]
+        if app.state.batcher is not None:
+            try:
+                return await app.state.batcher.predict(texts, keys), ids
+            except QueueFullError as exc:
+                raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+        return await run_in_threadpool(model.predict, texts, keys), ids
+
+    v1 = [Depends(require_key)]
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=v1,
+              responses=ERRORS)
+    async def classify(request: ClassifyRequest) -> ClassifyResponse:
+        predictions, ids = await predict(request)
+        records = [
+            score_record(pred, post_id, post.brand, post.author, _utc(post.created_at))
+            for pred, post_id, post in zip(predictions, ids, request.posts, strict=True)
+        ]
+        return ClassifyResponse(model_version=classifier().model_version,
+                                predictions=[PredictionResponse(**r) for r in records])
+
+    @app.post("/v1/risk", response_model=RiskResponse, dependencies=v1, responses=ERRORS)
+    async def risk(request: ClassifyRequest) -> RiskResponse:
+        predictions, _ = await predict(request)
+        tally = BrandTally()
+        for post, pred in zip(request.posts, predictions, strict=True):
+            tally.add(post.brand, pred)
+        brands = [BrandSummaryResponse(brand=s.brand, posts=s.posts,
+                                       negative_share=s.negative_share,
+                                       complaint_share=s.complaint_share,
+                                       top_reasons=dict(s.top_reasons))
+                  for s in tally.summaries()]
+        return RiskResponse(kind="summary", model_version=classifier().model_version,
+                            brands=brands)
+
+    @app.get("/v1/model", response_model=ModelResponse, dependencies=v1, responses=ERRORS)
+    def model_info() -> ModelResponse:
+        meta = classifier().meta
+        return ModelResponse(name=meta["name"], kind=meta["kind"],
+                             model_version=meta["model_version"], label_schema=SCHEMA.to_dict(),
+                             metrics=meta.get("metrics", {}))
 
     @app.get("/healthz", response_model=HealthResponse)
     def healthz() -> HealthResponse:
         return HealthResponse(status="ok")
 
-    @app.get("/readyz", response_model=HealthResponse)
+    @app.get("/readyz", response_model=HealthResponse, responses=ERRORS)
     def readyz() -> HealthResponse:
-        _classifier()
+        classifier()
         return HealthResponse(status="ready")
-
-    @app.get("/v1/model", response_model=ModelResponse)
-    def model_info() -> ModelResponse:
-        meta = _classifier().meta
-        return ModelResponse(name=meta["name"], kind=meta["kind"],
-                             model_version=meta["model_version"], label_schema=SCHEMA.to_dict(),
-                             metrics=meta.get("metrics", {}))
 
     return app
 
 
-if __name__ == "__main__":  # pragma: no cover
+def _check_limits(request: ClassifyRequest, settings: ServeSettings) -> None:
+    if not request.posts:
+        raise HTTPException(422, "posts must hold at least one post")
+    if len(request.posts) > settings.max_posts:
+        raise HTTPException(
+            422, f"at most {settings.max_posts} posts per request, got {len(request.posts)}")
+    for i, post in enumerate(request.posts):
+        if not post.text.strip():
+            raise HTTPException(422, f"posts[{i}].text is empty")
+        if len(post.text) > settings.max_chars:
+            raise HTTPException(
+                422, f"posts[{i}].text has {len(post.text)} characters; "
+                     f"at most {settings.max_chars} allowed")
+        if post.created_at is not None and post.created_at.utcoffset() is None:
+            raise HTTPException(
+                422, f"posts[{i}].created_at needs a timezone, e.g. 2015-02-24T19:35:00Z")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "malformed JSON body"}, status_code=400)
+        parts = []
+        for e in errors[:5]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        return JSONResponse({"detail": "; ".join(parts) + more}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def main() -> None:  # pragma: no cover - starts a server
     import uvicorn
 
-    env_settings = ServeSettings.from_env()
-    uvicorn.run(create_app(env_settings), host=env_settings.host, port=env_settings.port)
+    settings = ServeSettings.from_env()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -129,5 +129,32 @@ def demo(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = N
     console.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $RADAR_HOST or "
+                                                  "127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: $RADAR_PORT or 8000).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (default: $RADAR_MODEL_DIR "
+                                                    "or models/baseline).")] = None,
+) -> None:
+    """Start the REST endpoint (needs the serve extra). Other settings: RADAR_* variables."""
+    import dataclasses
+
+    try:
+        import uvicorn
+
+        from serve import ServeSettings, create_app
+    except ImportError as exc:
+        raise _fail(f"{exc}. Install the serve extra: pip install -e '.[serve]'") from exc
+    try:
+        settings = ServeSettings.from_env()
+        overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model))
+                     if v is not None}
+        settings = dataclasses.replace(settings, **overrides)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
 if __name__ == "__main__":
     app()

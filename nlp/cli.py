@@ -7,6 +7,7 @@ The CLI is the composition root: it is the one module of ``nlp`` that reaches in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -116,17 +117,100 @@ def demo(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = N
     except (ConfigError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
     model_version = result.summaries[0].model_version if result.summaries else "-"
-    table = Table(title=f"airline-sentiment-2015: {result.posts:,} tweets, model {model_version}",
-                  caption="complaint: p >= 0.5; reasons: share of the brand's complaints "
-                          "naming the theme (themes the baseline can predict)")
+    title = f"airline-sentiment-2015: {result.posts:,} tweets, model {model_version}"
+    console.print(_brand_table(result.summaries, title))
+
+
+def _brand_table(summaries, title: str) -> Table:
+    table = Table(title=title, caption="complaint: p >= 0.5; reasons: share of the brand's "
+                                       "complaints naming the theme (themes the model predicts)")
     for column, justify in (("brand", "left"), ("posts", "right"), ("negative", "right"),
                             ("complaints", "right"), ("top reasons", "left")):
         table.add_column(column, justify=justify)
-    for s in result.summaries:
+    for s in summaries:
         reasons = ", ".join(f"{key} {share:.0%}" for key, share in s.top_reasons) or "-"
         table.add_row(s.brand, f"{s.posts:,}", f"{s.negative_share:.1%}",
                       f"{s.complaint_share:.1%}", reasons)
-    console.print(table)
+    return table
+
+
+ColOption = "Column of the dump holding the post's {} (default: {})."
+
+
+@app.command()
+def score(
+    dump: Annotated[Path, typer.Argument(help="Review dump: .csv (with a header), .jsonl or "
+                                              ".parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet, .csv or "
+                                                          ".jsonl (by extension).")],
+    model: Annotated[Path, typer.Option(help="Model folder.")] = Path("models/baseline"),
+    text_col: Annotated[str | None, typer.Option(help=ColOption.format("text", "text"))] = None,
+    id_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("id", "id or post_id; else row-N"))] = None,
+    brand_col: Annotated[str | None, typer.Option(help=ColOption.format("brand", "brand"))] = None,
+    author_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("author", "author_id or author"))] = None,
+    time_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("time, ISO 8601 or epoch seconds", "created_at, time or date"))
+    ] = None,
+    time_format: Annotated[str | None, typer.Option(
+        help="strptime format of the time column, e.g. '%d-%m-%Y %H:%M' (naive times are "
+             "taken as UTC); default ISO 8601.")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Rows per chunk (memory and resume "
+                                                 "granularity).")] = 2048,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
+                                              "--out.")] = False,
+) -> None:
+    """Score a review dump: every row scored or quarantined with a reason, resumable."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nlp.batch import BatchError, score_dump
+    from nlp.classifier import ModelLoadError, load_classifier
+    from nlp.dumps import ColumnMap, DumpError
+
+    try:
+        classifier = load_classifier(model)
+    except (ModelLoadError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
+                        time=time_col, time_format=time_format)
+    bar = Progress(TextColumn(f"scoring {dump.name}"), BarColumn(), TaskProgressColumn(),
+                   TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+                   TimeRemainingColumn(), console=err_console)
+    started = time.perf_counter()
+    with bar:
+        task = bar.add_task("score", total=None, rows=0, rate=0.0)
+
+        def on_progress(position: int, size: int, rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=position, total=size, rows=rows, rate=rate)
+
+        try:
+            result = score_dump(dump, out, classifier, columns, chunk_size, resume,
+                                progress=on_progress)
+        except (BatchError, DumpError) as exc:
+            raise _fail(str(exc)) from exc
+    resumed = (f" ({result.resumed_rows:,} from the interrupted run)"
+               if result.resumed_rows else "")
+    console.print(
+        f"rows in {result.rows_in:,}{resumed} = scored {result.rows_scored:,} + quarantined "
+        f"{result.rows_quarantined:,}; {result.rows_in / max(result.seconds, 1e-9):,.0f} rows/s",
+        soft_wrap=True)
+    console.print(f"output: {result.out_path}", soft_wrap=True)
+    if result.rows_in and not result.rows_scored:
+        err_console.print("[bold yellow]warning:[/bold yellow] every row was quarantined; "
+                          "check the column options against the quarantine file's reasons")
+    if result.quarantine_path:
+        console.print(f"quarantine: {result.quarantine_path} (one JSON object per row: row, "
+                      "reason, raw)", soft_wrap=True)
+    console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
+                                                 f"{classifier.model_version}"))
 
 
 @app.command()

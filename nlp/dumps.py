@@ -1,0 +1,256 @@
+"""Reading review dumps and exports (CSV, JSONL, Parquet) as posts, row by row.
+
+Streaming readers: memory does not grow with the file. A row that cannot become
+a :class:`~nlp.types.Post` is not dropped: it comes back as a :class:`RawRow`
+with the reason, for the caller to quarantine. ``ColumnMap`` is the column
+mapping that batch scoring and the importers share.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nlp.types import Post
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+# Columns used when the mapping does not name one and the file has a column of that name.
+DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id"), "brand": ("brand",),
+                 "author": ("author_id", "author"), "time": ("created_at", "time", "date")}
+
+
+class DumpError(ValueError):
+    """The dump as a whole cannot be read (unknown format, missing column, ...)."""
+
+
+def dump_format(path: Path) -> str:
+    """``csv``, ``jsonl`` or ``parquet``, from the file name's extension."""
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise DumpError(
+            f"{path}: unknown format {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which columns of a dump hold a post's fields. ``None``: use the default name if present."""
+
+    text: str | None = None
+    id: str | None = None
+    brand: str | None = None
+    author: str | None = None
+    time: str | None = None
+    time_format: str | None = None  # strptime format for the time column; None: ISO 8601
+
+    def resolve(self, columns: Sequence[str], path: Path) -> ColumnMap:
+        """Fill unnamed fields from the defaults; fail if a named or required column is absent."""
+        resolved = {}
+        for field, defaults in DEFAULT_NAMES.items():
+            chosen = getattr(self, field)
+            if chosen is not None and chosen not in columns:
+                raise DumpError(f"{path}: no column {chosen!r} (--{field}-col); "
+                                f"columns are {list(columns)}")
+            if chosen is None:
+                chosen = next((name for name in defaults if name in columns), None)
+            resolved[field] = chosen
+        if resolved["text"] is None:
+            raise DumpError(f"{path}: no text column; name it with --text-col "
+                            f"(columns are {list(columns)})")
+        return ColumnMap(**resolved, time_format=self.time_format)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"text": self.text, "id": self.id, "brand": self.brand, "author": self.author,
+                "time": self.time, "time_format": self.time_format}
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One input row: its 1-based number, its values, or why it could not be read."""
+
+    number: int
+    values: dict[str, Any] | None
+    error: str | None = None
+    raw: Any = None
+
+
+class DumpReader:
+    """Streams the rows of one dump; ``position`` / ``size`` tell how far it has read."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DumpError(f"{self.path}: no such file")
+        self.format = dump_format(self.path)
+        self.columns: list[str] = []
+        self._bytes_read = 0
+        self._parquet = None
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                self._parquet = pq.ParquetFile(self.path)
+            except Exception as exc:  # pyarrow raises several types for a bad file
+                raise DumpError(f"{self.path}: not a readable Parquet file ({exc})") from exc
+            self.columns = list(self._parquet.schema_arrow.names)
+            self.size = self._parquet.metadata.num_rows
+        else:
+            self.size = self.path.stat().st_size
+        self._rows_seen = 0
+
+    @property
+    def position(self) -> int:
+        """Bytes read (CSV/JSONL) or rows read (Parquet), comparable with ``size``."""
+        if self._parquet is not None:
+            return self._rows_seen
+        return self._bytes_read
+
+    def rows(self, batch_size: int = 4096) -> Iterator[RawRow]:
+        if self.format == "parquet":
+            yield from self._parquet_rows(batch_size)
+        elif self.format == "csv":
+            yield from self._csv_rows()
+        else:
+            yield from self._jsonl_rows()
+
+    def _text_lines(self) -> Iterator[str]:
+        with self.path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                self._bytes_read += len(line)
+                try:
+                    yield line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DumpError(f"{self.path}: line {number} is not UTF-8 ({exc})") from exc
+
+    def _csv_rows(self) -> Iterator[RawRow]:
+        reader = csv.reader(self._text_lines())
+        try:
+            self.columns = next(reader)
+        except StopIteration:
+            raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)") from None
+        number = 0
+        while True:
+            number += 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RawRow(number, None, f"unreadable CSV row ({exc})")
+                continue
+            if len(record) != len(self.columns):
+                yield RawRow(number, None, f"expected {len(self.columns)} fields, found "
+                                           f"{len(record)}", raw=record)
+                continue
+            yield RawRow(number, dict(zip(self.columns, record, strict=True)))
+
+    def _jsonl_rows(self) -> Iterator[RawRow]:
+        number = 0
+        for line in self._text_lines():
+            if not line.strip():
+                continue  # blank lines are not rows
+            number += 1
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield RawRow(number, None, f"invalid JSON ({exc.msg})", raw=line.rstrip("\n"))
+                continue
+            if not isinstance(value, dict):
+                yield RawRow(number, None, f"expected a JSON object, found "
+                                           f"{type(value).__name__}", raw=value)
+                continue
+            for key in value:
+                if key not in self.columns:
+                    self.columns.append(key)
+            yield RawRow(number, value)
+
+    def _parquet_rows(self, batch_size: int) -> Iterator[RawRow]:
+        for batch in self._parquet.iter_batches(batch_size=batch_size):
+            for values in batch.to_pylist():
+                self._rows_seen += 1
+                yield RawRow(self._rows_seen, values)
+
+
+def peek_columns(path: Path) -> list[str]:
+    """The dump's columns: the CSV header, the Parquet schema, or the first JSONL object's keys."""
+    reader = DumpReader(path)
+    if reader.format == "parquet":
+        return reader.columns
+    for row in reader.rows():
+        if reader.format == "csv" or row.values is not None:
+            return reader.columns
+    return reader.columns
+
+
+class RowError(ValueError):
+    """One row cannot become a post; the message is the quarantine reason."""
+
+
+def parse_time(value: Any, column: str, time_format: str | None = None) -> datetime | None:
+    """ISO 8601 text (or ``time_format``), epoch seconds, or a datetime -> UTC.
+
+    Naive times are taken as UTC.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and time_format is not None:
+        try:
+            moment = datetime.strptime(value.strip(), time_format)
+        except ValueError:
+            raise RowError(f"time {value[:40]!r} in column {column!r} does not match "
+                           f"{time_format!r}") from None
+    elif isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise RowError(f"time {value!r} in column {column!r} is out of range") from exc
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise RowError(f"unparseable time {value[:40]!r} in column {column!r} "
+                           "(expected ISO 8601)") from None
+    else:
+        raise RowError(f"time in column {column!r} is a {type(value).__name__}, not a time")
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def row_to_post(row: RawRow, columns: ColumnMap, source: str) -> Post:
+    """Turn a row into a post, or raise :class:`RowError` with the reason."""
+    if row.values is None:
+        raise RowError(row.error or "unreadable row")
+    values = row.values
+    text = values.get(columns.text)
+    if text is None:
+        raise RowError(f"no value in text column {columns.text!r}")
+    if not isinstance(text, str):
+        raise RowError(f"text column {columns.text!r} holds a {type(text).__name__}, not text")
+    if not text.strip():
+        raise RowError(f"empty text in column {columns.text!r}")
+    post_id = _optional_text(values.get(columns.id)) if columns.id else None
+    return Post(
+        source=source,
+        post_id=post_id or f"row-{row.number}",
+        text=text,
+        brand=_optional_text(values.get(columns.brand)) if columns.brand else None,
+        author_id=_optional_text(values.get(columns.author)) if columns.author else None,
+        created_at=(parse_time(values.get(columns.time), columns.time, columns.time_format)
+                    if columns.time else None),
+    )

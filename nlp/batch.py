@@ -211,7 +211,7 @@ def _assemble(out_path: Path, part_files: list[Path]) -> None:
     os.replace(tmp, out_path)
 
 
-def _write_parquet(tmp: Path, part_files: list[Path], rows_per_group: int = 65536) -> None:
+def _write_parquet(tmp: Path, part_files: list[Path], rows_per_group: int = 8192) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

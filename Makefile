@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := dev,serve
+EXTRAS := dev,serve,onnx,encoder
 
 # The shared datasets mirror, when it sits beside the checkout (CI, developers).
 ifneq ($(wildcard ../shared/datasets),)

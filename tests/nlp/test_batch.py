@@ -29,7 +29,8 @@ class FakeClassifier:
         out = []
         for text, (source, post_id) in zip(texts, keys, strict=True):
             bad = "bad" in text
-            probs = {"negative": 0.8 if bad else 0.1, "neutral": 0.1, "positive": 0.1 if bad else 0.8}
+            probs = {"negative": 0.8 if bad else 0.1, "neutral": 0.1,
+                     "positive": 0.1 if bad else 0.8}
             out.append(Prediction(source, post_id, "negative" if bad else "positive", probs,
                                   0.9 if bad else 0.1, {"waiting": 0.9 if "wait" in text else 0.1},
                                   None, self.model_version))

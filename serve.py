@@ -190,8 +190,9 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 5
 # --- middleware: body size and content type, before any parsing ----------------------
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``. FastAPI re-raises an HTTPException met while it reads
+    the body (any other error becomes a generic 400), so the client gets the 413."""
 
 
 class RequestGuard:
@@ -206,7 +207,7 @@ class RequestGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.lower(): v for k, v in scope["headers"]}
-        if scope["method"] in ("POST", "PUT", "PATCH"):
+        if scope["method"] == "POST":
             content_type = headers.get(b"content-type", b"").decode("latin-1")
             if content_type.split(";")[0].strip().lower() != "application/json":
                 return await _send_error(send, 415, "Content-Type must be application/json, "
@@ -226,7 +227,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(413, self._too_large())
             return message
 
         async def tracking_send(message):
@@ -360,6 +361,12 @@ def _check_limits(request: ClassifyRequest, settings: ServeSettings) -> None:
         raise HTTPException(
             422, f"at most {settings.max_posts} posts per request, got {len(request.posts)}")
     for i, post in enumerate(request.posts):
+        for name in ("text", "id", "brand", "author"):
+            # JSON may escape lone surrogates ("\ud800"); they cannot be encoded back.
+            value = getattr(post, name)
+            if value is not None and not _is_encodable(value):
+                raise HTTPException(
+                    422, f"posts[{i}].{name} is not valid Unicode (it holds a lone surrogate)")
         if not post.text.strip():
             raise HTTPException(422, f"posts[{i}].text is empty")
         if len(post.text) > settings.max_chars:
@@ -369,6 +376,25 @@ def _check_limits(request: ClassifyRequest, settings: ServeSettings) -> None:
         if post.created_at is not None and post.created_at.utcoffset() is None:
             raise HTTPException(
                 422, f"posts[{i}].created_at needs a timezone, e.g. 2015-02-24T19:35:00Z")
+        if post.created_at is not None and _utc_overflows(post.created_at):
+            raise HTTPException(
+                422, f"posts[{i}].created_at is out of range once converted to UTC")
+
+
+def _is_encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utc_overflows(value: datetime) -> bool:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
 
 
 def _utc(value: datetime | None) -> datetime | None:

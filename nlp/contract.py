@@ -52,7 +52,7 @@ def score_record(prediction: Prediction, post_id: str | None = None, brand: str 
         "id": post_id,
         "brand": brand,
         "author_id": author_id,
-        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if created_at else None,
+        "created_at": _iso_utc(created_at),
         "sentiment": prediction.sentiment,
     }
     for sentiment in SENTIMENTS:
@@ -68,3 +68,10 @@ def score_record(prediction: Prediction, post_id: str | None = None, brand: str 
     record["p_churn_intent"] = churn
     record["model_version"] = prediction.model_version
     return record
+
+
+def _iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC to the second, ``Z``-suffixed (years before 1000 zero-padded)."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")

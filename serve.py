@@ -53,7 +53,7 @@ class ServeSettings:
     max_body_bytes: int = 2 * 1024 * 1024
     microbatch: bool = True
     batch_max: int = 64
-    batch_wait_ms: float = 5.0
+    batch_wait_ms: float = 0.0  # > 0: also wait this long for company (more batching)
     queue_max: int = 256
 
     def __post_init__(self) -> None:

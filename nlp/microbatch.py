@@ -1,8 +1,10 @@
 """Micro-batching: concurrent requests share one model call.
 
-Requests queue their posts; one worker takes what has queued, waits up to
-``max_wait_ms`` for more (until ``max_batch`` posts), runs the model once in a
-worker thread (off the event loop) and hands each request its own predictions.
+Requests queue their posts; one worker takes everything that queued while the
+model was busy (up to ``max_batch`` posts), optionally waits up to ``max_wait_ms``
+for more, runs the model once in a worker thread (off the event loop) and hands
+each request its own predictions. With ``max_wait_ms=0`` (the service default) an
+idle server adds no latency, and a loaded one batches by itself.
 The queue is bounded: when it is full, :class:`QueueFullError` tells the caller
 to shed load instead of letting latency grow without limit.
 """
@@ -35,7 +37,7 @@ class _Job:
 class MicroBatcher:
     """Collects requests into batches of at most ``max_batch`` posts for one model call."""
 
-    def __init__(self, predict: PredictFn, max_batch: int = 64, max_wait_ms: float = 5.0,
+    def __init__(self, predict: PredictFn, max_batch: int = 64, max_wait_ms: float = 0.0,
                  max_queue: int = 256):
         if max_batch < 1 or max_wait_ms < 0 or max_queue < 1:
             raise ValueError(
@@ -79,6 +81,11 @@ class MicroBatcher:
     async def _collect(self) -> list[_Job]:
         jobs = [await self._queue.get()]
         size = len(jobs[0].texts)
+        # Take what queued while the model was busy: under load this alone forms batches,
+        # at no cost in latency when the server is idle.
+        while size < self.max_batch and not self._queue.empty():
+            jobs.append(self._queue.get_nowait())
+            size += len(jobs[-1].texts)
         deadline = time.monotonic() + self.max_wait
         while size < self.max_batch:
             remaining = deadline - time.monotonic()

@@ -196,6 +196,10 @@ def score(
                                 progress=on_progress)
         except (BatchError, DumpError) as exc:
             raise _fail(str(exc)) from exc
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted; finished chunks are kept in {out}.parts. Run the "
+                              "same command with --resume to continue.", soft_wrap=True)
+            raise typer.Exit(code=130) from None
     resumed = (f" ({result.resumed_rows:,} from the interrupted run)"
                if result.resumed_rows else "")
     console.print(

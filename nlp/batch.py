@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.classifier import Classifier
-from nlp.contract import COLUMNS, THEME_SEPARATOR, Thresholds, score_record
+from nlp.contract import BATCH_COLUMNS, THEME_SEPARATOR, Thresholds, score_record
 from nlp.dumps import (
     ColumnMap,
     DumpError,
@@ -160,6 +160,7 @@ def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: Colu
         record = score_record(prediction, post.post_id, post.brand, post.author_id,
                               post.created_at, thresholds)
         record["themes"] = THEME_SEPARATOR.join(record["themes"])
+        record["text"] = post.text
         lines.append(json.dumps(record, ensure_ascii=False))
     stem = parts_dir / f"part-{number:06d}"
     _write_atomically(stem.with_suffix(".scored.jsonl"), "".join(x + "\n" for x in lines))
@@ -202,7 +203,7 @@ def _assemble(out_path: Path, part_files: list[Path]) -> None:
         _concat(tmp, part_files)
     elif fmt == "csv":
         with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer = csv.DictWriter(fh, fieldnames=BATCH_COLUMNS)
             writer.writeheader()
             for record in _records(part_files):
                 writer.writerow({k: _csv_value(v) for k, v in record.items()})
@@ -218,7 +219,7 @@ def _write_parquet(tmp: Path, part_files: list[Path], rows_per_group: int = 8192
     schema = pa.schema([
         (name, pa.bool_() if name in ("complaint", "churn_intent")
          else pa.float64() if name.startswith("p_") else pa.string())
-        for name in COLUMNS
+        for name in BATCH_COLUMNS
     ])
     with pq.ParquetWriter(tmp, schema) as writer:
         buffer: list[dict] = []

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="complaint-radar: who is on their way out, per brand, and why.",
@@ -116,9 +117,15 @@ def demo(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = N
         result = run_demo(load_config(config), tracking_uri, err_console)
     except (ConfigError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
-    model_version = result.summaries[0].model_version if result.summaries else "-"
-    title = f"airline-sentiment-2015: {result.posts:,} tweets, model {model_version}"
-    console.print(_brand_table(result.summaries, title))
+    batch, versions = result.batch, ", ".join(result.report.model_versions)
+    console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "
+                                                f"tweets, model {versions}"))
+    console.print(_risk_table(result.report, "airline-sentiment-2015: ex-customers at risk per "
+                                             f"brand (model {versions})"))
+    _print_report_notes(result.report)
+    console.print(f"scored tweets: {result.scored_path}; explore them with `radar report "
+                  f"{result.scored_path} --window {result.report.window} --brand United`",
+                  soft_wrap=True)
 
 
 def _brand_table(summaries, title: str) -> Table:
@@ -215,6 +222,129 @@ def score(
                       "reason, raw)", soft_wrap=True)
     console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
                                                  f"{classifier.model_version}"))
+
+
+BRANDS_DEFAULT = Path("data/brands.yaml")
+ARROWS = {"up": "[red]▲[/red]", "down": "[green]▼[/green]", "flat": "≈", "new": "new"}
+
+
+def _risk_table(report, title: str) -> Table:
+    from nlp.report import trend_label
+
+    latest = report.latest()
+    start = latest[0].risk.window_start if latest else None
+    end = latest[0].risk.window_end if latest else None
+    window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if latest else "-"
+    table = Table(title=title, caption=(
+        f"window {window} ({report.window}); at-risk share = mean customer risk, "
+        f"{latest[0].risk.score_version if latest else ''}; trend vs the previous window: "
+        "▲/▼ beyond the noise, ≈ within it"))
+    for column, justify in (("brand", "left"), ("customers", "right"), ("at risk", "right"),
+                            ("95% CI", "right"), ("expected", "right"), ("trend", "left"),
+                            ("top drivers (share of risk)", "left")):
+        table.add_column(column, justify=justify)
+    for w in latest:
+        r = w.risk
+        label = trend_label(w)
+        trend = ARROWS[label] + (f" {r.trend:+.1%}" if r.trend is not None else "")
+        drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
+        table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}",
+                      f"{r.ci_low:.1%}–{r.ci_high:.1%}", f"{r.expected_at_risk:,.0f}", trend,
+                      drivers)
+    return table
+
+
+def _accounting(report) -> str:
+    e = report.exclusions
+    counted = sum(w.posts for w in report.windows)
+    return (f"rows {report.rows_in:,} = counted {counted:,} + brand accounts {e.brand_account:,} "
+            f"+ news/bots {e.bot_or_news:,} + duplicates {e.duplicate:,} + outside the windows "
+            f"(undated) {e.outside_windows:,} + no brand {report.without_brand:,} + unreadable "
+            f"{report.unreadable:,}")
+
+
+def _print_report_notes(report) -> None:
+    console.print(_accounting(report), soft_wrap=True)
+    if report.unknown_brands:
+        listed = ", ".join(f"{b} ({n:,})" for b, n in list(report.unknown_brands.items())[:10])
+        err_console.print(f"[yellow]brands not in the brand book[/yellow] (kept as written; add "
+                          f"them to --brands): {listed}", soft_wrap=True)
+    for example in report.unreadable_examples:
+        err_console.print(f"[yellow]unreadable[/yellow] {example}", soft_wrap=True)
+    latest_brands = {w.risk.brand for w in report.latest()}
+    quiet = sorted({w.risk.brand for w in report.windows} - latest_brands)
+    if quiet:
+        console.print(f"no customers in the latest window: {', '.join(quiet)}", soft_wrap=True)
+
+
+@app.command()
+def report(
+    scored: Annotated[Path, typer.Argument(help="Output of `radar score` (.parquet, .csv or "
+                                                ".jsonl).")],
+    window: Annotated[str, typer.Option(help="Window length: 7d, 36h, 2w, or 'all'.")] = "7d",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every brand-window "
+                                                                 "as a JSON list here.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the same as CSV.")] = None,
+    brands: Annotated[Path | None, typer.Option(help="Brand book YAML (default: "
+                                                     "data/brands.yaml when it exists).")] = None,
+    brand: Annotated[str | None, typer.Option(help="List this brand's at-risk customers and the "
+                                                   "posts behind each.")] = None,
+    show_authors: Annotated[bool, typer.Option(help="With --brand: real author ids instead of "
+                                                    "pseudonyms.")] = False,
+    min_risk: Annotated[float, typer.Option(help="With --brand: lowest risk listed.")] = 0.5,
+    top: Annotated[int, typer.Option(help="With --brand: most customers listed.")] = 20,
+) -> None:
+    """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1)."""
+    from nlp.brands import BrandBook, BrandBookError
+    from nlp.report import ReportError, build_report, report_records, write_csv, write_json
+
+    if not 0.0 <= min_risk <= 1.0 or top < 1:
+        raise _fail(f"--min-risk must be in [0, 1] and --top >= 1, got {min_risk}, {top}")
+    for out in (json_out, csv_out):
+        if out is not None and not out.parent.is_dir():
+            raise _fail(f"{out}: folder {out.parent} does not exist")
+    try:
+        book_path = brands or (BRANDS_DEFAULT if BRANDS_DEFAULT.is_file() else None)
+        book = BrandBook.from_yaml(book_path) if book_path else None
+        result = build_report(scored, book, window=window)
+    except (BrandBookError, ReportError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    versions = ", ".join(result.model_versions) or "unknown"
+    console.print(_risk_table(result, f"{scored.name}: ex-customers at risk per brand "
+                                      f"(model {versions})"))
+    _print_report_notes(result)
+    records = report_records(result)
+    if json_out:
+        write_json(records, json_out)
+        console.print(f"json: {json_out} ({len(records)} brand-windows)", soft_wrap=True)
+    if csv_out:
+        write_csv(records, csv_out)
+        console.print(f"csv: {csv_out} ({len(records)} brand-windows)", soft_wrap=True)
+    if brand:
+        _print_customers(result, brand, min_risk, top, show_authors)
+
+
+def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool) -> None:
+    from nlp.report import ReportError, customer_rows
+
+    try:
+        window, rows = customer_rows(result, brand, min_risk, top, reveal)
+    except ReportError as exc:
+        raise _fail(str(exc)) from exc
+    r = window.risk
+    table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, "
+                        f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d} "
+                        f"({len(rows)} shown of {r.customers:,} customers)",
+                  caption=None if reveal else "authors pseudonymised; --show-authors reveals",
+                  show_lines=True)
+    for column in ("customer", "risk", "drivers", "posts that drove it"):
+        table.add_column(column)
+    for row in rows:
+        drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
+        posts = "\n".join(escape(f"{p['created_at'] or '-'} {p['id']}: "
+                                 f"{(p['text'] or '')[:140]}") for p in row["posts"])
+        table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
+    console.print(table)
 
 
 @app.command()

@@ -22,6 +22,9 @@ LABEL_COLUMNS = (
     "model_version",
 )
 COLUMNS = ID_COLUMNS + LABEL_COLUMNS
+# Batch output also carries the post's text, last, so a report can show the posts
+# behind a score and resolve brands from mentions; the REST API does not echo it.
+BATCH_COLUMNS = COLUMNS + ("text",)
 THEME_SEPARATOR = "|"
 
 

@@ -1,0 +1,476 @@
+"""The ex-customer-at-risk score, formula ``risk.v1`` (docs/risk.md): pure Python and numpy.
+
+From scored posts (``RiskPost``) to one ``CustomerRisk`` per (brand, customer, window)
+and one ``BrandRisk`` per (brand, window). No model, no files: the classifier's
+probabilities come in, risk goes out, every result stamped with ``SCORE_VERSION``.
+
+A customer is an author; a post without an author is a customer of its own. Within a
+window a customer's posts are combined (``customer_risk``); a brand's at-risk share is
+the mean risk of its customers, with a confidence interval over customers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from nlp.taxonomy import THEME_KEYS
+from nlp.text import dedup_key
+from nlp.types import BrandRisk, CustomerRisk
+
+SCORE_VERSION = "risk.v1"
+CHURN_DRIVER = "churn_intent"
+BASE_DRIVER = "other_complaint"  # the part of a complaint's risk that no theme explains
+DRIVER_KEYS = (CHURN_DRIVER, *THEME_KEYS, BASE_DRIVER)
+
+# The default weights of risk.v1; their reasoning and sources are in docs/risk.md.
+THEME_WEIGHTS = {
+    "unresolved": 0.40, "not_known": 0.35, "ivr_menu": 0.35, "self_service": 0.30,
+    "staff_attitude": 0.30, "billing": 0.25, "product_failure": 0.25, "waiting": 0.20,
+    "marketing_spam": 0.10,
+}
+# A name that ends in news/bot/deals/alerts/feed (digits after allowed), starts with news, or
+# has News/Bot/Deals/Alerts as a capitalised word inside it (JetBlueNews, CharNewsJunkie).
+BOT_NAME_RE = (r"(?i:news|bots?|deals?|alerts?|feed)\d*$|^(?i:news)(?=[A-Z0-9_]|$)"
+               r"|(?<=[a-z])(?:News|Bot|Deals|Alerts)(?=[A-Z0-9_]|$)")
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """The weights and rules of the risk formula; the defaults are ``risk.v1``."""
+
+    churn_weight: float = 0.90
+    complaint_weight: float = 0.15
+    theme_weights: Mapping[str, float] = field(default_factory=lambda: dict(THEME_WEIGHTS))
+    repeat_factor: float = 0.5
+    resolution_weight: float = 0.5
+    at_risk_threshold: float = 0.5
+    excluded_authors: frozenset[str] = frozenset()
+    bot_name_pattern: str = BOT_NAME_RE
+    max_posts_per_day: float = 50.0
+    bootstrap_samples: int = 1000
+    min_bootstrap_customers: int = 20
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("churn_weight", "complaint_weight", "repeat_factor",
+                     "resolution_weight", "at_risk_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"RiskConfig.{name} must be in [0, 1], got {value!r}")
+        unknown = set(self.theme_weights) - set(THEME_KEYS)
+        if unknown:
+            raise ValueError(f"RiskConfig.theme_weights has unknown themes {sorted(unknown)}; "
+                             f"known: {THEME_KEYS}")
+        for key, value in self.theme_weights.items():
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"RiskConfig.theme_weights[{key!r}] must be in [0, 1), "
+                                 f"got {value!r}")
+        if self.churn_weight >= 1.0 or self.complaint_weight >= 1.0:
+            raise ValueError("RiskConfig churn_weight and complaint_weight must be below 1 "
+                             "(a post is evidence, not certainty)")
+        if self.bootstrap_samples < 100:
+            raise ValueError(f"RiskConfig.bootstrap_samples must be >= 100, "
+                             f"got {self.bootstrap_samples}")
+        if self.min_bootstrap_customers < 2:
+            raise ValueError(f"RiskConfig.min_bootstrap_customers must be >= 2, "
+                             f"got {self.min_bootstrap_customers}")
+        if not 0.5 < self.confidence < 1.0:
+            raise ValueError(f"RiskConfig.confidence must be in (0.5, 1), got {self.confidence}")
+        if self.max_posts_per_day <= 0:
+            raise ValueError(f"RiskConfig.max_posts_per_day must be > 0, "
+                             f"got {self.max_posts_per_day}")
+        try:
+            re.compile(self.bot_name_pattern)
+        except re.error as exc:
+            raise ValueError(f"RiskConfig.bot_name_pattern is not a regex: {exc}") from exc
+        object.__setattr__(self, "excluded_authors",
+                           frozenset(_handle(a) for a in self.excluded_authors))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["theme_weights"] = dict(self.theme_weights)
+        out["excluded_authors"] = sorted(self.excluded_authors)
+        out["score_version"] = SCORE_VERSION
+        return out
+
+
+@dataclass(frozen=True)
+class RiskPost:
+    """The slice of a scored post the risk formula reads (one row of ``radar score``'s output)."""
+
+    post_id: str
+    brand: str
+    author_id: str | None
+    created_at: datetime | None
+    p_complaint: float
+    p_positive: float
+    themes: Mapping[str, float]  # predicted themes only; absent = not predicted
+    churn_intent: float | None
+    text: str | None = None
+
+    @property
+    def customer(self) -> str:
+        """Who the post counts for: its author, or the post itself when there is none."""
+        return f"@{_handle(self.author_id)}" if self.author_id else f"post:{self.post_id}"
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Posts left out of the score, by reason (counted, never silently dropped)."""
+
+    brand_account: int = 0
+    bot_or_news: int = 0
+    duplicate: int = 0
+    outside_windows: int = 0
+
+
+# --- one customer -------------------------------------------------------------------------
+
+
+def post_terms(post: RiskPost, config: RiskConfig) -> tuple[float, float, dict[str, float]]:
+    """The churn and complaint evidence of one post, and the complaint's hazard by driver.
+
+    Returns ``(churn, complaint, hazards)``: ``complaint`` is ``p_complaint`` times a
+    noisy-OR of the base complaint weight and each predicted theme's weight times its
+    probability; ``hazards`` splits ``-log(1 - ...)`` of that noisy-OR by driver.
+    """
+    churn = config.churn_weight * (post.churn_intent or 0.0)
+    hazards = {BASE_DRIVER: -math.log1p(-config.complaint_weight)}
+    for theme, prob in post.themes.items():
+        weight = config.theme_weights.get(theme, 0.0) * prob
+        if weight > 0:
+            hazards[theme] = -math.log1p(-weight)
+    complaint = post.p_complaint * -math.expm1(-sum(hazards.values()))
+    return churn, complaint, hazards
+
+
+def combine(terms: Sequence[float], repeat_factor: float) -> float:
+    """Noisy-OR of evidence where the strongest counts whole and every other ``repeat_factor``.
+
+    Monotone: adding a term never lowers the result.
+    """
+    if not terms:
+        return 0.0
+    ordered = sorted(terms, reverse=True)
+    survival = (1.0 - ordered[0]) * math.prod(1.0 - repeat_factor * t for t in ordered[1:])
+    return 1.0 - survival
+
+
+def _damped(terms: Sequence[float], repeat_factor: float) -> list[float]:
+    """Each term as it enters ``combine`` (the largest whole, the others damped), same order."""
+    top = max(range(len(terms)), key=lambda i: (terms[i], -i)) if terms else -1
+    return [t if i == top else repeat_factor * t for i, t in enumerate(terms)]
+
+
+def _is_at_risk_post(post: RiskPost, config: RiskConfig) -> bool:
+    return (post.p_complaint >= config.at_risk_threshold
+            or (post.churn_intent or 0.0) >= config.at_risk_threshold)
+
+
+def resolution(posts: Sequence[RiskPost], config: RiskConfig) -> float:
+    """How much a later positive post resolves the complaints: ``resolution_weight * p_positive``.
+
+    Only dated posts after the customer's last at-risk post count (a complaint or a churn
+    post at or above ``at_risk_threshold``), and only if they are not at-risk themselves.
+    """
+    dated = [p for p in posts if p.created_at is not None]
+    at_risk_times = [p.created_at for p in dated if _is_at_risk_post(p, config)]
+    if not at_risk_times:
+        return 0.0
+    last = max(at_risk_times)
+    later = [p.p_positive for p in dated
+             if p.created_at > last and not _is_at_risk_post(p, config)]
+    return config.resolution_weight * max(later, default=0.0)
+
+
+def customer_risk(posts: Sequence[RiskPost], config: RiskConfig, window_start: datetime,
+                  window_end: datetime) -> CustomerRisk:
+    """Combine one customer's posts about one brand in one window (already de-duplicated).
+
+    ``risk = 1 - (1 - churn) * (1 - complaints * (1 - resolution))``; the risk is split over
+    drivers in proportion to each one's share of ``-log(1 - risk)``.
+    """
+    if not posts:
+        raise ValueError("customer_risk needs at least one post")
+    terms = [post_terms(p, config) for p in posts]
+    churn_terms = _damped([t[0] for t in terms], config.repeat_factor)
+    complaint_terms = _damped([t[1] for t in terms], config.repeat_factor)
+    churn = combine([t[0] for t in terms], config.repeat_factor)
+    complaints = combine([t[1] for t in terms], config.repeat_factor)
+    complaints *= 1.0 - resolution(posts, config)
+    risk = min(1.0, max(0.0, 1.0 - (1.0 - churn) * (1.0 - complaints)))
+
+    # Attribution: hazard of each damped term; a complaint term's hazard split over its drivers.
+    drivers: dict[str, float] = {}
+    per_post: dict[str, float] = {}
+    churn_hazard = [-math.log1p(-t) for t in churn_terms]
+    complaint_hazard = [-math.log1p(-t) for t in complaint_terms]
+    total_complaint = sum(complaint_hazard)
+    # The resolution discount scales the complaint part; rescale its hazards to match.
+    scale = (-math.log1p(-complaints) / total_complaint) if total_complaint > 0 else 0.0
+    for post, (_, _, hazards), h_churn, h_complaint in zip(
+            posts, terms, churn_hazard, complaint_hazard, strict=True):
+        h_complaint *= scale
+        if h_churn > 0:
+            drivers[CHURN_DRIVER] = drivers.get(CHURN_DRIVER, 0.0) + h_churn
+        split = sum(hazards.values())
+        for key, h in hazards.items():
+            drivers[key] = drivers.get(key, 0.0) + h_complaint * h / split
+        per_post[post.post_id] = per_post.get(post.post_id, 0.0) + h_churn + h_complaint
+    total = sum(drivers.values())
+    shares = {k: v / total for k, v in sorted(drivers.items()) if v > 0} if total > 0 else {}
+    ranked = sorted(per_post, key=lambda k: (-per_post[k], k))
+    driving = tuple(k for k in ranked if total > 0 and per_post[k] / total >= 0.05)
+    return CustomerRisk(brand=posts[0].brand, author_id=posts[0].customer,
+                        window_start=window_start, window_end=window_end, risk=risk,
+                        post_ids=driving, themes=shares, score_version=SCORE_VERSION)
+
+
+# --- selection ----------------------------------------------------------------------------
+
+
+def _handle(author: str) -> str:
+    return author.strip().lstrip("@").casefold()
+
+
+def is_bot_or_news(author_id: str, config: RiskConfig) -> bool:
+    """The name rule for news and bot accounts (docs/risk.md, "Who counts")."""
+    return re.search(config.bot_name_pattern, author_id.strip().lstrip("@")) is not None
+
+
+def select_posts(posts: Iterable[RiskPost], config: RiskConfig
+                 ) -> tuple[list[RiskPost], Exclusions]:
+    """Drop brand accounts, news and bot accounts, and duplicates; count what went and why.
+
+    A duplicate is a post id seen before, or the same author's same text (by
+    ``dedup_key``) about the same brand seen before; the first one stays.
+    """
+    kept: list[RiskPost] = []
+    seen_ids: set[str] = set()
+    seen_texts: set[tuple[str, str, str]] = set()
+    counts = {"brand_account": 0, "bot_or_news": 0, "duplicate": 0}
+    days_by_author: dict[str, set] = {}
+    posts_by_author: dict[str, int] = {}
+    candidates = []
+    for post in posts:
+        if post.post_id in seen_ids:
+            counts["duplicate"] += 1
+            continue
+        seen_ids.add(post.post_id)
+        if post.author_id and _handle(post.author_id) in config.excluded_authors:
+            counts["brand_account"] += 1
+            continue
+        if post.author_id and is_bot_or_news(post.author_id, config):
+            counts["bot_or_news"] += 1
+            continue
+        if post.text is not None:
+            key = (post.brand, post.customer, dedup_key(post.text))
+            if key in seen_texts:
+                counts["duplicate"] += 1
+                continue
+            seen_texts.add(key)
+        candidates.append(post)
+        if post.author_id:
+            posts_by_author[post.customer] = posts_by_author.get(post.customer, 0) + 1
+            if post.created_at is not None:
+                days_by_author.setdefault(post.customer, set()).add(post.created_at.date())
+    for post in candidates:
+        days = len(days_by_author.get(post.customer, ())) or 1
+        if post.author_id and posts_by_author[post.customer] / days > config.max_posts_per_day:
+            counts["bot_or_news"] += 1
+            continue
+        kept.append(post)
+    return kept, Exclusions(**counts)
+
+
+# --- windows ------------------------------------------------------------------------------
+
+
+def parse_window(text: str) -> timedelta | None:
+    """``'7d'``, ``'36h'``, ``'2w'`` as a timedelta; ``'all'`` as None (one window for all)."""
+    value = text.strip().lower()
+    if value == "all":
+        return None
+    match = re.fullmatch(r"(\d+)\s*([hdw])", value)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"window {text!r}: expected a positive length like 7d, 36h, 2w, or all")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(hours=amount) if unit == "h" else timedelta(days=amount * (7 if unit == "w"
+                                                                                else 1))
+
+
+def window_bounds(times: Sequence[datetime], window: timedelta | None
+                  ) -> list[tuple[datetime, datetime]]:
+    """Consecutive windows covering ``times``, the last ending at the midnight (UTC) after the
+    latest time; earliest first. ``window=None`` gives one window from the first day's
+    midnight to the last day's next midnight."""
+    if not times:
+        return []
+    first, last = min(times), max(times)
+    end = datetime.combine(last.date(), datetime.min.time(), last.tzinfo) + timedelta(days=1)
+    if window is None:
+        return [(datetime.combine(first.date(), datetime.min.time(), first.tzinfo), end)]
+    bounds = []
+    while end > first:
+        bounds.append((end - window, end))
+        end -= window
+    return bounds[::-1]
+
+
+# --- brands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    method: str
+
+
+def mean_interval(risks: np.ndarray, config: RiskConfig, rng: np.random.Generator) -> Interval:
+    """Confidence interval of the mean customer risk.
+
+    Percentile bootstrap over customers from ``min_bootstrap_customers`` up; below that the
+    bootstrap is too narrow (one customer resamples to itself), so the Wilson score
+    interval for a proportion is used: risks lie in [0, 1], so their variance is at most
+    mean * (1 - mean) and the Wilson interval is conservative.
+    """
+    n, mean = len(risks), float(risks.mean())
+    alpha = 1.0 - config.confidence
+    if n >= config.min_bootstrap_customers:
+        samples = rng.integers(0, n, size=(config.bootstrap_samples, n))
+        means = risks[samples].mean(axis=1)
+        low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+        return Interval(min(float(low), mean), max(float(high), mean), "bootstrap")
+    z = _z(config.confidence)
+    centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n))
+    return Interval(max(0.0, min(centre - half, mean)), min(1.0, max(centre + half, mean)),
+                    "wilson")
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+
+
+def change_is_real(now: np.ndarray, before: np.ndarray, config: RiskConfig,
+                   rng: np.random.Generator) -> bool:
+    """Whether the change of mean risk between two windows exceeds the noise.
+
+    The interval of the difference of means (bootstrap over each window's customers when
+    both have ``min_bootstrap_customers``, else a normal interval with the conservative
+    variance bound mean * (1 - mean)) must exclude zero.
+    """
+    alpha = 1.0 - config.confidence
+    if min(len(now), len(before)) >= config.min_bootstrap_customers:
+        b = config.bootstrap_samples
+        diff = (now[rng.integers(0, len(now), (b, len(now)))].mean(axis=1)
+                - before[rng.integers(0, len(before), (b, len(before)))].mean(axis=1))
+        low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
+    else:
+        d = float(now.mean() - before.mean())
+        se = math.sqrt(sum(float(x.mean()) * (1 - float(x.mean())) / len(x)
+                           for x in (now, before)))
+        low, high = d - _z(config.confidence) * se, d + _z(config.confidence) * se
+    return bool(low > 0 or high < 0)
+
+
+@dataclass(frozen=True)
+class BrandWindow:
+    """A brand's risk in one window together with the customers behind it."""
+
+    risk: BrandRisk
+    customers: list[CustomerRisk]
+    posts: int
+    ci_method: str
+    previous_share: float | None
+    trend_significant: bool | None
+
+
+def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
+                 window: timedelta | None = timedelta(days=7)
+                 ) -> tuple[list[BrandWindow], Exclusions]:
+    """Every brand's risk in every window (earliest first per brand), and what was excluded.
+
+    Undated posts count only when ``window`` is None (one window over everything, which
+    is also what a file with no dated post gets).
+    """
+    kept, excluded = select_posts(posts, config)
+    dated = [p for p in kept if p.created_at is not None]
+    if window is not None and dated:
+        outside = len(kept) - len(dated)
+        kept = dated
+    else:
+        outside = 0
+    bounds = window_bounds([p.created_at for p in dated], window if dated else None)
+    if not bounds:  # nothing dated: one window, stamped with the epoch
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        bounds = [(epoch, epoch + timedelta(days=1))]
+
+    groups: dict[tuple[str, int, str], list[RiskPost]] = {}
+    starts = [b[0] for b in bounds]
+    for post in kept:
+        index = _window_index(post.created_at, starts) if len(bounds) > 1 else 0
+        groups.setdefault((post.brand, index, post.customer), []).append(post)
+
+    rng = np.random.default_rng(config.seed)
+    results: list[BrandWindow] = []
+    by_brand: dict[str, dict[int, list[CustomerRisk]]] = {}
+    post_counts: dict[tuple[str, int], int] = {}
+    for (brand, index, _), customer_posts in sorted(groups.items()):
+        start, end = bounds[index]
+        by_brand.setdefault(brand, {}).setdefault(index, []).append(
+            customer_risk(customer_posts, config, start, end))
+        post_counts[(brand, index)] = post_counts.get((brand, index), 0) + len(customer_posts)
+    for brand in sorted(by_brand):
+        previous: np.ndarray | None = None
+        for index in range(len(bounds)):
+            customers = by_brand[brand].get(index)
+            if not customers:
+                previous = None
+                continue
+            risks = np.array([c.risk for c in customers])
+            results.append(_brand_window(brand, bounds[index], customers, risks, previous,
+                                         post_counts[(brand, index)], config, rng))
+            previous = risks
+    return results, Exclusions(excluded.brand_account, excluded.bot_or_news, excluded.duplicate,
+                               outside)
+
+
+def _brand_window(brand: str, bounds: tuple[datetime, datetime], customers: list[CustomerRisk],
+                  risks: np.ndarray, previous: np.ndarray | None, posts: int,
+                  config: RiskConfig, rng: np.random.Generator) -> BrandWindow:
+    share = float(risks.mean())
+    interval = mean_interval(risks, config, rng)
+    weighted: dict[str, float] = {}
+    for c in customers:
+        for key, part in c.themes.items():
+            weighted[key] = weighted.get(key, 0.0) + c.risk * part
+    total = sum(weighted.values())
+    drivers = {k: v / total for k, v in sorted(weighted.items(), key=lambda kv: -kv[1])} \
+        if total > 0 else {}
+    trend = significant = previous_share = None
+    if previous is not None:
+        previous_share = float(previous.mean())
+        trend = share - previous_share
+        significant = change_is_real(risks, previous, config, rng)
+    risk = BrandRisk(brand=brand, window_start=bounds[0], window_end=bounds[1],
+                     customers=len(customers), at_risk_share=share, ci_low=interval.low,
+                     ci_high=interval.high, expected_at_risk=share * len(customers),
+                     trend=trend, drivers=drivers, score_version=SCORE_VERSION)
+    ranked = sorted(customers, key=lambda c: (-c.risk, c.author_id))
+    return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant)
+
+
+def _window_index(moment: datetime, starts: list[datetime]) -> int:
+    return bisect.bisect_right(starts, moment) - 1

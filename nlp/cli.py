@@ -293,11 +293,16 @@ def report(
                                                     "pseudonyms.")] = False,
     min_risk: Annotated[float, typer.Option(help="With --brand: lowest risk listed.")] = 0.5,
     top: Annotated[int, typer.Option(help="With --brand: most customers listed.")] = 20,
+    brand_from: Annotated[str, typer.Option(help="Where a post's brand comes from: 'column' "
+                                                 "(the brand column, else mentions) or "
+                                                 "'mention' (mentions only).")] = "column",
 ) -> None:
     """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1)."""
     from nlp.brands import BrandBook, BrandBookError
     from nlp.report import ReportError, build_report, report_records, write_csv, write_json
 
+    if brand_from not in ("column", "mention"):
+        raise _fail(f"--brand-from must be 'column' or 'mention', got {brand_from!r}")
     if not 0.0 <= min_risk <= 1.0 or top < 1:
         raise _fail(f"--min-risk must be in [0, 1] and --top >= 1, got {min_risk}, {top}")
     for out in (json_out, csv_out):
@@ -306,7 +311,8 @@ def report(
     try:
         book_path = brands or (BRANDS_DEFAULT if BRANDS_DEFAULT.is_file() else None)
         book = BrandBook.from_yaml(book_path) if book_path else None
-        result = build_report(scored, book, window=window)
+        result = build_report(scored, book, window=window,
+                              mentions_only=brand_from == "mention")
     except (BrandBookError, ReportError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     versions = ", ".join(result.model_versions) or "unknown"

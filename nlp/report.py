@@ -91,10 +91,11 @@ def _text(values: Mapping[str, Any], column: str) -> str | None:
 
 
 def read_scored(path: Path, book: BrandBook | None, counter: BrandCounter,
-                versions: set[str]) -> Iterator[RiskPost | str]:
+                versions: set[str], mentions_only: bool = False) -> Iterator[RiskPost | str]:
     """The scored file's rows as ``RiskPost``; a row that cannot be read yields its reason.
 
-    Model versions seen are added to ``versions``.
+    Model versions seen are added to ``versions``. ``mentions_only`` ignores the brand
+    column and resolves every brand from the text's mentions (needs a brand book).
     """
     reader = DumpReader(path)
     rows = reader.rows()
@@ -109,20 +110,20 @@ def read_scored(path: Path, book: BrandBook | None, counter: BrandCounter,
         if row.values.get("model_version"):
             versions.add(str(row.values["model_version"]))
         try:
-            yield _risk_post(row.values, book, counter)
+            yield _risk_post(row.values, book, counter, mentions_only)
         except (RowError, ValueError) as exc:
             yield f"row {row.number}: {exc}"
 
 
 def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
-               counter: BrandCounter) -> RiskPost:
+               counter: BrandCounter, mentions_only: bool = False) -> RiskPost:
     post_id = _text(values, "id")
     if post_id is None:
         raise RowError("no value in column 'id'")
     themes = {t: p for t in THEME_KEYS
               if (p := _number(values, f"p_{t}", required=False)) is not None}
     text = _text(values, "text")
-    column_brand = _text(values, "brand")
+    column_brand = None if mentions_only else _text(values, "brand")
     if book is not None:
         resolution = book.resolve(column_brand, text)
         counter.add(resolution)
@@ -141,17 +142,22 @@ def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
 
 
 def build_report(scored_path: Path, book: BrandBook | None = None,
-                 config: RiskConfig = RiskConfig(), window: str = "7d") -> Report:
+                 config: RiskConfig = RiskConfig(), window: str = "7d",
+                 mentions_only: bool = False) -> Report:
     """Read a scored file and score every brand in every window.
+
+    ``mentions_only`` takes every post's brand from its mentions, not the brand column.
 
     Raises:
         ReportError: the file is missing, unreadable as a whole, or has no usable row.
     """
     scored_path = Path(scored_path)
     length = parse_window(window)  # ValueError names the bad window
+    if mentions_only and book is None:
+        raise ReportError("brands from mentions need a brand book (--brands)")
     try:
         reader_rows = list(read_scored(scored_path, book, counter := BrandCounter(),
-                                       versions := set()))
+                                       versions := set(), mentions_only))
     except DumpError as exc:
         raise ReportError(str(exc)) from exc
     posts = [r for r in reader_rows if isinstance(r, RiskPost)]

@@ -29,15 +29,18 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("serve.py needs the 'serve' extra: pip install -e '.[serve]'") from exc
 
+from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
 from nlp.contract import score_record
 from nlp.microbatch import MicroBatcher, QueueFullError
+from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
 from nlp.summary import BrandTally
 from nlp.taxonomy import SCHEMA
 from nlp.types import Prediction
 
 log = logging.getLogger("complaint_radar.serve")
 API_KEY_HEADER = "X-API-Key"
+DEFAULT_BRANDS = Path("data/brands.yaml")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ServeSettings:
     batch_max: int = 64
     batch_wait_ms: float = 0.0  # > 0: also wait this long for company (more batching)
     queue_max: int = 256
+    brands_path: Path | None = None  # brand book; None: data/brands.yaml when it exists
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -72,7 +76,7 @@ class ServeSettings:
         """Read ``RADAR_MODEL_DIR``, ``RADAR_HOST``, ``RADAR_PORT``, ``RADAR_API_KEY``,
         ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``, ``RADAR_MAX_BODY_BYTES``,
         ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``, ``RADAR_BATCH_WAIT_MS``,
-        ``RADAR_QUEUE_MAX``."""
+        ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -88,7 +92,7 @@ class ServeSettings:
 
 
 def _parse_setting(name: str, raw: str) -> Any:
-    if name == "model_dir":
+    if name in ("model_dir", "brands_path"):
         return Path(raw)
     if name in ("host", "api_key"):
         return raw
@@ -159,13 +163,38 @@ class BrandSummaryResponse(BaseModel):
     top_reasons: dict[str, float]
 
 
+class BrandRiskResponse(BaseModel):
+    brand: str
+    window_start: str
+    window_end: str
+    customers: int = Field(description="Distinct authors; a post without author is one customer.")
+    posts: int
+    at_risk_share: float = Field(description="Mean customer risk (risk.v1, docs/risk.md).")
+    ci_low: float
+    ci_high: float
+    ci_method: str = Field(description="'bootstrap' over customers, or 'wilson' below 20 "
+                                       "customers.")
+    expected_at_risk: float
+    drivers: dict[str, float] = Field(description="Each driver's share of the brand's risk.")
+
+
+class ExcludedResponse(BaseModel):
+    brand_account: int
+    bot_or_news: int
+    duplicate: int
+    without_brand: int
+
+
 class RiskResponse(BaseModel):
-    kind: Literal["summary"] = Field(
-        description="'summary': per-brand sentiment/complaint shares over posts. The "
-                    "ex-customer-at-risk score (risk.v1, issue [C]) will answer with kind 'risk'.")
-    score_version: None = Field(None, description="Set once the at-risk score exists.")
+    kind: Literal["risk"] = Field(
+        "risk", description="'risk': the ex-customer-at-risk score over the request's posts, "
+                            "one window spanning them.")
+    score_version: str
     model_version: str
-    brands: list[BrandSummaryResponse]
+    brands: list[BrandRiskResponse] = Field(description="Highest at-risk share first.")
+    summaries: list[BrandSummaryResponse] = Field(
+        description="Per-brand shares over posts (negative, complaints, top reasons).")
+    excluded: ExcludedResponse
 
 
 class ModelResponse(BaseModel):
@@ -185,6 +214,38 @@ class ErrorResponse(BaseModel):
 
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 503)}
+
+
+def _risk_of_request(request: ClassifyRequest, predictions: list[Prediction],
+                     book: BrandBook | None) -> tuple[list[BrandRiskResponse], ExcludedResponse]:
+    """risk.v1 over one request's posts: brands from the post's brand or its mentions."""
+    config = RiskConfig(excluded_authors=book.handles if book else frozenset())
+    posts, without_brand = [], 0
+    for post, pred in zip(request.posts, predictions, strict=True):
+        if book is not None:
+            brand = book.resolve(post.brand, post.text).brand
+        else:
+            brand = post.brand.strip() if post.brand and post.brand.strip() else None
+        if brand is None:
+            without_brand += 1
+            continue
+        posts.append(RiskPost.from_prediction(pred, brand, post.author,
+                                              _utc(post.created_at), post.text))
+    windows, excluded = score_brands(posts, config, window=None) if posts else ([], Exclusions())
+    brands = [BrandRiskResponse(
+        brand=w.risk.brand, window_start=_iso(w.risk.window_start),
+        window_end=_iso(w.risk.window_end), customers=w.risk.customers, posts=w.posts,
+        at_risk_share=w.risk.at_risk_share, ci_low=w.risk.ci_low, ci_high=w.risk.ci_high,
+        ci_method=w.ci_method, expected_at_risk=w.risk.expected_at_risk,
+        drivers=dict(w.risk.drivers))
+        for w in sorted(windows, key=lambda w: (-w.risk.at_risk_share, w.risk.brand))]
+    return brands, ExcludedResponse(brand_account=excluded.brand_account,
+                                    bot_or_news=excluded.bot_or_news,
+                                    duplicate=excluded.duplicate, without_brand=without_brand)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 # --- middleware: body size and content type, before any parsing ----------------------
@@ -270,6 +331,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             # Stay up so /healthz answers and /readyz can say what is wrong.
             app.state.load_error = str(exc)
             log.error("model not loaded: %s", exc)
+        # A broken brand book is an operator error: fail at start, not on the first request.
+        book_path = settings.brands_path or (DEFAULT_BRANDS if DEFAULT_BRANDS.is_file() else None)
+        app.state.brand_book = BrandBook.from_yaml(book_path) if book_path else None
         if app.state.classifier is not None and settings.microbatch:
             app.state.batcher = MicroBatcher(app.state.classifier.predict, settings.batch_max,
                                              settings.batch_wait_ms, settings.queue_max)
@@ -327,13 +391,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         tally = BrandTally()
         for post, pred in zip(request.posts, predictions, strict=True):
             tally.add(post.brand, pred)
-        brands = [BrandSummaryResponse(brand=s.brand, posts=s.posts,
-                                       negative_share=s.negative_share,
-                                       complaint_share=s.complaint_share,
-                                       top_reasons=dict(s.top_reasons))
-                  for s in tally.summaries()]
-        return RiskResponse(kind="summary", model_version=classifier().model_version,
-                            brands=brands)
+        summaries = [BrandSummaryResponse(brand=s.brand, posts=s.posts,
+                                          negative_share=s.negative_share,
+                                          complaint_share=s.complaint_share,
+                                          top_reasons=dict(s.top_reasons))
+                     for s in tally.summaries()]
+        brands, excluded = await run_in_threadpool(
+            _risk_of_request, request, predictions, app.state.brand_book)
+        return RiskResponse(score_version=SCORE_VERSION, model_version=classifier().model_version,
+                            brands=brands, summaries=summaries, excluded=excluded)
 
     @app.get("/v1/model", response_model=ModelResponse, dependencies=v1, responses=ERRORS)
     def model_info() -> ModelResponse:

@@ -22,7 +22,7 @@ import numpy as np
 
 from nlp.taxonomy import THEME_KEYS
 from nlp.text import dedup_key
-from nlp.types import BrandRisk, CustomerRisk
+from nlp.types import BrandRisk, CustomerRisk, Prediction
 
 SCORE_VERSION = "risk.v1"
 CHURN_DRIVER = "churn_intent"
@@ -115,6 +115,17 @@ class RiskPost:
     themes: Mapping[str, float]  # predicted themes only; absent = not predicted
     churn_intent: float | None
     text: str | None = None
+
+    @classmethod
+    def from_prediction(cls, prediction: Prediction, brand: str, author_id: str | None = None,
+                        created_at: datetime | None = None, text: str | None = None
+                        ) -> RiskPost:
+        """From a classifier's prediction and the post's own fields (the REST path)."""
+        return cls(post_id=prediction.post_id, brand=brand, author_id=author_id,
+                   created_at=created_at, p_complaint=prediction.complaint,
+                   p_positive=prediction.sentiment_probs["positive"],
+                   themes=dict(prediction.themes), churn_intent=prediction.churn_intent,
+                   text=text)
 
     @property
     def customer(self) -> str:

@@ -184,21 +184,45 @@ def test_risk_summarises_the_posts_per_brand(client):
     response = client.post("/v1/risk", json=body)
     assert response.status_code == 200
     risk = response.json()
-    assert risk["kind"] == "summary"
-    assert risk["score_version"] is None
+    assert risk["kind"] == "risk"
+    assert risk["score_version"] == "risk.v1"
     assert risk["model_version"] == client.get("/v1/model").json()["model_version"]
-    counts = {b["brand"]: b["posts"] for b in risk["brands"]}
+    counts = {b["brand"]: b["posts"] for b in risk["summaries"]}
     assert counts == {"united": 3, "jetblue": 1, NO_BRAND: 2}
     assert sum(counts.values()) == len(body["posts"])
     # The shares are the classify endpoint's answers, counted per brand.
     rows = client.post("/v1/classify", json=body).json()["predictions"]
-    for summary in risk["brands"]:
+    for summary in risk["summaries"]:
         mine = [r for r, b in zip(rows, brands, strict=True) if (b or NO_BRAND) == summary["brand"]]
         negative = sum(r["sentiment"] == "negative" for r in mine) / len(mine)
         complaints = sum(r["complaint"] for r in mine) / len(mine)
         assert summary["negative_share"] == pytest.approx(negative)
         assert summary["complaint_share"] == pytest.approx(complaints)
         assert set(summary["top_reasons"]) <= set(THEME_KEYS)
+
+
+def test_risk_scores_customers_per_brand_with_the_brand_book(client):
+    body = {"posts": [
+        {"text": "2 hours on hold, cancelling my account", "brand": "united", "author": "ann"},
+        {"text": "still no refund, third call", "brand": "United", "author": "ann"},
+        {"text": "@JetBlue lost my bag", "author": "bob"},  # brand from the mention
+        {"text": "@JetBlue we are sorry, DM us", "author": "JetBlue"},  # the brand's own reply
+        {"text": "nothing to see here"},  # no brand anywhere
+    ]}
+    risk = client.post("/v1/risk", json=body).json()
+    by_brand = {b["brand"]: b for b in risk["brands"]}
+    assert set(by_brand) == {"United", "JetBlue"}  # canonical names from data/brands.yaml
+    assert by_brand["United"]["customers"] == 1 and by_brand["United"]["posts"] == 2
+    assert by_brand["JetBlue"]["customers"] == 1  # the brand's reply does not count
+    assert risk["excluded"] == {"brand_account": 1, "bot_or_news": 0, "duplicate": 0,
+                                "without_brand": 1}
+    for b in risk["brands"]:
+        assert 0 <= b["ci_low"] <= b["at_risk_share"] <= b["ci_high"] <= 1
+        assert b["ci_method"] == "wilson"  # one customer: the conservative interval
+        assert b["ci_high"] - b["ci_low"] > 0.3
+        assert sum(b["drivers"].values()) == pytest.approx(1.0)
+    shares = [b["at_risk_share"] for b in risk["brands"]]
+    assert shares == sorted(shares, reverse=True)
 
 
 def test_healthz_and_readyz(client):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -235,21 +236,25 @@ def _risk_table(report, title: str) -> Table:
     start = latest[0].risk.window_start if latest else None
     end = latest[0].risk.window_end if latest else None
     window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if latest else "-"
-    table = Table(title=title, caption=(
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  caption=(
         f"window {window} ({report.window}); at-risk share = mean customer risk, "
         f"{latest[0].risk.score_version if latest else ''}; trend vs the previous window: "
-        "▲/▼ beyond the noise, ≈ within it"))
+        "▲/▼ beyond the noise, ≈ within it; * fewer than 20 customers before"))
     for column, justify in (("brand", "left"), ("customers", "right"), ("at risk", "right"),
                             ("95% CI", "right"), ("expected", "right"), ("trend", "left"),
                             ("top drivers (share of risk)", "left")):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, no_wrap=True)
     for w in latest:
         r = w.risk
         label = trend_label(w)
         trend = ARROWS[label] + (f" {r.trend:+.1%}" if r.trend is not None else "")
+        if w.previous_customers is not None and w.previous_customers < 20:
+            trend += "*"
         drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
         table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}",
-                      f"{r.ci_low:.1%}–{r.ci_high:.1%}", f"{r.expected_at_risk:,.0f}", trend,
+                      f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–"),
+                      f"{r.expected_at_risk:,.0f}", trend,
                       drivers)
     return table
 
@@ -330,6 +335,15 @@ def report(
         _print_customers(result, brand, min_risk, top, show_authors)
 
 
+def _shown_text(text: str | None, reveal: bool) -> str:
+    """The post as written with --show-authors; else with @handles and links masked."""
+    from nlp.text import normalize_text
+
+    if not text:
+        return ""
+    return text if reveal else normalize_text(text)
+
+
 def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool) -> None:
     from nlp.report import ReportError, customer_rows
 
@@ -341,14 +355,18 @@ def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool
     table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, "
                         f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d} "
                         f"({len(rows)} shown of {r.customers:,} customers)",
-                  caption=None if reveal else "authors pseudonymised; --show-authors reveals",
+                  caption=None if reveal else "authors pseudonymised and @handles masked; "
+                                              "--show-authors reveals both",
                   show_lines=True)
-    for column in ("customer", "risk", "drivers", "posts that drove it"):
-        table.add_column(column)
+    table.add_column("customer", no_wrap=True)
+    table.add_column("risk", justify="right")
+    table.add_column("drivers", max_width=24)
+    table.add_column("posts that drove it", ratio=1)
     for row in rows:
-        drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
-        posts = "\n".join(escape(f"{p['created_at'] or '-'} {p['id']}: "
-                                 f"{(p['text'] or '')[:140]}") for p in row["posts"])
+        drivers = "\n".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
+        posts = "\n".join(escape(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
+                                 f"{p['id']}\n  {_shown_text(p['text'], reveal)[:200]}")
+                          for p in row["posts"])
         table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
     console.print(table)
 

@@ -205,6 +205,7 @@ def window_record(window: BrandWindow, latest: bool) -> dict[str, Any]:
         "expected_at_risk": round(r.expected_at_risk, 3),
         "previous_share": None if window.previous_share is None
         else round(window.previous_share, 6),
+        "previous_customers": window.previous_customers,
         "trend": None if r.trend is None else round(r.trend, 6),
         "trend_label": trend_label(window),
         "drivers": {k: round(v, 6) for k, v in r.drivers.items()},

@@ -26,7 +26,7 @@ from nlp.types import BrandRisk, CustomerRisk, Prediction
 
 SCORE_VERSION = "risk.v1"
 CHURN_DRIVER = "churn_intent"
-BASE_DRIVER = "other_complaint"  # the part of a complaint's risk that no theme explains
+BASE_DRIVER = "unthemed"  # the part of a complaint's risk that no theme explains
 DRIVER_KEYS = (CHURN_DRIVER, *THEME_KEYS, BASE_DRIVER)
 
 # The default weights of risk.v1; their reasoning and sources are in docs/risk.md.
@@ -406,6 +406,7 @@ class BrandWindow:
     ci_method: str
     previous_share: float | None
     trend_significant: bool | None
+    previous_customers: int | None = None
 
 
 def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
@@ -480,7 +481,8 @@ def _brand_window(brand: str, bounds: tuple[datetime, datetime], customers: list
                      ci_high=interval.high, expected_at_risk=share * len(customers),
                      trend=trend, drivers=drivers, score_version=SCORE_VERSION)
     ranked = sorted(customers, key=lambda c: (-c.risk, c.author_id))
-    return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant)
+    return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant,
+                       None if previous is None else len(previous))
 
 
 def _window_index(moment: datetime, starts: list[datetime]) -> int:

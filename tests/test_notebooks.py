@@ -40,3 +40,12 @@ def test_brand_risk_notebook_executes(scored_airline, monkeypatch):
     assert printed.rstrip().endswith("ok")  # the checks cell ran to the end
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 3  # risk per brand, drivers, over time
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    stale = [i for i, cell in enumerate(notebook.cells)
+             if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
+    assert not stale, f"{path.name}: clear the outputs of cells {stale} (see DEVELOPERS.md)"

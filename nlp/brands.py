@@ -65,6 +65,11 @@ class BrandBook:
                 if owner is not None and owner != brand.name:
                     raise BrandBookError(f"{key!r} belongs to both {owner!r} and {brand.name!r}")
                 table[key] = brand.name
+        for key in by_name.keys() & by_handle.keys():  # "@x" must mean the same brand as "x"
+            if by_name[key] != by_handle[key]:
+                raise BrandBookError(f"{key!r} belongs to both {by_name[key]!r} and "
+                                     f"{by_handle[key]!r} (a name or alias of one, a handle "
+                                     "of the other)")
         aliases = sorted({_fold(a) for b in self.brands for a in b.aliases}, key=len, reverse=True)
         pattern = (re.compile(r"(?<!\w)(" + "|".join(re.escape(a).replace(r"\ ", r"\s+")
                                                      for a in aliases) + r")(?!\w)", re.I)
@@ -81,6 +86,8 @@ class BrandBook:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BrandBookError(f"{path}: no such brand book; pass --brands PATH") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BrandBookError(f"{path}: cannot read the brand book ({exc})") from exc
         except yaml.YAMLError as exc:
             raise BrandBookError(f"{path}: not valid YAML: {exc}") from exc
         entries = (data or {}).get("brands") if isinstance(data, dict) else None
@@ -102,7 +109,10 @@ class BrandBook:
                                          f"non-empty strings, got {values!r}")
                 lists[key] = tuple(values)
             brands.append(Brand(str(name), lists["handles"], lists["aliases"]))
-        return cls(tuple(brands))
+        try:
+            return cls(tuple(brands))
+        except BrandBookError as exc:
+            raise BrandBookError(f"{path}: {exc}") from None
 
     @property
     def handles(self) -> frozenset[str]:

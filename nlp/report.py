@@ -123,6 +123,12 @@ def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
     themes = {t: p for t in THEME_KEYS
               if (p := _number(values, f"p_{t}", required=False)) is not None}
     text = _text(values, "text")
+    fields = {  # parsed before the brand, so an unreadable row is not counted as branded
+        "created_at": parse_time(values.get("created_at"), "created_at"),
+        "p_complaint": _number(values, "p_complaint", required=True),
+        "p_positive": _number(values, "p_positive", required=True),
+        "churn_intent": _number(values, "p_churn_intent", required=False),
+    }
     column_brand = None if mentions_only else _text(values, "brand")
     if book is not None:
         resolution = book.resolve(column_brand, text)
@@ -131,14 +137,8 @@ def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
     else:
         brand = column_brand
         counter.how["column" if brand else "none"] += 1
-    return RiskPost(
-        post_id=post_id, brand=brand or "", author_id=_text(values, "author_id"),
-        created_at=parse_time(values.get("created_at"), "created_at"),
-        p_complaint=_number(values, "p_complaint", required=True),
-        p_positive=_number(values, "p_positive", required=True),
-        themes=themes, churn_intent=_number(values, "p_churn_intent", required=False),
-        text=text,
-    )
+    return RiskPost(post_id=post_id, brand=brand or "", author_id=_text(values, "author_id"),
+                    themes=themes, text=text, **fields)
 
 
 def build_report(scored_path: Path, book: BrandBook | None = None,

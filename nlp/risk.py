@@ -189,16 +189,16 @@ def _is_at_risk_post(post: RiskPost, config: RiskConfig) -> bool:
 def resolution(posts: Sequence[RiskPost], config: RiskConfig) -> float:
     """How much a later positive post resolves the complaints: ``resolution_weight * p_positive``.
 
-    Only dated posts after the customer's last at-risk post count (a complaint or a churn
-    post at or above ``at_risk_threshold``), and only if they are not at-risk themselves.
+    Counts the most positive dated post that is not at-risk itself (complaint and churn
+    below ``at_risk_threshold``) and comes after the customer's last dated at-risk post,
+    or any such post when the customer has no at-risk post. So adding an at-risk post can
+    only shrink the posts that resolve, never add to them.
     """
     dated = [p for p in posts if p.created_at is not None]
     at_risk_times = [p.created_at for p in dated if _is_at_risk_post(p, config)]
-    if not at_risk_times:
-        return 0.0
-    last = max(at_risk_times)
+    last = max(at_risk_times, default=None)
     later = [p.p_positive for p in dated
-             if p.created_at > last and not _is_at_risk_post(p, config)]
+             if not _is_at_risk_post(p, config) and (last is None or p.created_at > last)]
     return config.resolution_weight * max(later, default=0.0)
 
 
@@ -233,7 +233,7 @@ def customer_risk(posts: Sequence[RiskPost], config: RiskConfig, window_start: d
         if h_churn > 0:
             drivers[CHURN_DRIVER] = drivers.get(CHURN_DRIVER, 0.0) + h_churn
         split = sum(hazards.values())
-        for key, h in hazards.items():
+        for key, h in hazards.items() if split > 0 else ():  # zero weights: nothing to split
             drivers[key] = drivers.get(key, 0.0) + h_complaint * h / split
         per_post[post.post_id] = per_post.get(post.post_id, 0.0) + h_churn + h_complaint
     total = sum(drivers.values())

@@ -121,9 +121,14 @@ def check_answer(response, sent) -> None:
         assert [p.id for p in parsed.predictions] == expected_ids
     else:
         parsed = RiskResponse.model_validate(body)
-        assert parsed.kind == "summary" and parsed.score_version is None
-        assert sum(b.posts for b in parsed.brands) == len(posts)
-        assert {b.brand for b in parsed.brands} == {p.get("brand") or NO_BRAND for p in posts}
+        assert parsed.kind == "risk" and parsed.score_version == "risk.v1"
+        assert sum(b.posts for b in parsed.summaries) == len(posts)
+        assert {b.brand for b in parsed.summaries} == {p.get("brand") or NO_BRAND for p in posts}
+        excluded = parsed.excluded
+        assert sum(b.posts for b in parsed.brands) + excluded.brand_account \
+            + excluded.bot_or_news + excluded.duplicate + excluded.without_brand == len(posts)
+        for b in parsed.brands:
+            assert 0 <= b.ci_low <= b.at_risk_share <= b.ci_high <= 1
 
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/risk"])

@@ -22,6 +22,9 @@ app = typer.Typer(help="complaint-radar: who is on their way out, per brand, and
 datasets_app = typer.Typer(help="The public datasets we train and evaluate on.",
                            no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+corpus_app = typer.Typer(help="Gold annotations, weak labels and the training corpus.",
+                         no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 
 
 
@@ -369,6 +372,126 @@ def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool
                           for p in row["posts"])
         table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
     console.print(table)
+
+
+AnnotationsOption = Annotated[Path, typer.Option(help="Gold annotations folder.")]
+ANNOTATIONS = Path("data/annotations")
+
+
+def _all_rows() -> dict:
+    from training import datasets as registry
+
+    return {name: registry.load(name).to_list() for name in sorted(registry.REGISTRY)}
+
+
+@corpus_app.command("sample")
+def corpus_sample(
+    annotations: AnnotationsOption = ANNOTATIONS,
+    texts: Annotated[Path, typer.Option(help="Where the pool with texts goes (for annotators; "
+                                             "not committed).")] = Path(
+        "data/processed/annotation-pool.jsonl"),
+    per_search: Annotated[int, typer.Option(help="Candidates per theme search.")] = 70,
+    random_airline: Annotated[int, typer.Option(help="Random airline tweets.")] = 200,
+    random_complaints: Annotated[int, typer.Option(help="Random complaints-2019 tweets.")] = 100,
+) -> None:
+    """Draw the pool of posts to annotate (random sample + theme searches), deterministically."""
+    from collections import Counter
+
+    from training.annotation import PoolPlan, sample_pool
+    from training.datasets import DatasetError
+
+    plan = PoolPlan({"airline-sentiment-2015": random_airline,
+                     "complaints-2019": random_complaints}, per_search)
+    try:
+        pool = sample_pool(_all_rows(), annotations, texts, plan)
+    except DatasetError as exc:
+        raise _fail(str(exc)) from exc
+    counts = Counter(item["sample"] for item in pool)
+    console.print(f"{len(pool)} items -> {annotations / 'pool.jsonl'} (ids), {texts} (texts): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), soft_wrap=True)
+
+
+@corpus_app.command("agreement")
+def corpus_agreement(annotations: AnnotationsOption = ANNOTATIONS) -> None:
+    """Cohen's kappa per label between the two annotators of the double-labelled items."""
+    from training.annotation import DOUBLE, AnnotationError, agreement, read_annotations
+
+    try:
+        labels, adjudication = read_annotations(annotations)
+        first, second = (labels[name] for name in DOUBLE)
+    except (AnnotationError, KeyError) as exc:
+        raise _fail(f"{exc}; expected raw/{DOUBLE[0]}.jsonl and raw/{DOUBLE[1]}.jsonl in "
+                    f"{annotations}") from exc
+    rows = agreement(first, second)
+    table = Table(title=f"agreement on {rows[0]['items']} double-labelled items "
+                        f"({len(adjudication)} adjudicated)")
+    for column in ("label", "agreement", "Cohen's kappa", f"positives {DOUBLE[0]}",
+                   f"positives {DOUBLE[1]}"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for row in rows:
+        kappa = "n/a" if row["kappa"] is None else f"{row['kappa']:.2f}"
+        a, b = row["positives"] or ("-", "-")
+        table.add_row(row["label"], f"{row['agreement']:.1%}", kappa, str(a), str(b))
+    console.print(table)
+
+
+@corpus_app.command("gold")
+def corpus_gold(annotations: AnnotationsOption = ANNOTATIONS) -> None:
+    """Assemble gold.jsonl (merged and adjudicated labels, dev/test split) from raw/."""
+    from collections import Counter
+
+    from training.annotation import AnnotationError, make_gold
+    from training.datasets import DatasetError
+
+    try:
+        gold = make_gold(annotations, _all_rows())
+    except (AnnotationError, DatasetError) as exc:
+        raise _fail(str(exc)) from exc
+    splits = Counter(g["split"] for g in gold)
+    themes = Counter(t for g in gold for t in g["themes"])
+    console.print(f"{len(gold)} gold items -> {annotations / 'gold.jsonl'}: "
+                  f"dev {splits['dev']}, test {splits['test']}; double-labelled "
+                  f"{sum(len(g['annotators']) == 2 for g in gold)}; churn "
+                  f"{sum(g['churn_intent'] for g in gold)}; themes "
+                  + ", ".join(f"{k} {v}" for k, v in themes.most_common()), soft_wrap=True)
+
+
+def _weak_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title)
+    for column in ("label", "precision", "recall", "F1", "support", "predicted"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for key, m in metrics.items():
+        table.add_row(key, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}",
+                      str(m["support"]), str(m["predicted"]))
+    return table
+
+
+@corpus_app.command("build")
+def corpus_build(
+    annotations: AnnotationsOption = ANNOTATIONS,
+    out: Annotated[Path, typer.Option(help="Output folder (replaced).")] = Path(
+        "data/processed/corpus"),
+) -> None:
+    """Build the multi-task training corpus (DatasetDict + data card); prints the weak labels'
+    quality on gold dev and test."""
+    from training.annotation import AnnotationError
+    from training.corpus import CorpusError, build_corpus
+    from training.datasets import DatasetError
+
+    try:
+        corpus = build_corpus(out, annotations)
+    except (AnnotationError, CorpusError, DatasetError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(_weak_table("weak labels on gold dev (LFs selected and calibrated on dev)",
+                              corpus.card["weak_on_dev"]))
+    console.print(_weak_table("weak labels on gold test (the bar for a trained model)",
+                              corpus.card["weak_on_test"]))
+    dropped = [s.name for s in corpus.weak.stats if not s.kept]
+    console.print(f"labelling functions kept {sum(s.kept for s in corpus.weak.stats)}, dropped "
+                  f"{len(dropped)}: {', '.join(dropped) or '-'}", soft_wrap=True)
+    sizes = ", ".join(f"{name} {len(split):,}" for name, split in corpus.data.items())
+    console.print(f"corpus -> {out} ({sizes}); data card: {out / 'DATA_CARD.md'}",
+                  soft_wrap=True)
 
 
 @app.command()

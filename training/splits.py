@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import datasets
@@ -9,6 +10,18 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from nlp.text import dedup_key
+
+_NON_WORD = re.compile(r"[^\w]+")
+_RETWEET = re.compile(r"^rt @user:?\s*")
+
+
+def near_duplicate_key(text: str) -> str:
+    """Key under which two posts are near-duplicates: ``dedup_key`` without a retweet
+    prefix, @handles, links, punctuation and spacing ("RT @a: Lost my bag!!" and
+    "lost my bag" share it)."""
+    key = _RETWEET.sub("", dedup_key(text))
+    key = key.replace("@user", " ").replace("http", " ")
+    return " ".join(_NON_WORD.sub(" ", key).split())
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Settings come from the environment when the app starts (``ServeSettings.from_env
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import os
@@ -165,8 +166,8 @@ class BrandSummaryResponse(BaseModel):
 
 class BrandRiskResponse(BaseModel):
     brand: str
-    window_start: str
-    window_end: str
+    window_start: str | None = Field(description="None when no post has a created_at.")
+    window_end: str | None
     customers: int = Field(description="Distinct authors; a post without author is one customer.")
     posts: int
     at_risk_share: float = Field(description="Mean customer risk (risk.v1, docs/risk.md).")
@@ -193,7 +194,8 @@ class RiskResponse(BaseModel):
     model_version: str
     brands: list[BrandRiskResponse] = Field(description="Highest at-risk share first.")
     summaries: list[BrandSummaryResponse] = Field(
-        description="Per-brand shares over posts (negative, complaints, top reasons).")
+        description="Per-brand shares over posts (negative, complaints, top reasons), by the "
+                    "same resolved brands; posts without one under '(no brand)'.")
     excluded: ExcludedResponse
 
 
@@ -217,19 +219,25 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 5
 
 
 def _risk_of_request(request: ClassifyRequest, predictions: list[Prediction],
-                     book: BrandBook | None) -> tuple[list[BrandRiskResponse], ExcludedResponse]:
-    """risk.v1 over one request's posts: brands from the post's brand or its mentions."""
+                     book: BrandBook | None
+                     ) -> tuple[list[BrandRiskResponse], list[BrandSummaryResponse],
+                                ExcludedResponse]:
+    """risk.v1 and the per-post summary over one request's posts, both by the brand each post
+    resolves to (its ``brand`` or its mentions, through the brand book)."""
     config = RiskConfig(excluded_authors=book.handles if book else frozenset())
-    posts, without_brand = [], 0
-    for post, pred in zip(request.posts, predictions, strict=True):
+    posts, without_brand, tally = [], 0, BrandTally()
+    for index, (post, pred) in enumerate(zip(request.posts, predictions, strict=True)):
         if book is not None:
             brand = book.resolve(post.brand, post.text).brand
         else:
             brand = post.brand.strip() if post.brand and post.brand.strip() else None
+        tally.add(brand, pred)
         if brand is None:
             without_brand += 1
             continue
-        posts.append(RiskPost.from_prediction(pred, brand, post.author,
+        # Internal ids: a client's ids may repeat or clash with the defaults.
+        keyed = dataclasses.replace(pred, post_id=f"#{index}")
+        posts.append(RiskPost.from_prediction(keyed, brand, post.author,
                                               _utc(post.created_at), post.text))
     windows, excluded = score_brands(posts, config, window=None) if posts else ([], Exclusions())
     brands = [BrandRiskResponse(
@@ -239,13 +247,18 @@ def _risk_of_request(request: ClassifyRequest, predictions: list[Prediction],
         ci_method=w.ci_method, expected_at_risk=w.risk.expected_at_risk,
         drivers=dict(w.risk.drivers))
         for w in sorted(windows, key=lambda w: (-w.risk.at_risk_share, w.risk.brand))]
-    return brands, ExcludedResponse(brand_account=excluded.brand_account,
-                                    bot_or_news=excluded.bot_or_news,
-                                    duplicate=excluded.duplicate, without_brand=without_brand)
+    summaries = [BrandSummaryResponse(brand=s.brand, posts=s.posts,
+                                      negative_share=s.negative_share,
+                                      complaint_share=s.complaint_share,
+                                      top_reasons=dict(s.top_reasons))
+                 for s in tally.summaries()]
+    return brands, summaries, ExcludedResponse(
+        brand_account=excluded.brand_account, bot_or_news=excluded.bot_or_news,
+        duplicate=excluded.duplicate, without_brand=without_brand)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 # --- middleware: body size and content type, before any parsing ----------------------
@@ -388,15 +401,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/v1/risk", response_model=RiskResponse, dependencies=v1, responses=ERRORS)
     async def risk(request: ClassifyRequest) -> RiskResponse:
         predictions, _ = await predict(request)
-        tally = BrandTally()
-        for post, pred in zip(request.posts, predictions, strict=True):
-            tally.add(post.brand, pred)
-        summaries = [BrandSummaryResponse(brand=s.brand, posts=s.posts,
-                                          negative_share=s.negative_share,
-                                          complaint_share=s.complaint_share,
-                                          top_reasons=dict(s.top_reasons))
-                     for s in tally.summaries()]
-        brands, excluded = await run_in_threadpool(
+        brands, summaries, excluded = await run_in_threadpool(
             _risk_of_request, request, predictions, app.state.brand_book)
         return RiskResponse(score_version=SCORE_VERSION, model_version=classifier().model_version,
                             brands=brands, summaries=summaries, excluded=excluded)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from nlp.report import Report
 
 app = typer.Typer(help="complaint-radar: who is on their way out, per brand, and why.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -111,14 +114,19 @@ def train(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = 
 
 
 @app.command()
-def demo(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = None) -> None:
-    """Verify data, train the baseline (or reuse it), score the airline tweets, report per brand."""
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = None,
+    out_dir: Annotated[Path, typer.Option(help="Where the demo's dump and scored file go.")
+                       ] = Path("data/processed/demo"),
+) -> None:
+    """Verify data, train the baseline (or reuse it), score the airline tweets, report risk per
+    brand."""
     from training.config import ConfigError, load_config
     from training.datasets import DatasetError
     from training.demo import run_demo
 
     try:
-        result = run_demo(load_config(config), tracking_uri, err_console)
+        result = run_demo(load_config(config), tracking_uri, err_console, demo_dir=out_dir)
     except (ConfigError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
     batch, versions = result.batch, ", ".join(result.report.model_versions)
@@ -232,37 +240,41 @@ BRANDS_DEFAULT = Path("data/brands.yaml")
 ARROWS = {"up": "[red]▲[/red]", "down": "[green]▼[/green]", "flat": "≈", "new": "new"}
 
 
-def _risk_table(report, title: str) -> Table:
+def _risk_table(report: Report, title: str) -> Table:
+    """The latest window's brands: share, interval, expected, trend and top drivers."""
     from nlp.report import trend_label
+    from nlp.risk import RiskConfig
 
+    config = RiskConfig()
     latest = report.latest()
     start = latest[0].risk.window_start if latest else None
     end = latest[0].risk.window_end if latest else None
-    window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if latest else "-"
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  caption=(
-        f"window {window} ({report.window}); at-risk share = mean customer risk, "
-        f"{latest[0].risk.score_version if latest else ''}; trend vs the previous window: "
-        "▲/▼ beyond the noise, ≈ within it; * fewer than 20 customers before"))
+    window = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start
+              else "undated posts, one window")
+    version = latest[0].risk.score_version if latest else ""
+    caption = (f"window {window} ({report.window}); at-risk share = mean customer risk, "
+               f"{version}; trend vs the previous window: ▲/▼ beyond the noise, ≈ within it; "
+               f"* fewer than {config.min_bootstrap_customers} customers before")
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     for column, justify in (("brand", "left"), ("customers", "right"), ("at risk", "right"),
-                            ("95% CI", "right"), ("expected", "right"), ("trend", "left"),
-                            ("top drivers (share of risk)", "left")):
+                            (f"{config.confidence:.0%} CI", "right"), ("expected", "right"),
+                            ("trend", "left"), ("top drivers (share of risk)", "left")):
         table.add_column(column, justify=justify, no_wrap=True)
     for w in latest:
         r = w.risk
-        label = trend_label(w)
-        trend = ARROWS[label] + (f" {r.trend:+.1%}" if r.trend is not None else "")
-        if w.previous_customers is not None and w.previous_customers < 20:
+        trend = ARROWS[trend_label(w)] + (f" {r.trend:+.1%}" if r.trend is not None else "")
+        if (w.previous_customers is not None
+                and w.previous_customers < config.min_bootstrap_customers):
             trend += "*"
         drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
-        table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}",
-                      f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–"),
-                      f"{r.expected_at_risk:,.0f}", trend,
-                      drivers)
+        interval = f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–")
+        table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
+                      f"{r.expected_at_risk:,.0f}", trend, drivers)
     return table
 
 
-def _accounting(report) -> str:
+def _accounting(report: Report) -> str:
     e = report.exclusions
     counted = sum(w.posts for w in report.windows)
     return (f"rows {report.rows_in:,} = counted {counted:,} + brand accounts {e.brand_account:,} "
@@ -271,7 +283,7 @@ def _accounting(report) -> str:
             f"{report.unreadable:,}")
 
 
-def _print_report_notes(report) -> None:
+def _print_report_notes(report: Report) -> None:
     console.print(_accounting(report), soft_wrap=True)
     if report.unknown_brands:
         listed = ", ".join(f"{b} ({n:,})" for b, n in list(report.unknown_brands.items())[:10])
@@ -314,6 +326,8 @@ def report(
     if not 0.0 <= min_risk <= 1.0 or top < 1:
         raise _fail(f"--min-risk must be in [0, 1] and --top >= 1, got {min_risk}, {top}")
     for out in (json_out, csv_out):
+        if out is not None and out.is_dir():
+            raise _fail(f"{out} is a folder; give a file name, e.g. {out / 'risk.json'}")
         if out is not None and not out.parent.is_dir():
             raise _fail(f"{out}: folder {out.parent} does not exist")
     try:
@@ -338,16 +352,7 @@ def report(
         _print_customers(result, brand, min_risk, top, show_authors)
 
 
-def _shown_text(text: str | None, reveal: bool) -> str:
-    """The post as written with --show-authors; else with @handles and links masked."""
-    from nlp.text import normalize_text
-
-    if not text:
-        return ""
-    return text if reveal else normalize_text(text)
-
-
-def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool) -> None:
+def _print_customers(result: Report, brand: str, min_risk: float, top: int, reveal: bool) -> None:
     from nlp.report import ReportError, customer_rows
 
     try:
@@ -355,11 +360,13 @@ def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool
     except ReportError as exc:
         raise _fail(str(exc)) from exc
     r = window.risk
-    table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, "
-                        f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d} "
+    span = (f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d}" if r.window_start
+            else "undated posts")
+    table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, {span} "
                         f"({len(rows)} shown of {r.customers:,} customers)",
-                  caption=None if reveal else "authors pseudonymised and @handles masked; "
-                                              "--show-authors reveals both",
+                  caption=None if reveal else "authors pseudonymised, @handles and links "
+                                              "masked, post ids hidden; --show-authors shows "
+                                              "them",
                   show_lines=True)
     table.add_column("customer", no_wrap=True)
     table.add_column("risk", justify="right")
@@ -368,7 +375,7 @@ def _print_customers(result, brand: str, min_risk: float, top: int, reveal: bool
     for row in rows:
         drivers = "\n".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
         posts = "\n".join(escape(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
-                                 f"{p['id']}\n  {_shown_text(p['text'], reveal)[:200]}")
+                                 f"{p['id'] or ''}\n  {(p['text'] or '')[:200]}")
                           for p in row["posts"])
         table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
     console.print(table)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.brands import BrandBook, BrandCounter
-from nlp.dumps import DumpError, DumpReader, RowError, parse_time
+from nlp.dumps import DumpError, DumpReader, RowError, parse_time, peek_columns
 from nlp.risk import BrandWindow, Exclusions, RiskConfig, RiskPost, parse_window, score_brands
 from nlp.taxonomy import THEME_KEYS
 
@@ -53,7 +53,9 @@ class Report:
 
     @property
     def latest_end(self) -> datetime | None:
-        return max((w.risk.window_end for w in self.windows), default=None)
+        """End of the latest window; None when the posts are undated (one window)."""
+        return max((w.risk.window_end for w in self.windows if w.risk.window_end is not None),
+                   default=None)
 
     def latest(self) -> list[BrandWindow]:
         """Each brand's result in the latest window, highest at-risk share first."""
@@ -64,7 +66,7 @@ class Report:
     def brand_window(self, brand: str) -> BrandWindow | None:
         """A brand's latest window (any case of its name)."""
         matches = [w for w in self.windows if w.risk.brand.casefold() == brand.casefold()]
-        return max(matches, key=lambda w: w.risk.window_end, default=None)
+        return max(matches, key=_end_key, default=None)
 
 
 def _number(values: Mapping[str, Any], column: str, required: bool) -> float | None:
@@ -97,16 +99,17 @@ def read_scored(path: Path, book: BrandBook | None, counter: BrandCounter,
     Model versions seen are added to ``versions``. ``mentions_only`` ignores the brand
     column and resolves every brand from the text's mentions (needs a brand book).
     """
+    columns = peek_columns(path)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        found = f"columns are {columns}" if columns else "it has no rows"
+        raise ReportError(f"{path}: no column(s) {missing} ({found}); expected the output of "
+                          f"`radar score` (columns {list(REQUIRED)} at least)")
     reader = DumpReader(path)
-    rows = reader.rows()
-    for row in rows:
+    for row in reader.rows():
         if row.values is None:
             yield f"row {row.number}: {row.error}"
             continue
-        missing = [c for c in REQUIRED if c not in reader.columns]
-        if missing:
-            raise ReportError(f"{path}: no column(s) {missing}; expected the output of "
-                              f"`radar score` (columns {list(REQUIRED)} at least)")
         if row.values.get("model_version"):
             versions.add(str(row.values["model_version"]))
         try:
@@ -170,6 +173,8 @@ def build_report(scored_path: Path, book: BrandBook | None = None,
     if book is not None:
         config = replace(config, excluded_authors=config.excluded_authors | book.handles)
     windows, exclusions = score_brands(branded, config, length)
+    if all(w.risk.window_start is None for w in windows):
+        window = "all"  # no dated post: one window, whatever was asked
     return Report(windows=windows, window=window, rows_in=len(reader_rows),
                   unreadable=len(problems), unreadable_examples=tuple(problems[:EXAMPLES_KEPT]),
                   without_brand=len(posts) - len(branded), brands_found=dict(counter.how),
@@ -180,8 +185,12 @@ def build_report(scored_path: Path, book: BrandBook | None = None,
 # --- output records ---------------------------------------------------------------------
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def _end_key(window: BrandWindow) -> float:
+    return window.risk.window_end.timestamp() if window.risk.window_end else 0.0
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def trend_label(window: BrandWindow) -> str:
@@ -217,14 +226,17 @@ def report_records(report: Report) -> list[dict[str, Any]]:
     """Every brand-window, by brand then time; ``latest`` marks the table's rows."""
     end = report.latest_end
     return [window_record(w, w.risk.window_end == end)
-            for w in sorted(report.windows, key=lambda w: (w.risk.brand, w.risk.window_start))]
+            for w in sorted(report.windows,
+                            key=lambda w: (w.risk.brand, _iso(w.risk.window_start) or ""))]
 
 
 def write_json(records: list[dict[str, Any]], path: Path) -> None:
+    """The records as a JSON list, written under a temporary name and renamed."""
     _write_atomically(path, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_csv(records: list[dict[str, Any]], path: Path) -> None:
+    """The records as CSV (``drivers`` as a JSON string), written atomically."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["brand"])
@@ -263,6 +275,13 @@ class Pseudonymizer:
         return f"c_{digest[:12]}"
 
 
+def _masked(text: str | None) -> str | None:
+    """The post with @handles and links masked (what a pseudonymised listing shows)."""
+    from nlp.text import normalize_text
+
+    return None if text is None else normalize_text(text)
+
+
 def customer_rows(report: Report, brand: str, min_risk: float = 0.5, limit: int = 20,
                   reveal: bool = False) -> tuple[BrandWindow, list[dict[str, Any]]]:
     """A brand's at-risk customers in its latest window, with the posts that drove each.
@@ -280,12 +299,14 @@ def customer_rows(report: Report, brand: str, min_risk: float = 0.5, limit: int 
         if customer.risk < min_risk or len(rows) >= limit:
             break
         posts = [report.posts[i] for i in customer.post_ids if i in report.posts]
+        written = next((p.author_id for p in posts if p.author_id), customer.author_id)
         rows.append({
-            "customer": name(customer.author_id), "risk": customer.risk,
+            "customer": written if reveal else name(customer.author_id),
+            "risk": customer.risk,
             "drivers": dict(sorted(customer.themes.items(), key=lambda kv: -kv[1])),
-            "posts": [{"id": p.post_id,
-                       "created_at": _iso(p.created_at) if p.created_at else None,
-                       "text": p.text} for p in posts],
+            # Post ids and raw text lead back to the author: only when revealing.
+            "posts": [{"id": p.post_id if reveal else None, "created_at": _iso(p.created_at),
+                       "text": p.text if reveal else _masked(p.text)} for p in posts],
         })
     return window, rows
 

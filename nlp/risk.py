@@ -12,11 +12,13 @@ the mean risk of its customers, with a confidence interval over customers.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from statistics import NormalDist
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from nlp.text import dedup_key
 from nlp.types import BrandRisk, CustomerRisk, Prediction
 
 SCORE_VERSION = "risk.v1"
+MAX_WINDOW_DAYS = 3660
 CHURN_DRIVER = "churn_intent"
 BASE_DRIVER = "unthemed"  # the part of a complaint's risk that no theme explains
 DRIVER_KEYS = (CHURN_DRIVER, *THEME_KEYS, BASE_DRIVER)
@@ -35,10 +38,15 @@ THEME_WEIGHTS = {
     "staff_attitude": 0.30, "billing": 0.25, "product_failure": 0.25, "waiting": 0.20,
     "marketing_spam": 0.10,
 }
-# A name that ends in news/bot/deals/alerts/feed (digits after allowed), starts with news, or
-# has News/Bot/Deals/Alerts as a capitalised word inside it (JetBlueNews, CharNewsJunkie).
-BOT_NAME_RE = (r"(?i:news|bots?|deals?|alerts?|feed)\d*$|^(?i:news)(?=[A-Z0-9_]|$)"
-               r"|(?<=[a-z])(?:News|Bot|Deals|Alerts)(?=[A-Z0-9_]|$)")
+# News and bot accounts by name: a handle ending in "news" (any case, digits may follow), a
+# handle starting with "News" + a capital, digit or "_", or one with News/Bot(s)/Deals/
+# Alerts/Feed as a word of its own: capitalised inside (JetBlueNews, WorstThingsBot), after
+# "_" or a digit (mr_deals805), or in capitals. Lower-case endings like "abbot", "ordeal" or
+# "spoonfeed" are words, not markers, and do not match.
+BOT_NAME_RE = (r"(?i:news)\d*$|^News(?=[A-Z0-9_]|$)"
+               r"|(?:(?<=[a-z0-9])|(?<=_)|^)(?:News|NEWS|Bots?|BOTS?|Deals|DEALS|Alerts|ALERTS"
+               r"|Feed|FEED)(?=[A-Z0-9_]|$)"
+               r"|(?<=[_0-9])(?i:news|bots?|deals|alerts|feed)(?=[0-9_]|$)")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class RiskConfig:
                            frozenset(_handle(a) for a in self.excluded_authors))
 
     def to_dict(self) -> dict:
+        """Plain values for logging (MLflow params, JSON), with the score version."""
         out = asdict(self)
         out["theme_weights"] = dict(self.theme_weights)
         out["excluded_authors"] = sorted(self.excluded_authors)
@@ -202,8 +211,8 @@ def resolution(posts: Sequence[RiskPost], config: RiskConfig) -> float:
     return config.resolution_weight * max(later, default=0.0)
 
 
-def customer_risk(posts: Sequence[RiskPost], config: RiskConfig, window_start: datetime,
-                  window_end: datetime) -> CustomerRisk:
+def customer_risk(posts: Sequence[RiskPost], config: RiskConfig,
+                  window_start: datetime | None, window_end: datetime | None) -> CustomerRisk:
     """Combine one customer's posts about one brand in one window (already de-duplicated).
 
     ``risk = 1 - (1 - churn) * (1 - complaints * (1 - resolution))``; the risk is split over
@@ -262,11 +271,13 @@ def select_posts(posts: Iterable[RiskPost], config: RiskConfig
     """Drop brand accounts, news and bot accounts, and duplicates; count what went and why.
 
     A duplicate is a post id seen before, or the same author's same text (by
-    ``dedup_key``) about the same brand seen before; the first one stays.
+    ``dedup_key``) about the same brand at the same time (a repost or a double import);
+    the first one stays. The same text posted again later is a repeated complaint and
+    counts.
     """
     kept: list[RiskPost] = []
     seen_ids: set[str] = set()
-    seen_texts: set[tuple[str, str, str]] = set()
+    seen_texts: set[tuple] = set()
     counts = {"brand_account": 0, "bot_or_news": 0, "duplicate": 0}
     days_by_author: dict[str, set] = {}
     posts_by_author: dict[str, int] = {}
@@ -283,7 +294,7 @@ def select_posts(posts: Iterable[RiskPost], config: RiskConfig
             counts["bot_or_news"] += 1
             continue
         if post.text is not None:
-            key = (post.brand, post.customer, dedup_key(post.text))
+            key = (post.brand, post.customer, dedup_key(post.text), post.created_at)
             if key in seen_texts:
                 counts["duplicate"] += 1
                 continue
@@ -314,6 +325,10 @@ def parse_window(text: str) -> timedelta | None:
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"window {text!r}: expected a positive length like 7d, 36h, 2w, or all")
     amount, unit = int(match.group(1)), match.group(2)
+    days = amount / 24 if unit == "h" else amount * (7 if unit == "w" else 1)
+    if days > MAX_WINDOW_DAYS:
+        raise ValueError(f"window {text!r} is longer than {MAX_WINDOW_DAYS} days; use 'all' "
+                         "for one window over everything")
     return timedelta(hours=amount) if unit == "h" else timedelta(days=amount * (7 if unit == "w"
                                                                                 else 1))
 
@@ -341,9 +356,22 @@ def window_bounds(times: Sequence[datetime], window: timedelta | None
 
 @dataclass(frozen=True)
 class Interval:
+    """A confidence interval and how it was computed ('bootstrap' or 'wilson')."""
+
     low: float
     high: float
     method: str
+
+
+def bootstrap_means(values: np.ndarray, samples: int, rng: np.random.Generator,
+                    max_cells: int = 2_000_000) -> np.ndarray:
+    """Means of ``samples`` resamples (with replacement) of ``values``, drawn in chunks so
+    memory stays near ``max_cells`` indices whatever the number of customers."""
+    n = len(values)
+    per_chunk = max(1, max_cells // n)
+    means = [values[rng.integers(0, n, size=(min(per_chunk, samples - done), n))].mean(axis=1)
+             for done in range(0, samples, per_chunk)]
+    return np.concatenate(means)
 
 
 def mean_interval(risks: np.ndarray, config: RiskConfig, rng: np.random.Generator) -> Interval:
@@ -357,8 +385,7 @@ def mean_interval(risks: np.ndarray, config: RiskConfig, rng: np.random.Generato
     n, mean = len(risks), float(risks.mean())
     alpha = 1.0 - config.confidence
     if n >= config.min_bootstrap_customers:
-        samples = rng.integers(0, n, size=(config.bootstrap_samples, n))
-        means = risks[samples].mean(axis=1)
+        means = bootstrap_means(risks, config.bootstrap_samples, rng)
         low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
         return Interval(min(float(low), mean), max(float(high), mean), "bootstrap")
     z = _z(config.confidence)
@@ -369,8 +396,6 @@ def mean_interval(risks: np.ndarray, config: RiskConfig, rng: np.random.Generato
 
 
 def _z(confidence: float) -> float:
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
@@ -385,8 +410,7 @@ def change_is_real(now: np.ndarray, before: np.ndarray, config: RiskConfig,
     alpha = 1.0 - config.confidence
     if min(len(now), len(before)) >= config.min_bootstrap_customers:
         b = config.bootstrap_samples
-        diff = (now[rng.integers(0, len(now), (b, len(now)))].mean(axis=1)
-                - before[rng.integers(0, len(before), (b, len(before)))].mean(axis=1))
+        diff = bootstrap_means(now, b, rng) - bootstrap_means(before, b, rng)
         low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
     else:
         d = float(now.mean() - before.mean())
@@ -424,10 +448,10 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
         kept = dated
     else:
         outside = 0
-    bounds = window_bounds([p.created_at for p in dated], window if dated else None)
-    if not bounds:  # nothing dated: one window, stamped with the epoch
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        bounds = [(epoch, epoch + timedelta(days=1))]
+    bounds: list[tuple[datetime | None, datetime | None]] = list(
+        window_bounds([p.created_at for p in dated], window if dated else None))
+    if not bounds:  # nothing dated: one window without dates
+        bounds = [(None, None)]
 
     groups: dict[tuple[str, int, str], list[RiskPost]] = {}
     starts = [b[0] for b in bounds]
@@ -435,7 +459,6 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
         index = _window_index(post.created_at, starts) if len(bounds) > 1 else 0
         groups.setdefault((post.brand, index, post.customer), []).append(post)
 
-    rng = np.random.default_rng(config.seed)
     results: list[BrandWindow] = []
     by_brand: dict[str, dict[int, list[CustomerRisk]]] = {}
     post_counts: dict[tuple[str, int], int] = {}
@@ -452,6 +475,9 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
                 previous = None
                 continue
             risks = np.array([c.risk for c in customers])
+            # One random stream per (brand, window): a brand's interval does not depend on
+            # which other brands are in the file.
+            rng = np.random.default_rng([config.seed, _stable_int(brand), index])
             results.append(_brand_window(brand, bounds[index], customers, risks, previous,
                                          post_counts[(brand, index)], config, rng))
             previous = risks
@@ -459,7 +485,8 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
                                outside)
 
 
-def _brand_window(brand: str, bounds: tuple[datetime, datetime], customers: list[CustomerRisk],
+def _brand_window(brand: str, bounds: tuple[datetime | None, datetime | None],
+                  customers: list[CustomerRisk],
                   risks: np.ndarray, previous: np.ndarray | None, posts: int,
                   config: RiskConfig, rng: np.random.Generator) -> BrandWindow:
     share = float(risks.mean())
@@ -483,6 +510,10 @@ def _brand_window(brand: str, bounds: tuple[datetime, datetime], customers: list
     ranked = sorted(customers, key=lambda c: (-c.risk, c.author_id))
     return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant,
                        None if previous is None else len(previous))
+
+
+def _stable_int(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
 def _window_index(moment: datetime, starts: list[datetime]) -> int:

@@ -24,6 +24,13 @@ def _require_prob(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
+def _require_window(start: datetime | None, end: datetime | None) -> None:
+    if (start is None) != (end is None):
+        raise ValueError("a window has both ends or neither (undated)")
+    if start is not None and end <= start:
+        raise ValueError("window_end must be after window_start")
+
+
 @dataclass(frozen=True)
 class Post:
     """One piece of public chatter, as every collector and importer hands it on."""
@@ -110,8 +117,8 @@ class CustomerRisk:
 
     brand: str
     author_id: str
-    window_start: datetime
-    window_end: datetime
+    window_start: datetime | None  # None: undated posts, one window over everything
+    window_end: datetime | None
     risk: float
     post_ids: tuple[str, ...]
     themes: Mapping[str, float]
@@ -119,8 +126,7 @@ class CustomerRisk:
 
     def __post_init__(self) -> None:
         _require_prob("risk", self.risk)
-        if self.window_end <= self.window_start:
-            raise ValueError("window_end must be after window_start")
+        _require_window(self.window_start, self.window_end)
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,8 @@ class BrandRisk:
     """A brand's at-risk share of customers in a window, how sure we are, and its drivers."""
 
     brand: str
-    window_start: datetime
-    window_end: datetime
+    window_start: datetime | None  # None: undated posts, one window over everything
+    window_end: datetime | None
     customers: int
     at_risk_share: float
     ci_low: float
@@ -141,6 +147,7 @@ class BrandRisk:
 
     def __post_init__(self) -> None:
         _require_prob("at_risk_share", self.at_risk_share)
+        _require_window(self.window_start, self.window_end)
         if not self.ci_low <= self.at_risk_share <= self.ci_high:
             raise ValueError(
                 f"at_risk_share {self.at_risk_share} outside its interval "

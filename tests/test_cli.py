@@ -46,17 +46,20 @@ def test_train_with_a_bad_config_says_what_is_wrong(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_demo_prints_a_per_brand_table(mirror_dir, tmp_path, monkeypatch):
+def test_demo_ends_with_the_risk_table(mirror_dir, tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     text = (REPO / "training/configs/tiny-baseline.yaml").read_text()
     config.write_text(text.replace("model_dir: models/tiny-baseline",
                                    f"model_dir: {tmp_path / 'model'}"))
     monkeypatch.setenv("RADAR_DATA_MIRROR", str(mirror_dir))
     result = runner.invoke(app, ["demo", "--config", str(config),
-                                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+                                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                 "--out-dir", str(tmp_path / "demo")],
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    out = _flat(result.output)
+    risk_table = out[out.index("ex-customers at risk per brand"):]
     for brand in ("United", "US Airways", "American", "Southwest", "Delta", "Virgin America"):
-        assert brand in _flat(result.output)
-    assert "14,485 tweets" in _flat(result.output)
-    assert "top reasons" in _flat(result.output)
+        assert brand in risk_table
+    assert "risk.v1" in risk_table and "rows 14,485 = counted" in risk_table
+    assert (tmp_path / "demo" / "airline-2015.scored.parquet").is_file()

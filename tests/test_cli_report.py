@@ -86,14 +86,15 @@ def test_brand_lists_customers_under_pseudonyms(files):
     result = _report(files, "--brand", "united")
     assert result.exit_code == 0, result.output
     assert "United: customers at risk >= 50%" in _flat(result.output)
-    assert "c_" in result.output and "p2" in result.output
+    assert "c_" in result.output
+    assert "p2" not in result.output  # post ids lead back to the author: hidden
     assert "alice" not in result.output  # neither as author nor in the shown text
 
 
 def test_show_authors_reveals_the_real_author(files):
     result = _report(files, "--brand", "United", "--show-authors")
     assert result.exit_code == 0, result.output
-    assert "@alice" in result.output
+    assert "alice" in result.output and "p2" in result.output
     assert "@united still no refund" in _flat(result.output)
 
 
@@ -126,3 +127,15 @@ def test_an_unknown_brand_lists_the_known_ones(files):
     assert result.exit_code == 1
     assert "no brand 'Lufthansa' in the report; brands: Delta, United, Virgin America" in \
         _flat(result.output)
+
+
+def test_json_into_a_folder_is_refused(files):
+    result = _report(files, "--json", str(files["dir"]))
+    assert result.exit_code == 1
+    assert "is a folder" in _flat(result.output)
+    assert "Traceback" not in result.output
+
+
+def test_an_absurd_window_is_refused(files):
+    result = _report(files, "--window", "999999d")
+    assert result.exit_code == 1 and "longer than 3660 days" in _flat(result.output)

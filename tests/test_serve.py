@@ -26,6 +26,7 @@ from nlp.summary import NO_BRAND  # noqa: E402
 from nlp.taxonomy import SENTIMENTS, THEME_KEYS  # noqa: E402
 from nlp.types import Prediction  # noqa: E402
 from serve import ServeSettings, create_app  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
 
 API_KEY = "test-key-0123456789abcdef"
 LIMITS = {"max_posts": 3, "max_chars": 50, "max_body_bytes": 2000}
@@ -179,6 +180,8 @@ def test_a_post_gets_the_same_prediction_alone_or_in_a_batch(client):
 
 
 def test_risk_summarises_the_posts_per_brand(client):
+    from nlp.brands import BrandBook
+
     brands = ["united", "united", "jetblue", None, "", "united"]
     body = {"posts": [{"text": TEXTS[i % len(TEXTS)], "brand": b} for i, b in enumerate(brands)]}
     response = client.post("/v1/risk", json=body)
@@ -187,18 +190,28 @@ def test_risk_summarises_the_posts_per_brand(client):
     assert risk["kind"] == "risk"
     assert risk["score_version"] == "risk.v1"
     assert risk["model_version"] == client.get("/v1/model").json()["model_version"]
+    # Summaries count posts by the brand each resolves to (its brand, else its mentions).
+    book = BrandBook.from_yaml(REPO / "data" / "brands.yaml")
+    resolved = [book.resolve(p["brand"], p["text"]).brand or NO_BRAND for p in body["posts"]]
     counts = {b["brand"]: b["posts"] for b in risk["summaries"]}
-    assert counts == {"united": 3, "jetblue": 1, NO_BRAND: 2}
-    assert sum(counts.values()) == len(body["posts"])
+    assert counts == {b: resolved.count(b) for b in set(resolved)}
+    assert "United" in counts and "united" not in counts  # canonical names
     # The shares are the classify endpoint's answers, counted per brand.
     rows = client.post("/v1/classify", json=body).json()["predictions"]
     for summary in risk["summaries"]:
-        mine = [r for r, b in zip(rows, brands, strict=True) if (b or NO_BRAND) == summary["brand"]]
+        mine = [r for r, b in zip(rows, resolved, strict=True) if b == summary["brand"]]
         negative = sum(r["sentiment"] == "negative" for r in mine) / len(mine)
         complaints = sum(r["complaint"] for r in mine) / len(mine)
         assert summary["negative_share"] == pytest.approx(negative)
         assert summary["complaint_share"] == pytest.approx(complaints)
         assert set(summary["top_reasons"]) <= set(THEME_KEYS)
+
+
+def test_risk_does_not_drop_posts_whose_ids_clash(client):
+    body = {"posts": [{"text": "@united lost my bag", "id": "1", "author": "a"},
+                      {"text": "@united on hold 2 hours", "author": "b"}]}  # default id "1"
+    [united] = client.post("/v1/risk", json=body).json()["brands"]
+    assert united["posts"] == 2 and united["customers"] == 2
 
 
 def test_risk_scores_customers_per_brand_with_the_brand_book(client):

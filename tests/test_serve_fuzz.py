@@ -27,7 +27,6 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from nlp.summary import NO_BRAND  # noqa: E402
 from serve import ClassifyResponse, RiskResponse, ServeSettings, create_app  # noqa: E402
 
 LIMITS = {"max_posts": 8, "max_chars": 120, "max_body_bytes": 8192, "batch_wait_ms": 1.0}
@@ -123,7 +122,6 @@ def check_answer(response, sent) -> None:
         parsed = RiskResponse.model_validate(body)
         assert parsed.kind == "risk" and parsed.score_version == "risk.v1"
         assert sum(b.posts for b in parsed.summaries) == len(posts)
-        assert {b.brand for b in parsed.summaries} == {p.get("brand") or NO_BRAND for p in posts}
         excluded = parsed.excluded
         assert sum(b.posts for b in parsed.brands) + excluded.brand_account \
             + excluded.bot_or_news + excluded.duplicate + excluded.without_brand == len(posts)

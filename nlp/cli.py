@@ -419,7 +419,14 @@ def corpus_sample(
 
 
 @corpus_app.command("agreement")
-def corpus_agreement(annotations: AnnotationsOption = ANNOTATIONS) -> None:
+def corpus_agreement(
+    annotations: AnnotationsOption = ANNOTATIONS,
+    disagreements: Annotated[Path | None, typer.Option(
+        help="Also write the items the two disagree on, with their texts, as JSONL for "
+             "adjudication.")] = None,
+    texts: Annotated[Path, typer.Option(help="The pool with texts (`radar corpus sample`).")
+                     ] = Path("data/processed/annotation-pool.jsonl"),
+) -> None:
     """Cohen's kappa per label between the two annotators of the double-labelled items."""
     from training.annotation import DOUBLE, AnnotationError, agreement, read_annotations
 
@@ -440,6 +447,18 @@ def corpus_agreement(annotations: AnnotationsOption = ANNOTATIONS) -> None:
         a, b = row["positives"] or ("-", "-")
         table.add_row(row["label"], f"{row['agreement']:.1%}", kappa, str(a), str(b))
     console.print(table)
+    if disagreements is not None:
+        from training.annotation import read_jsonl, write_jsonl
+
+        text_of = {r["item_id"]: r["text"] for r in read_jsonl(texts)}
+        fields = ("sentiment", "complaint", "themes", "churn_intent")
+        items = [{"item_id": i, "text": text_of.get(i), DOUBLE[0]: {f: first[i][f] for f in fields},
+                  DOUBLE[1]: {f: second[i][f] for f in fields},
+                  "notes": [n for n in (first[i]["note"], second[i]["note"]) if n]}
+                 for i in sorted(set(first) & set(second))
+                 if any(first[i][f] != second[i][f] for f in fields)]
+        write_jsonl(items, disagreements)
+        console.print(f"{len(items)} items with a disagreement -> {disagreements}")
 
 
 @corpus_app.command("gold")

@@ -51,13 +51,31 @@ SEARCHES = {
 }
 
 
+# A second, tighter round for the themes the first round left short of 30 positives
+# (too few of their loose-search candidates were really about them).
+SUPPLEMENT = {
+    "marketing_spam": r"\bspam|unsubscribe|junk mail|stop (sending|emailing|texting|calling)|"
+                      r"too many (emails|ads|texts|notifications)|\bads?\b|advert|"
+                      r"commercials?\b|promo(tion)?s?\b|newsletter|telemarket|robocall|"
+                      r"sold my (data|info)|upsell|pushy|marketing|e-?mails? (every|all)",
+    "not_known": r"loyal|\byears\b.{0,30}(customer|member|flying|flyer|with you)|"
+                 r"(gold|platinum|silver|diamond|elite|medallion|premier|a-list|1k|status)\b|"
+                 r"again.{0,30}(account|number|info|details|password|verify|confirmation)|"
+                 r"repeat(ed)? (my|the)|verify|no record|doesn.?t (exist|show)|"
+                 r"(don.?t|didn.?t) (know|recogni)|frequent fl|rapid rewards|aadvantage|"
+                 r"mileage ?plus|skymiles|treat(ed)? (me )?like",
+}
+
+
 @dataclass(frozen=True)
 class PoolPlan:
-    """How many items to draw: a random sample per dataset and candidates per search."""
+    """How many items to draw: a random sample per dataset, candidates per search, and the
+    second round's candidates per supplementary search."""
 
     random_per_dataset: Mapping[str, int]
     per_search: int = 70
     seed: int = 2026
+    per_supplement: int = 80
 
 
 def draw_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], plan: PoolPlan) -> list[dict]:
@@ -97,6 +115,16 @@ def draw_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], plan: PoolPlan) 
                 break
             dataset, row = hits[int(i)]
             taken += take(row, dataset, f"search:{name}")
+    # The second round draws after the first, so the first round's items keep their ids.
+    for name, pattern in SUPPLEMENT.items() if plan.per_supplement else ():
+        regex = re.compile(pattern, re.IGNORECASE)
+        hits = [(d, r) for d, r in everything if regex.search(r["text"])]
+        taken = 0
+        for i in rng.permutation(len(hits)):
+            if taken >= plan.per_supplement:
+                break
+            dataset, row = hits[int(i)]
+            taken += take(row, dataset, f"search2:{name}")
     for number, item in enumerate(pool, start=1):
         item["item_id"] = f"g{number:04d}"
     return pool

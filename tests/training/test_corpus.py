@@ -106,7 +106,7 @@ def test_pool_is_deterministic_and_free_of_duplicate_texts():
     keys = [near_duplicate_key(p["text"]) for p in first]
     assert len(keys) == len(set(keys)) or len({p["text"] for p in first}) == len(first)
     assert sum(p["sample"] == "random" for p in first) == 20
-    assert all(p["sample"].startswith(("random", "search:")) for p in first)
+    assert all(p["sample"].startswith(("random", "search:", "search2:")) for p in first)
 
 
 def test_kappa_matches_a_hand_computed_case():

@@ -508,6 +508,16 @@ def corpus_build(
         corpus = build_corpus(out, annotations)
     except (AnnotationError, CorpusError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
+    counts = Table(title="corpus: rows and labels per split (themes and churn: p >= 0.5)")
+    for column in ("split", "rows", "sentiment", "complaint yes/labelled", "themes", "churn"):
+        counts.add_column(column)
+    for name, c in corpus.card["splits"].items():
+        s = c["sentiment"]
+        themes = ", ".join(f"{k} {v}" for k, v in c["themes_p>=0.5"].items())
+        counts.add_row(name, f"{c['rows']:,}", f"{s['negative']}/{s['neutral']}/{s['positive']}",
+                       f"{c['complaint']['yes']}/{c['complaint']['labelled']}", themes,
+                       str(c["churn_intent_p>=0.5"]))
+    console.print(counts)
     console.print(_weak_table("weak labels on gold dev (LFs selected and calibrated on dev)",
                               corpus.card["weak_on_dev"]))
     console.print(_weak_table("weak labels on gold test (the bar for a trained model)",

@@ -195,7 +195,8 @@ def data_card(data: datasets.DatasetDict, weak: WeakModel, dev: Sequence[Mapping
                      for name, spec in sorted(registry.REGISTRY.items())},
         "labelling_functions": [
             {"name": s.name, "polarity": s.polarity, "coverage": round(s.coverage, 4),
-             "fires_dev": s.fires_dev, "precision_dev": round(s.precision, 3), "kept": s.kept}
+             "fires_dev": s.fires_dev, "precision_dev": round(s.precision, 3),
+             "recall_dev": round(s.recall_dev, 3), "kept": s.kept}
             for s in weak.stats],
         "weak_on_dev": _rounded(evaluate_weak(weak, dev, [g["gold"] for g in dev])),
         "weak_on_test": _rounded(evaluate_weak(weak, test, [g["gold"] for g in test])),
@@ -262,11 +263,14 @@ def render_card(card: Mapping) -> str:
         lines.append(f"| {key} | {d['precision']:.2f} | {d['recall']:.2f} | {d['f1']:.2f} | "
                      f"{d['support']} | {t['precision']:.2f} | {t['recall']:.2f} | "
                      f"{t['f1']:.2f} | {t['support']} |")
-    lines += ["", "## Labelling functions", "", "| LF | votes | corpus coverage | dev fires | "
-              "dev precision | kept |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Labelling functions", "",
+              "Precision is Laplace-smoothed; recall is the share of dev items whose gold value "
+              "is the function's vote that it votes on.", "",
+              "| LF | votes | corpus coverage | dev fires | dev precision | dev recall | kept |",
+              "|---|---|---|---|---|---|---|"]
     for lf in card["labelling_functions"]:
         lines.append(f"| {lf['name']} | {lf['polarity']} | {lf['coverage']:.2%} | "
-                     f"{lf['fires_dev']} | {lf['precision_dev']:.2f} | "
+                     f"{lf['fires_dev']} | {lf['precision_dev']:.2f} | {lf['recall_dev']:.2f} | "
                      f"{'yes' if lf['kept'] else 'no'} |")
     lines += ["", "## Licenses", ""]
     lines += [f"- {name}: {v['license']}. {v['citation']}" for name, v in card["licenses"].items()]

@@ -212,6 +212,7 @@ class LFStats:
     fires_dev: int
     correct_dev: int
     kept: bool
+    recall_dev: float = 0.0  # share of dev items with its vote as the gold value that it finds
 
     @property
     def precision(self) -> float:
@@ -264,7 +265,10 @@ def fit_weak_model(corpus_rows: Sequence[Row], dev_rows: Sequence[Row],
         coverage = sum(v[j] is not None for v in corpus_votes) / max(len(corpus_votes), 1)
         precision = (correct + 1) / (len(fired) + 2)
         kept = len(fired) >= MIN_FIRES and precision >= MIN_PRECISION  # unmeasured: dropped
-        stats.append(LFStats(lf.name, lf.key, polarity, coverage, len(fired), correct, kept))
+        targets = sum(gold_value(g, lf.key) == polarity for g in dev_gold)
+        recall = correct / targets if targets else 0.0
+        stats.append(LFStats(lf.name, lf.key, polarity, coverage, len(fired), correct, kept,
+                             recall))
     negative_rate, residual_rate = {}, {}
     for key in WEAK_KEYS:
         idx = [j for j, s in enumerate(stats) if s.key == key and s.kept]

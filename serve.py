@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
-from nlp.contract import score_record
+from nlp.contract import Thresholds, score_record, thresholds_for
 from nlp.microbatch import MicroBatcher, QueueFullError
 from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
 from nlp.summary import BrandTally
@@ -219,13 +219,13 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 5
 
 
 def _risk_of_request(request: ClassifyRequest, predictions: list[Prediction],
-                     book: BrandBook | None
+                     book: BrandBook | None, own: Thresholds
                      ) -> tuple[list[BrandRiskResponse], list[BrandSummaryResponse],
                                 ExcludedResponse]:
     """risk.v1 and the per-post summary over one request's posts, both by the brand each post
     resolves to (its ``brand`` or its mentions, through the brand book)."""
     config = RiskConfig(excluded_authors=book.handles if book else frozenset())
-    posts, without_brand, tally = [], 0, BrandTally()
+    posts, without_brand, tally = [], 0, BrandTally(own.complaint, own.theme, own.per_theme)
     for index, (post, pred) in enumerate(zip(request.posts, predictions, strict=True)):
         if book is not None:
             brand = book.resolve(post.brand, post.text).brand
@@ -392,7 +392,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def classify(request: ClassifyRequest) -> ClassifyResponse:
         predictions, ids = await predict(request)
         records = [
-            score_record(pred, post_id, post.brand, post.author, _utc(post.created_at))
+            score_record(pred, post_id, post.brand, post.author, _utc(post.created_at),
+                         thresholds_for(classifier()))
             for pred, post_id, post in zip(predictions, ids, request.posts, strict=True)
         ]
         return ClassifyResponse(model_version=classifier().model_version,
@@ -402,7 +403,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def risk(request: ClassifyRequest) -> RiskResponse:
         predictions, _ = await predict(request)
         brands, summaries, excluded = await run_in_threadpool(
-            _risk_of_request, request, predictions, app.state.brand_book)
+            _risk_of_request, request, predictions, app.state.brand_book,
+            thresholds_for(classifier()))
         return RiskResponse(score_version=SCORE_VERSION, model_version=classifier().model_version,
                             brands=brands, summaries=summaries, excluded=excluded)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.classifier import Classifier
-from nlp.contract import BATCH_COLUMNS, THEME_SEPARATOR, Thresholds, score_record
+from nlp.contract import BATCH_COLUMNS, THEME_SEPARATOR, Thresholds, score_record, thresholds_for
 from nlp.dumps import (
     ColumnMap,
     DumpError,
@@ -74,10 +74,14 @@ def quarantine_path_for(out_path: Path) -> Path:
 
 def score_dump(dump_path: Path, out_path: Path, classifier: Classifier,
                columns: ColumnMap = ColumnMap(), chunk_size: int = 2048, resume: bool = False,
-               thresholds: Thresholds = Thresholds(), progress: Progress | None = None
+               thresholds: Thresholds | None = None, progress: Progress | None = None
                ) -> BatchResult:
-    """Score every row of ``dump_path`` into ``out_path``; see the module docstring."""
+    """Score every row of ``dump_path`` into ``out_path``; see the module docstring.
+
+    ``thresholds`` defaults to the classifier's own (:func:`nlp.contract.thresholds_for`).
+    """
     started = time.perf_counter()
+    thresholds = thresholds or thresholds_for(classifier)
     dump_path, out_path = Path(dump_path), Path(out_path)
     if chunk_size < 1:
         raise BatchError(f"chunk size must be >= 1, got {chunk_size}")
@@ -118,7 +122,8 @@ def _run_info(dump_path: Path, columns: ColumnMap, classifier: Classifier, chunk
         "input": str(dump_path.resolve()), "input_size": stat.st_size,
         "input_mtime_ns": stat.st_mtime_ns, "columns": columns.to_dict(),
         "model_version": classifier.model_version, "chunk_size": chunk_size,
-        "thresholds": [thresholds.complaint, thresholds.theme, thresholds.churn_intent],
+        "thresholds": [thresholds.complaint, thresholds.theme, thresholds.churn_intent,
+                       dict(sorted(thresholds.per_theme.items()))],
     }
 
 
@@ -153,7 +158,7 @@ def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: Colu
                                                  else row.raw)})
     predictions = classifier.predict([p.text for p in posts], keys=[p.key for p in posts]) \
         if posts else []
-    tally = BrandTally(thresholds.complaint, thresholds.theme)
+    tally = BrandTally(thresholds.complaint, thresholds.theme, thresholds.per_theme)
     lines = []
     for post, prediction in zip(posts, predictions, strict=True):
         tally.add(post.brand, prediction)

@@ -41,6 +41,7 @@ console = _console()
 err_console = _console(stderr=True)
 
 DEFAULT_CONFIG = Path("training/configs/baseline.yaml")
+DEMO_CONFIG = Path("training/configs/demo.yaml")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
@@ -50,6 +51,15 @@ TrackingOption = Annotated[str | None, typer.Option(
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/bold red] {message}")
     return typer.Exit(code=1)
+
+
+def _register_model_commands() -> None:
+    from nlp import cli_models
+
+    cli_models.register(app, console, err_console, _fail, TrackingOption)
+
+
+_register_model_commands()
 
 
 @datasets_app.command("list")
@@ -96,13 +106,24 @@ def datasets_verify(
 @app.command()
 def train(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = None) -> None:
     """Train and evaluate a model from a config; the run is tracked in MLflow."""
-    from training.config import ConfigError, load_config
+    from training.config import ConfigError, FineTuneConfig, load_config
     from training.datasets import DatasetError
     from training.evaluate import format_yardsticks
     from training.train import train_baseline
 
     try:
-        result = train_baseline(load_config(config), tracking_uri, err_console)
+        loaded = load_config(config)
+        if isinstance(loaded, FineTuneConfig):
+            from training.train_transformer import TrainError, train_transformer
+
+            try:
+                run = train_transformer(loaded, tracking_uri, err_console)
+            except TrainError as exc:
+                raise _fail(str(exc)) from exc
+            console.print(_gold_table(run.metrics, f"{config} -> {run.model_dir} (MLflow run "
+                                                   f"{run.run_id}, registered v{run.version})"))
+            return
+        result = train_baseline(loaded, tracking_uri, err_console)
     except (ConfigError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
     table = Table(title=f"{config} -> {result.model_dir} (MLflow run {result.run_id})")
@@ -113,14 +134,34 @@ def train(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = 
     console.print(table)
 
 
+def _gold_table(metrics: dict, title: str) -> Table:
+    """Per-label precision/recall/F1 of a fine-tuned model on gold dev and test."""
+    from nlp.taxonomy import THEME_KEYS
+
+    def cell(key: str) -> str:
+        value = metrics.get(key)
+        return "-" if value is None else f"{value:.2f}"
+
+    table = Table(title=title)
+    for column in ("label", "dev P", "dev R", "dev F1", "test P", "test R", "test F1"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label in ("complaint", *THEME_KEYS, "churn_intent"):
+        table.add_row(label, *(cell(f"{split}_{label}_{m}") for split in ("dev", "test")
+                               for m in ("precision", "recall", "f1")))
+    for label, key in (("themes (macro)", "themes_macro_f1"),
+                       ("sentiment (macro)", "sentiment_macro_f1")):
+        table.add_row(label, "", "", cell(f"dev_{key}"), "", "", cell(f"test_{key}"))
+    return table
+
+
 @app.command()
 def demo(
-    config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = None,
+    config: ConfigOption = DEMO_CONFIG, tracking_uri: TrackingOption = None,
     out_dir: Annotated[Path, typer.Option(help="Where the demo's dump and scored file go.")
                        ] = Path("data/processed/demo"),
 ) -> None:
-    """Verify data, train the baseline (or reuse it), score the airline tweets, report risk per
-    brand."""
+    """Verify data, use the fine-tuned champion (training one on first run), score the airline
+    tweets, report risk per brand."""
     from training.config import ConfigError, load_config
     from training.datasets import DatasetError
     from training.demo import run_demo
@@ -162,7 +203,11 @@ def score(
                                               ".parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet, .csv or "
                                                           ".jsonl (by extension).")],
-    model: Annotated[Path, typer.Option(help="Model folder.")] = Path("models/baseline"),
+    model: Annotated[str, typer.Option(help="Model: a folder, models:/complaint-radar@champion, "
+                                            "models:/complaint-radar/N or runs:/<run_id>/model.")
+                     ] = "models:/complaint-radar@champion",
+    backend: Annotated[str, typer.Option(help="torch, or onnx (fine-tuned models: ONNX Runtime "
+                                              "with int8 weights, faster on CPU).")] = "torch",
     text_col: Annotated[str | None, typer.Option(help=ColOption.format("text", "text"))] = None,
     id_col: Annotated[str | None, typer.Option(
         help=ColOption.format("id", "id or post_id; else row-N"))] = None,
@@ -194,9 +239,10 @@ def score(
     from nlp.dumps import ColumnMap, DumpError
 
     try:
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, backend=backend)
     except (ModelLoadError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+    err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)
     columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
                         time=time_col, time_format=time_format)
     bar = Progress(TextColumn(f"scoring {dump.name}"), BarColumn(), TaskProgressColumn(),

@@ -6,7 +6,8 @@ change; renaming or removing one is a breaking change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,17 +31,37 @@ THEME_SEPARATOR = "|"
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Where a probability becomes a yes: for complaint, each theme, and churn intent."""
+    """Where a probability becomes a yes: for complaint, each theme, and churn intent.
+
+    ``theme`` applies to every theme not named in ``per_theme`` (a fine-tuned model
+    carries its own per-theme thresholds, chosen on gold dev; see :func:`thresholds_for`).
+    """
 
     complaint: float = 0.5
     theme: float = 0.5
     churn_intent: float = 0.5
+    per_theme: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("complaint", "theme", "churn_intent"):
-            value = getattr(self, name)
+        values = {"complaint": self.complaint, "theme": self.theme,
+                  "churn_intent": self.churn_intent,
+                  **{f"per_theme[{k!r}]": v for k, v in self.per_theme.items()}}
+        for name, value in values.items():
             if not 0.0 < value < 1.0:
                 raise ValueError(f"threshold {name} must be in (0, 1), got {value!r}")
+        unknown = sorted(set(self.per_theme) - set(THEME_KEYS))
+        if unknown:
+            raise ValueError(f"per_theme names unknown theme(s) {unknown}; known: {THEME_KEYS}")
+
+    def for_theme(self, key: str) -> float:
+        return self.per_theme.get(key, self.theme)
+
+
+def thresholds_for(classifier: Any) -> Thresholds:
+    """A classifier's own decision thresholds (``classifier.thresholds``), else 0.5 everywhere."""
+    own = dict(getattr(classifier, "thresholds", None) or {})
+    return Thresholds(complaint=own.pop("complaint", 0.5),
+                      churn_intent=own.pop("churn_intent", 0.5), per_theme=own)
 
 
 def score_record(prediction: Prediction, post_id: str | None = None, brand: str | None = None,
@@ -65,7 +86,7 @@ def score_record(prediction: Prediction, post_id: str | None = None, brand: str 
     for theme in THEME_KEYS:
         record[f"p_{theme}"] = prediction.themes.get(theme)
     record["themes"] = [t for t in THEME_KEYS
-                        if prediction.themes.get(t, 0.0) >= thresholds.theme]
+                        if prediction.themes.get(t, 0.0) >= thresholds.for_theme(t)]
     churn = prediction.churn_intent
     record["churn_intent"] = None if churn is None else churn >= thresholds.churn_intent
     record["p_churn_intent"] = churn

@@ -7,7 +7,7 @@ issue [C]) exists; it counts posts, not customers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nlp.types import Post, Prediction
@@ -35,9 +35,11 @@ class BrandTally:
     ``from_dict``), so a resumed batch run can carry its earlier chunks' counts.
     """
 
-    def __init__(self, complaint_threshold: float = 0.5, theme_threshold: float = 0.5):
+    def __init__(self, complaint_threshold: float = 0.5, theme_threshold: float = 0.5,
+                 per_theme: Mapping[str, float] | None = None):
         self.complaint_threshold = complaint_threshold
         self.theme_threshold = theme_threshold
+        self.per_theme = dict(per_theme or {})
         self.counts: dict[str, dict] = {}
 
     def _brand(self, brand: str) -> dict:
@@ -52,7 +54,7 @@ class BrandTally:
         if prediction.complaint >= self.complaint_threshold:
             entry["complaints"] += 1
             for key, prob in prediction.themes.items():
-                if prob >= self.theme_threshold:
+                if prob >= self.per_theme.get(key, self.theme_threshold):
                     entry["themes"][key] = entry["themes"].get(key, 0) + 1
 
     def merge(self, other: BrandTally) -> None:
@@ -66,11 +68,12 @@ class BrandTally:
 
     def to_dict(self) -> dict:
         return {"complaint_threshold": self.complaint_threshold,
-                "theme_threshold": self.theme_threshold, "counts": self.counts}
+                "theme_threshold": self.theme_threshold, "per_theme": self.per_theme,
+                "counts": self.counts}
 
     @classmethod
     def from_dict(cls, data: dict) -> BrandTally:
-        tally = cls(data["complaint_threshold"], data["theme_threshold"])
+        tally = cls(data["complaint_threshold"], data["theme_threshold"], data.get("per_theme"))
         tally.counts = data["counts"]
         return tally
 

@@ -8,22 +8,24 @@ Default store (no setup): runs in ``sqlite:///mlflow.db`` and artifacts in
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from nlp.classifier import (  # noqa: F401  (re-exported: one definition of the default)
+    DEFAULT_TRACKING_URI,
+    REGISTERED_MODEL,
+    resolve_tracking_uri,
+)
+
+CHAMPION_ALIAS = "champion"
+SELECTION_METRIC = "dev_score"
 DEFAULT_ARTIFACT_DIR = Path("mlartifacts")
 LIBRARIES = ("scikit-learn", "datasets", "mlflow", "numpy", "torch", "transformers")
-
-
-def resolve_tracking_uri(uri: str | None = None) -> str:
-    """An explicit URI, else ``$MLFLOW_TRACKING_URI``, else the local SQLite default."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def library_versions() -> dict[str, str]:
@@ -61,6 +63,91 @@ class Tracker:
 
     def log_dir(self, local_dir: Path, artifact_path: str) -> None:
         self._mlflow.log_artifacts(str(local_dir), artifact_path=artifact_path)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_figure(self, figure: Any, name: str) -> None:
+        self._mlflow.log_figure(figure, name)
+
+    def log_pyfunc_model(self, model_dir: Path) -> str:
+        """Log ``model_dir`` as an MLflow pyfunc model named ``model``; returns its URI.
+
+        ``mlflow.pyfunc.load_model(uri).predict(DataFrame({"text": [...]}))`` scores texts.
+        """
+        from training.pyfunc import RadarPyfunc, pip_requirements
+
+        info = self._mlflow.pyfunc.log_model(
+            name="model", python_model=RadarPyfunc(),
+            artifacts={"model_dir": str(model_dir)}, pip_requirements=pip_requirements())
+        return info.model_uri
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The registered version of a run's model, and whether it became the champion."""
+
+    version: str
+    champion: bool
+    previous_champion: str | None
+    previous_score: float | None
+
+
+def register_model(model_uri: str, run_id: str, score: float, tracking_uri: str | None = None,
+                   name: str = REGISTERED_MODEL, champion_score: float | None = None
+                   ) -> Registration:
+    """Register a logged model; move the ``champion`` alias to it if it beats the champion
+    (or there is no champion yet).
+
+    ``champion_score`` is the champion re-scored on this run's selection set, when the
+    caller could do that; otherwise the champion's own logged ``dev_score`` is used.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    client = mlflow.MlflowClient()
+    previous, previous_score = None, None
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        previous = str(current.version)
+        previous_score = (champion_score if champion_score is not None else
+                          client.get_run(current.run_id).data.metrics.get(SELECTION_METRIC))
+    except MlflowException:
+        pass  # no registered model or no champion yet
+    version = mlflow.register_model(model_uri, name, tags={SELECTION_METRIC: f"{score:.6f}"})
+    client.set_model_version_tag(name, version.version, "run_id", run_id)
+    wins = previous_score is None or score > previous_score
+    if wins:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+    return Registration(str(version.version), wins, previous, previous_score)
+
+
+def list_model_versions(tracking_uri: str | None = None, name: str = REGISTERED_MODEL
+                        ) -> list[dict[str, Any]]:
+    """Every registered version with its aliases, run and headline metrics, newest first."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    client = mlflow.MlflowClient()
+    try:
+        # search_model_versions leaves aliases empty on SQL stores (mlflow/mlflow#9783);
+        # the registered model has them all
+        by_version: dict[str, list[str]] = {}
+        for alias, version in client.get_registered_model(name).aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+    except MlflowException:
+        return []
+    out = []
+    for v in client.search_model_versions(f"name='{name}'"):
+        metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+        aliases = sorted(by_version.get(str(v.version), []))
+        out.append({"version": int(v.version), "aliases": aliases,
+                    "run_id": v.run_id, "created": v.creation_timestamp,
+                    "metrics": {k: metrics[k] for k in sorted(metrics)
+                                if not k.startswith(("epoch_", "train_loss"))}})
+    return sorted(out, key=lambda r: -r["version"])
 
 
 def _param(value: Any) -> str:

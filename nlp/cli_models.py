@@ -1,0 +1,124 @@
+"""``radar models list`` and ``radar evaluate``: the registered models and their figures.
+
+Kept apart from :mod:`nlp.cli` so each file reads in one sitting; :func:`register` adds
+the commands to the ``radar`` app.
+"""
+
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+MODEL_HELP = ("Model: a folder, models:/complaint-radar@champion, models:/complaint-radar/N "
+              "or runs:/<run_id>/model.")
+CARD_NOTES = Path("docs/model-card-notes.md")
+
+
+def register(app: typer.Typer, console, err_console, fail, tracking_option) -> None:
+    """Add ``models list`` and ``evaluate`` to ``app``."""
+    models_app = typer.Typer(help="Models registered in MLflow as complaint-radar.",
+                             no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @models_app.command("list")
+    def models_list(tracking_uri: tracking_option = None) -> None:
+        """Registered versions of complaint-radar, newest first, with aliases and metrics."""
+        from training.tracking import list_model_versions, resolve_tracking_uri
+
+        versions = list_model_versions(tracking_uri)
+        if not versions:
+            err_console.print(f"no complaint-radar versions in {resolve_tracking_uri(tracking_uri)}"
+                              "; train one with `radar train --config training/configs/"
+                              "minilm.yaml`")
+            raise typer.Exit(code=1)
+        table = Table(title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}")
+        for column in ("version", "aliases", "created", "run", "dev score",
+                       "gold test themes F1", "gold test churn F1", "train s"):
+            table.add_column(column)
+        for v in versions:
+            m = v["metrics"]
+            created = datetime.fromtimestamp(v["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+            def cell(key: str, m=m) -> str:
+                return "-" if key not in m else f"{m[key]:.3f}"
+
+            table.add_row(str(v["version"]), ", ".join(v["aliases"]) or "-", created,
+                          (v["run_id"] or "-")[:12], cell("dev_score"),
+                          cell("test_themes_macro_f1"), cell("test_churn_intent_f1"),
+                          "-" if "train_seconds" not in m else f"{m['train_seconds']:.0f}")
+        console.print(table)
+
+    @app.command()
+    def evaluate(
+        model: Annotated[str, typer.Option(help=MODEL_HELP)] = "models:/complaint-radar@champion",
+        corpus_dir: Annotated[Path, typer.Option(help="Corpus of `radar corpus build`.")
+                              ] = Path("data/processed/corpus"),
+        complaints_cv: Annotated[bool, typer.Option(
+            "--complaints-cv", help="Run the complaints-2019 10-fold CV of the encoder first "
+                                    "(about 35-40 min on 2 CPU cores); its result is kept "
+                                    "in the model folder and reused.")] = False,
+        folds: Annotated[int, typer.Option(min=2, help="CV folds.")] = 10,
+        cv_epochs: Annotated[int, typer.Option(min=1, help="Epochs per CV fold.")] = 2,
+        cv_max_rows: Annotated[int | None, typer.Option(
+            help="Use a stratified subset of complaints-2019 (quick looks only).")] = None,
+        behaviour: Annotated[bool, typer.Option(help="Run the behaviour suite.")] = True,
+        tracking_uri: tracking_option = None,
+    ) -> None:
+        """Evaluate a model against its yardsticks; write MODEL_CARD.md and log to its run."""
+        from nlp.classifier import (
+            ModelLoadError,
+            fetch_model_dir,
+            is_mlflow_uri,
+            load_classifier,
+            read_model_meta,
+        )
+        from training.config import BaselineConfig, FineTuneConfig
+        from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv
+        from training.evaluate_model import (
+            CV_FILE,
+            evaluate_model,
+            log_to_run,
+            render_card,
+            write_card,
+        )
+        from training.train import ensure_baseline
+
+        try:
+            model_dir = (fetch_model_dir(model, tracking_uri) if is_mlflow_uri(model)
+                         else Path(model))
+            meta, _ = read_model_meta(model_dir)
+            classifier = load_classifier(model_dir)
+        except ModelLoadError as exc:
+            raise fail(str(exc)) from exc
+        if not (corpus_dir / "data_card.json").is_file():
+            raise fail(f"{corpus_dir} holds no corpus; run `radar corpus build` first")
+        card_dir = Path("models") / meta["name"]
+        card_dir.mkdir(parents=True, exist_ok=True)
+        cv_path = card_dir / CV_FILE
+        if complaints_cv:
+            config = FineTuneConfig(**{k: v for k, v in meta["config"].items()})
+            save_cv(cross_validate(config, folds, cv_epochs, cv_max_rows, err_console), cv_path)
+        cv = read_cv(cv_path)
+        baseline = ensure_baseline(BaselineConfig(), tracking_uri, err_console).metrics
+        evaluation = evaluate_model(classifier, corpus_dir, baseline, cv, behaviour)
+        notes = CARD_NOTES.read_text(encoding="utf-8") if CARD_NOTES.is_file() else ""
+        if cv is not None:
+            notes = CV_NOTE.format(**cv) + "\n\n" + notes
+        card = render_card(meta, evaluation, notes)
+        path = write_card(card_dir, card)
+        logged = log_to_run(meta.get("run_id"), evaluation, card, tracking_uri)
+        table = Table(title=f"{model} ({evaluation.model_version})")
+        for column in ("measure", "this model", "yardstick"):
+            table.add_column(column)
+        for row in evaluation.rows:
+            table.add_row(*row)
+        console.print(table)
+        for suite in ("mft", "inv", "dir"):
+            rate = evaluation.metrics.get(f"behaviour_{suite}_pass_rate")
+            if rate is not None:
+                console.print(f"behaviour {suite}: {rate:.1%} pass")
+        console.print(f"model card: {path}" + (f"; logged to run {meta.get('run_id')}"
+                                               if logged else "; run not in this store"))

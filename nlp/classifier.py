@@ -106,7 +106,7 @@ def fetch_model_dir(uri: str, tracking_uri: str | None = None,
     return found[0]
 
 
-def _remove_download(model_dir: Path) -> None:
+def remove_download(model_dir: Path) -> None:
     """Delete the temporary folder :func:`fetch_model_dir` made around ``model_dir``."""
     for parent in model_dir.parents:
         if parent.name.startswith(DOWNLOAD_PREFIX):
@@ -126,7 +126,7 @@ def load_classifier(model: str | Path, tracking_uri: str | None = None,
         try:  # everything is read into memory; the downloaded copy is not needed after
             return load_classifier(model_dir, backend=backend)
         finally:
-            _remove_download(model_dir)
+            remove_download(model_dir)
     model_dir = Path(model)
     meta, _ = read_model_meta(model_dir)
     kind = meta.get("kind")
@@ -196,7 +196,7 @@ class ComplaintClassifier:
             try:
                 return cls.load(model_dir, backend=backend, **kwargs)
             finally:
-                _remove_download(model_dir)
+                remove_download(model_dir)
         model_dir = Path(uri_or_dir)
         meta, schema = read_model_meta(model_dir)
         if meta.get("kind") != TRANSFORMER_KIND:
@@ -216,6 +216,7 @@ class ComplaintClassifier:
     def logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Raw head outputs in the order of ``texts``, batched by length."""
         torch = self._torch
+        texts = list(texts)
         n_themes = len(self.schema.themes)
         out = {"sentiment": np.zeros((len(texts), len(self.schema.sentiments)), np.float32),
                "complaint": np.zeros(len(texts), np.float32),

@@ -224,6 +224,7 @@ def score(
                                                  "granularity).")] = 2048,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
                                               "--out.")] = False,
+    tracking_uri: TrackingOption = None,
 ) -> None:
     """Score a review dump: every row scored or quarantined with a reason, resumable."""
     from rich.progress import (
@@ -239,7 +240,7 @@ def score(
     from nlp.dumps import ColumnMap, DumpError
 
     try:
-        classifier = load_classifier(model, backend=backend)
+        classifier = load_classifier(model, tracking_uri, backend=backend)
     except (ModelLoadError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)

@@ -51,6 +51,42 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
                           "-" if "train_seconds" not in m else f"{m['train_seconds']:.0f}")
         console.print(table)
 
+    @models_app.command("export")
+    def models_export(
+        out_dir: Annotated[Path, typer.Argument(help="Folder to write (must not exist).")],
+        model: Annotated[str, typer.Option(help=MODEL_HELP)] = "models:/complaint-radar@champion",
+        tracking_uri: tracking_option = None,
+    ) -> None:
+        """Copy a registered model to a plain folder, to serve or score without MLflow."""
+        import shutil
+
+        from nlp.classifier import (
+            ModelLoadError,
+            fetch_model_dir,
+            is_mlflow_uri,
+            load_classifier,
+            read_model_meta,
+            remove_download,
+        )
+
+        if out_dir.exists():
+            raise fail(f"{out_dir} exists; choose a new folder")
+        try:
+            source = (fetch_model_dir(model, tracking_uri) if is_mlflow_uri(model)
+                      else Path(model))
+            meta, _ = read_model_meta(source)
+            shutil.copytree(source, out_dir)
+            load_classifier(out_dir)  # the copy must load before we say it is done
+        except ModelLoadError as exc:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise fail(str(exc)) from exc
+        finally:
+            if is_mlflow_uri(model) and "source" in locals():
+                remove_download(source)
+        console.print(f"exported {meta['model_version']} ({model}) to {out_dir}; serve it with "
+                      f"`radar serve --model {out_dir}` or score with `radar score ... --model "
+                      f"{out_dir}`")
+
     @app.command()
     def evaluate(
         model: Annotated[str, typer.Option(help=MODEL_HELP)] = "models:/complaint-radar@champion",
@@ -65,17 +101,17 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
         cv_max_rows: Annotated[int | None, typer.Option(
             help="Use a stratified subset of complaints-2019 (quick looks only).")] = None,
         behaviour: Annotated[bool, typer.Option(help="Run the behaviour suite.")] = True,
+        baseline_config: Annotated[Path, typer.Option(
+            help="The TF-IDF baseline to compare with: trained from this config unless its "
+                 "model folder already holds it.")] = Path("training/configs/baseline.yaml"),
+        card_dir: Annotated[Path | None, typer.Option(
+            help="Where MODEL_CARD.md and complaints_cv.json go (default models/<name>).")
+        ] = None,
         tracking_uri: tracking_option = None,
     ) -> None:
         """Evaluate a model against its yardsticks; write MODEL_CARD.md and log to its run."""
-        from nlp.classifier import (
-            ModelLoadError,
-            fetch_model_dir,
-            is_mlflow_uri,
-            load_classifier,
-            read_model_meta,
-        )
-        from training.config import BaselineConfig, FineTuneConfig
+        from nlp.classifier import ModelLoadError, load_classifier
+        from training.config import BaselineConfig, ConfigError, FineTuneConfig, load_config
         from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv
         from training.evaluate_model import (
             CV_FILE,
@@ -87,22 +123,34 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
         from training.train import ensure_baseline
 
         try:
-            model_dir = (fetch_model_dir(model, tracking_uri) if is_mlflow_uri(model)
-                         else Path(model))
-            meta, _ = read_model_meta(model_dir)
-            classifier = load_classifier(model_dir)
+            classifier = load_classifier(model, tracking_uri)
         except ModelLoadError as exc:
             raise fail(str(exc)) from exc
+        meta = classifier.meta
         if not (corpus_dir / "data_card.json").is_file():
             raise fail(f"{corpus_dir} holds no corpus; run `radar corpus build` first")
-        card_dir = Path("models") / meta["name"]
+        try:
+            loaded = load_config(baseline_config)
+        except ConfigError as exc:
+            raise fail(str(exc)) from exc
+        if not isinstance(loaded, BaselineConfig):
+            raise fail(f"--baseline-config {baseline_config} is not a TF-IDF baseline config")
+        if complaints_cv and meta.get("kind") != "multitask-transformer":
+            raise fail(f"--complaints-cv fine-tunes the model's encoder; {model} is a "
+                       f"{meta.get('kind')!r} model (the baseline's CV is in `radar train`)")
+        card_dir = card_dir or Path("models") / meta["name"]
         card_dir.mkdir(parents=True, exist_ok=True)
         cv_path = card_dir / CV_FILE
         if complaints_cv:
-            config = FineTuneConfig(**{k: v for k, v in meta["config"].items()})
+            config = FineTuneConfig(**meta["config"])
             save_cv(cross_validate(config, folds, cv_epochs, cv_max_rows, err_console), cv_path)
         cv = read_cv(cv_path)
-        baseline = ensure_baseline(BaselineConfig(), tracking_uri, err_console).metrics
+        settings = {k: meta.get("config", {}).get(k) for k in ("lr", "max_length", "seed")}
+        if cv is not None and any(cv.get(k) != v for k, v in settings.items()):
+            err_console.print(f"ignoring {cv_path}: it was run with other settings than this "
+                              f"model's {settings}; rerun with --complaints-cv")
+            cv = None
+        baseline = ensure_baseline(loaded, tracking_uri, err_console).metrics
         evaluation = evaluate_model(classifier, corpus_dir, baseline, cv, behaviour)
         notes = CARD_NOTES.read_text(encoding="utf-8") if CARD_NOTES.is_file() else ""
         if cv is not None:

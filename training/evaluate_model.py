@@ -95,11 +95,11 @@ def yardstick_rows(metrics: Mapping[str, float], baseline: Mapping[str, float],
     rows = []
     if cv is not None:
         rows += [
-            ("complaints-2019 macro-F1, stratified 10-fold CV",
+            (f"complaints-2019 macro-F1, stratified {cv['folds']}-fold CV",
              f"{cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f}",
              f"baseline {baseline.get('complaints_macro_f1_mean', float('nan')):.3f}; "
              f"published {low}–{high}"),
-            ("complaints-2019 accuracy, stratified 10-fold CV",
+            (f"complaints-2019 accuracy, stratified {cv['folds']}-fold CV",
              f"{cv['accuracy_mean']:.3f} ± {cv['accuracy_std']:.3f}",
              f"baseline {baseline.get('complaints_accuracy_mean', float('nan')):.3f}"),
         ]
@@ -169,8 +169,8 @@ def render_card(meta: Mapping[str, Any], evaluation: Evaluation, notes: str) -> 
         f" max {config.get('max_length')} tokens; heads: sentiment (3-way softmax), complaint,"
         f" 9 themes (independent sigmoids), churn intent.",
         f"- Training data: corpus sha256 `{str(meta.get('corpus_sha256'))[:16]}…`, "
-        f"{sizes.get('train_rows', '?'):,} posts after holding out "
-        f"{sizes.get('airline_test_texts_dropped', '?'):,} airline test texts, plus "
+        f"{_count(sizes.get('train_rows'))} posts after holding out "
+        f"{_count(sizes.get('airline_test_texts_dropped'))} airline test texts, plus "
         f"{sizes.get('dev_fit_rows', 0)} gold dev items (x{config.get('gold_repeat')}); "
         f"epoch selection, calibration and thresholds on the other "
         f"{sizes.get('dev_select_rows', sizes.get('dev_rows', '?'))} gold dev items (no "
@@ -184,6 +184,10 @@ def render_card(meta: Mapping[str, Any], evaluation: Evaluation, notes: str) -> 
         lines += ["## Behaviour suite", "", evaluation.behaviour_markdown.strip(), ""]
     lines += [notes.strip(), ""]
     return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
 
 
 def write_card(model_dir: Path, text: str) -> Path:

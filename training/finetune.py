@@ -16,7 +16,6 @@ are probabilities and enter as soft targets.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -98,8 +97,14 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(encoded: Encoded, index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad one batch to its longest text; labels and masks as tensors."""
+def pick_device() -> torch.device:
+    """The GPU when there is one (a lent accelerator), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def collate(encoded: Encoded, index: np.ndarray, pad_id: int,
+            device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Pad one batch to its longest text; labels and masks as tensors (on ``device``)."""
     rows = [encoded.input_ids[i] for i in index]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -110,6 +115,8 @@ def collate(encoded: Encoded, index: np.ndarray, pad_id: int) -> dict[str, torch
     batch = {"input_ids": ids, "attention_mask": attention}
     for key, values in encoded.labels.items():
         batch[key] = torch.from_numpy(values[index])
+    if device is not None and device.type != "cpu":
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     return batch
 
 
@@ -148,6 +155,10 @@ class LossWeights:
                    themes=tensor(pos_weight(lab["themes"], lab["themes_mask"])),
                    churn_intent=tensor(pos_weight(lab["churn_intent"],
                                                   lab["churn_intent_mask"])))
+
+    def to(self, device: torch.device) -> LossWeights:
+        return LossWeights(self.tasks, self.sentiment.to(device), self.complaint.to(device),
+                           self.themes.to(device), self.churn_intent.to(device))
 
     def to_dict(self) -> dict:
         return {"tasks": dict(self.tasks), "sentiment": self.sentiment.tolist(),
@@ -190,15 +201,16 @@ def predict_logits(network: MultiTaskNetwork, encoded: Encoded, batch_size: int,
                    ) -> dict[str, np.ndarray]:
     """All four heads' logits for a split, in its row order."""
     network.eval()
+    device = next(network.parameters()).device
     out: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for index in sorted_batches(encoded.lengths, batch_size):
-            batch = collate(encoded, index, pad_id)
+            batch = collate(encoded, index, pad_id, device)
             heads = network(batch["input_ids"], batch["attention_mask"])
             for key, values in heads.items():
                 if key not in out:
                     out[key] = np.zeros((len(encoded), *values.shape[1:]), dtype=np.float32)
-                out[key][index] = values.float().numpy()
+                out[key][index] = values.float().cpu().numpy()
     return out
 
 
@@ -231,8 +243,10 @@ def fit(network: MultiTaskNetwork, train: Encoded, dev: Encoded, config: FineTun
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    device = pick_device()
+    network.to(device)
     weights = LossWeights.from_train(train, config.task_weights, config.max_pos_weight,
-                                     n_sentiments)
+                                     n_sentiments).to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     encoder_params = [p for n, p in network.named_parameters() if n.startswith("encoder.")]
     head_params = [p for n, p in network.named_parameters() if not n.startswith("encoder.")]
@@ -255,7 +269,7 @@ def fit(network: MultiTaskNetwork, train: Encoded, dev: Encoded, config: FineTun
         with _progress(console) as progress:
             task = progress.add_task(f"epoch {epoch}/{config.epochs}", total=len(batches))
             for step, index in enumerate(batches, start=1):
-                batch = collate(train, index, pad_id)
+                batch = collate(train, index, pad_id, device)
                 outputs = network(batch["input_ids"], batch["attention_mask"])
                 loss, parts = multitask_loss(outputs, batch, weights)
                 optimizer.zero_grad(set_to_none=True)
@@ -284,7 +298,8 @@ def fit(network: MultiTaskNetwork, train: Encoded, dev: Encoded, config: FineTun
             on_epoch(record)
         if metrics["dev_score"] > best_score:
             best_score, best_epoch, stale = metrics["dev_score"], epoch, 0
-            best_state = copy.deepcopy(network.state_dict())
+            best_state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in network.state_dict().items()}
         else:
             stale += 1
             if stale > config.patience:
@@ -292,7 +307,7 @@ def fit(network: MultiTaskNetwork, train: Encoded, dev: Encoded, config: FineTun
                 break
     if best_state is not None:
         network.load_state_dict(best_state)
-    network.eval()
+    network.to("cpu").eval()  # saved, calibrated and served from the CPU
     return FitResult(network, history, best_epoch, time.perf_counter() - started)
 
 

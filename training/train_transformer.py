@@ -234,7 +234,8 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
                    f"(dev score {registration.previous_score:.4f})")
         console.print(f"registered complaint-radar v{registration.version} (dev score "
                       f"{metrics['dev_score']:.4f}): {verdict}")
-    console.print(f"trained in {total:.0f} s; model in {model_dir}; MLflow run {run_id}")
+    console.print(f"trained in {total:.0f} s; model in {model_dir}; MLflow run {run_id}. "
+                  f"`radar evaluate --model {model_dir}` writes its model card.")
     return TransformerRun(model_dir, run_id, metrics,
                           registration.version if registration else None,
                           bool(registration and registration.champion))
@@ -331,9 +332,12 @@ def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path)
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n",
                                  encoding="utf-8")
     (tmp / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
-    card = model_dir / "MODEL_CARD.md"
-    if card.is_file():  # the card is written by `radar evaluate`; keep it across retrains
-        shutil.copy2(card, tmp / "MODEL_CARD.md")
+    # The CV result depends on the config, not on this run: keep it. The model card
+    # describes one model, so a retrain drops it until `radar evaluate` writes the new one.
+    from training.evaluate_model import CV_FILE
+
+    if (model_dir / CV_FILE).is_file():
+        shutil.copy2(model_dir / CV_FILE, tmp / CV_FILE)
     if model_dir.exists():
         old = model_dir.with_name(f".{model_dir.name}-old")
         shutil.rmtree(old, ignore_errors=True)

@@ -582,8 +582,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: $RADAR_HOST or "
                                                   "127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: $RADAR_PORT or 8000).")] = None,
-    model: Annotated[Path | None, typer.Option(help="Model folder (default: $RADAR_MODEL_DIR "
-                                                    "or models/baseline).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        help="Model folder or MLflow URI, e.g. models:/complaint-radar@champion (default: "
+             "$RADAR_MODEL_DIR or models/baseline).")] = None,
 ) -> None:
     """Start the REST endpoint (needs the serve extra). Other settings: RADAR_* variables."""
     import dataclasses

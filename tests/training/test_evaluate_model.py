@@ -177,7 +177,7 @@ def test_yardstick_rows_show_the_baseline_figures(evaluation):
 
 
 def test_yardstick_rows_with_a_cv_result_show_mean_and_std(evaluation, data_card):
-    cv = {"macro_f1_mean": 0.6543, "macro_f1_std": 0.0212,
+    cv = {"folds": 10, "macro_f1_mean": 0.6543, "macro_f1_std": 0.0212,
           "accuracy_mean": 0.7345, "accuracy_std": 0.0101}
     rows = yardstick_rows(evaluation.metrics, BASELINE, data_card["weak_on_test"], cv)
     by_measure = {measure: (ours, yardstick) for measure, ours, yardstick in rows}

@@ -93,15 +93,22 @@ def fetch_model_dir(uri: str, tracking_uri: str | None = None,
         raise ModelLoadError("mlflow is not installed; pip install -e .") from exc
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     dst = Path(dst_dir or tempfile.mkdtemp(prefix=DOWNLOAD_PREFIX))
+
+    def discard() -> None:
+        if dst_dir is None:
+            shutil.rmtree(dst, ignore_errors=True)
+
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
     except MlflowException as exc:
+        discard()
         raise ModelLoadError(
             f"cannot load {uri} from the MLflow store {resolve_tracking_uri(tracking_uri)}: "
             f"{exc.message}. Train and register one with `radar train --config "
             "training/configs/minilm.yaml`, or set MLFLOW_TRACKING_URI.") from exc
     found = sorted(p.parent for p in local.rglob(META_FILE))
     if not found:
+        discard()
         raise ModelLoadError(f"{uri} holds no complaint-radar model folder ({META_FILE})")
     return found[0]
 

@@ -165,10 +165,11 @@ def demo(
     from training.config import ConfigError, load_config
     from training.datasets import DatasetError
     from training.demo import run_demo
+    from training.train_transformer import TrainError
 
     try:
         result = run_demo(load_config(config), tracking_uri, err_console, demo_dir=out_dir)
-    except (ConfigError, DatasetError) as exc:
+    except (ConfigError, DatasetError, TrainError) as exc:
         raise _fail(str(exc)) from exc
     batch, versions = result.batch, ", ".join(result.report.model_versions)
     console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "

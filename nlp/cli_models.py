@@ -77,7 +77,7 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
             meta, _ = read_model_meta(source)
             shutil.copytree(source, out_dir)
             load_classifier(out_dir)  # the copy must load before we say it is done
-        except ModelLoadError as exc:
+        except (ModelLoadError, ValueError) as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise fail(str(exc)) from exc
         finally:
@@ -124,7 +124,7 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
 
         try:
             classifier = load_classifier(model, tracking_uri)
-        except ModelLoadError as exc:
+        except (ModelLoadError, ValueError) as exc:
             raise fail(str(exc)) from exc
         meta = classifier.meta
         if not (corpus_dir / "data_card.json").is_file():

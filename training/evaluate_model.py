@@ -44,9 +44,15 @@ class Evaluation:
 
 
 def evaluate_airline(classifier: Any) -> dict[str, float]:
-    """Accuracy and macro-F1 on the airline test split of issue [A]."""
+    """Accuracy and macro-F1 on the airline test split of issue [A].
+
+    The split's size is the one the model held out in training (``airline_test_size``
+    of a fine-tuned model's config), so no evaluated tweet was trained on.
+    """
+    test_size = classifier.meta.get("config", {}).get("airline_test_size",
+                                                      AIRLINE_SPLIT["test_size"])
     split = dedup_split(registry.load("airline-sentiment-2015"), "sentiment",
-                        AIRLINE_SPLIT["test_size"], AIRLINE_SPLIT["seed"])
+                        test_size, AIRLINE_SPLIT["seed"])
     predictions = classifier.predict(split.test["text"])
     predicted = [p.sentiment for p in predictions]
     gold = split.test["sentiment"]

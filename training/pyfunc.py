@@ -45,11 +45,13 @@ class RadarPyfunc(mlflow.pyfunc.PythonModel):
 
 def pip_requirements() -> list[str]:
     """What a fresh environment needs to load the model (pinned to what trained it)."""
-    names = ("torch", "transformers", "mlflow", "pandas", "numpy", "safetensors")
+    names = ("torch", "transformers", "mlflow", "pandas", "numpy", "safetensors", "pyyaml",
+             "scikit-learn", "datasets", "rich", "typer")
     out = []
     for name in names:
         try:
-            out.append(f"{name}=={metadata.version(name)}")
+            # "2.13.0+cpu" is a local build: pin the public release it is
+            out.append(f"{name}=={metadata.version(name).split('+')[0]}")
         except metadata.PackageNotFoundError:
             out.append(name)
     return out

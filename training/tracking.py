@@ -75,10 +75,15 @@ class Tracker:
 
         ``mlflow.pyfunc.load_model(uri).predict(DataFrame({"text": [...]}))`` scores texts.
         """
+        import nlp
+        import training
         from training.pyfunc import RadarPyfunc, pip_requirements
 
+        # The packages travel with the model, so it loads where complaint-radar is not
+        # installed (a serving host, `mlflow models serve`).
+        code = [str(Path(nlp.__file__).parent), str(Path(training.__file__).parent)]
         info = self._mlflow.pyfunc.log_model(
-            name="model", python_model=RadarPyfunc(),
+            name="model", python_model=RadarPyfunc(), code_paths=code,
             artifacts={"model_dir": str(model_dir)}, pip_requirements=pip_requirements())
         return info.model_uri
 

@@ -226,9 +226,11 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
         run_id = run.run_id
     registration = None
     if config.register:
-        champion = champion_score(dev, tracking_uri, console)
-        registration = register_model(model_uri, run_id, metrics["dev_score"], tracking_uri,
-                                      champion_score=champion)
+        theirs, own = compare_with_champion(corpus["validation"], dev, dev_logits,
+                                            encoded["dev"].labels, config, tracking_uri,
+                                            console)
+        registration = register_model(model_uri, run_id, own, tracking_uri,
+                                      champion_score=theirs)
         verdict = ("is the new champion" if registration.champion else
                    f"does not beat champion v{registration.previous_champion} "
                    f"(dev score {registration.previous_score:.4f})")
@@ -241,26 +243,39 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
                           bool(registration and registration.champion))
 
 
-def champion_score(dev: datasets.Dataset, tracking_uri: str | None, console: Console
-                   ) -> float | None:
-    """The current champion's dev score on this run's selection set (None: no champion).
+def compare_with_champion(gold_dev: datasets.Dataset, dev: datasets.Dataset,
+                          dev_logits: dict[str, np.ndarray], dev_labels: dict[str, np.ndarray],
+                          config: FineTuneConfig, tracking_uri: str | None, console: Console
+                          ) -> tuple[float | None, float]:
+    """(champion's dev score, this run's dev score) on gold dev items neither trained on.
 
-    Runs may select on different parts of gold dev (``dev_train_fraction``), so the
-    champion is re-scored on the same items as the challenger before they are compared.
+    Runs may train on different shares of gold dev (``dev_train_fraction``). The halves
+    nest (one hash, one threshold), so the items that select for the larger share are
+    unseen by both models; both are scored on exactly those. ``None``: no champion.
     """
     from nlp.classifier import CHAMPION_URI, load_classifier
     from training.finetune import encode_split
     from training.metrics import dev_score, prediction_scores
 
+    own = dev_score(head_metrics(dev_logits, dev_labels))
     try:
         champion = load_classifier(CHAMPION_URI, tracking_uri)
     except ModelLoadError:
-        return None
-    labels = encode_split(dev, _NoTokenizer(), 8).labels
-    score = dev_score(head_metrics(prediction_scores(champion.predict(dev["text"])), labels))
-    console.print(f"champion {champion.model_version} scores {score:.4f} on the same "
-                  f"{len(dev)} gold dev items")
-    return score
+        return None, own
+    champion_fraction = float(champion.meta.get("config", {}).get("dev_train_fraction", 0.0))
+    fraction = max(champion_fraction, config.dev_train_fraction)
+    _, common = split_dev(gold_dev, fraction)
+    keys = set(zip(common["source"], common["post_id"], strict=True))
+    rows = np.asarray([i for i, k in enumerate(zip(dev["source"], dev["post_id"], strict=True))
+                       if k in keys], dtype=np.int64)
+    labels = encode_split(common, _NoTokenizer(), 8).labels
+    theirs = dev_score(head_metrics(prediction_scores(champion.predict(common["text"])),
+                                    labels))
+    own = dev_score(head_metrics({k: v[rows] for k, v in dev_logits.items()},
+                                 {k: v[rows] for k, v in dev_labels.items()}))
+    console.print(f"on the {len(rows)} gold dev items neither model trained on: this run "
+                  f"{own:.4f}, champion {champion.model_version} {theirs:.4f}")
+    return theirs, own
 
 
 class _NoTokenizer:
@@ -328,10 +343,14 @@ def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     tmp.chmod(0o755)
-    save_network(network, tokenizer, tmp)
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n",
-                                 encoding="utf-8")
-    (tmp / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
+    try:
+        save_network(network, tokenizer, tmp)
+        (tmp / META_FILE).write_text(
+            json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        (tmp / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # e.g. disk full: leave no half-written folder
+        raise
     # The CV result depends on the config, not on this run: keep it. The model card
     # describes one model, so a retrain drops it until `radar evaluate` writes the new one.
     from training.evaluate_model import CV_FILE

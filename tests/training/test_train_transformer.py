@@ -303,3 +303,35 @@ def test_training_rows_drop_held_out_texts_and_subset_deterministically(trained)
     everything, sizes_all = training_rows(
         train, dataclasses.replace(trained["config"], max_train_rows=None), held_out)
     assert len(everything) == len(train) - sizes_all["airline_test_texts_dropped"]
+
+
+def test_the_champion_is_compared_only_on_gold_dev_items_neither_model_trained_on(
+        trained, monkeypatch):
+    import datasets
+    from rich.console import Console
+
+    import nlp.classifier as classifier_module
+    from training.finetune import encode_split
+    from training.metrics import dev_score, head_metrics
+    from training.train_transformer import compare_with_champion, split_dev
+
+    gold_dev = datasets.load_from_disk(trained["config"].corpus_dir)["validation"]
+    champion = load_classifier("models:/complaint-radar@champion", trained["tracking_uri"])
+    # a champion that trained on half of gold dev, challenged by a run that trained on none
+    champion.meta = {**champion.meta, "config": {**champion.meta["config"],
+                                                 "dev_train_fraction": 0.5}}
+    monkeypatch.setattr(classifier_module, "load_classifier", lambda *a, **k: champion)
+    challenger = dataclasses.replace(trained["config"], dev_train_fraction=0.0)
+    _, dev = split_dev(gold_dev, 0.0)
+    labels = encode_split(dev, champion.tokenizer, 32).labels
+    logits = {k: v.copy() for k, v in champion.logits(dev["text"]).items()}
+    console = Console(record=True, width=200)
+    theirs, own = compare_with_champion(gold_dev, dev, logits, labels, challenger,
+                                        trained["tracking_uri"], console)
+    _, unseen = split_dev(gold_dev, 0.5)
+    assert 0 < len(unseen) < len(dev)
+    assert f"on the {len(unseen)} gold dev items neither model trained on" in console.export_text()
+    # the same network on the same items: the two scores agree, and differ from the score
+    # over all of dev (which holds the items the champion trained on)
+    assert own == pytest.approx(theirs, abs=1e-3)
+    assert own != pytest.approx(dev_score(head_metrics(logits, labels)), abs=1e-6)

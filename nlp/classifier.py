@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from nlp.taxonomy import SCHEMA, LabelSchema, check_schema
-from nlp.text import normalize_text
 from nlp.types import Post, Prediction
 
 META_FILE = "meta.json"
@@ -128,6 +127,8 @@ def load_classifier(model: str | Path, tracking_uri: str | None = None,
     ``backend="onnx"`` is for transformer models (ONNX Runtime, int8); the TF-IDF
     baseline has no ONNX path and refuses it.
     """
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if is_mlflow_uri(model):
         model_dir = fetch_model_dir(str(model), tracking_uri)
         try:  # everything is read into memory; the downloaded copy is not needed after
@@ -231,14 +232,11 @@ class ComplaintClassifier:
                "churn_intent": np.zeros(len(texts), np.float32)}
         if not texts:
             return out
-        encoded = self.tokenizer([normalize_text(t) for t in texts], truncation=True,
-                                 max_length=self.max_length)
-        order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
+        from nlp.engine import length_batches
+
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                index = order[start:start + self.batch_size]
-                features = [{k: encoded[k][i] for k in encoded} for i in index]
-                batch = self.tokenizer.pad(features, padding=True, return_tensors="pt")
+            for index, batch in length_batches(self.tokenizer, texts, self.max_length,
+                                               self.batch_size, "pt"):
                 for task, values in self._run(batch).items():
                     out[task][index] = values
         return out

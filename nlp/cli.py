@@ -183,8 +183,9 @@ def demo(
 
 
 def _brand_table(summaries, title: str) -> Table:
-    table = Table(title=title, caption="complaint: p >= 0.5; reasons: share of the brand's "
-                                       "complaints naming the theme (themes the model predicts)")
+    table = Table(title=title, caption="complaint: p at or above the model's threshold; reasons: "
+                                       "share of the brand's complaints naming the theme (themes "
+                                       "the model predicts)")
     for column, justify in (("brand", "left"), ("posts", "right"), ("negative", "right"),
                             ("complaints", "right"), ("top reasons", "left")):
         table.add_column(column, justify=justify)

@@ -135,6 +135,9 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
             raise fail(str(exc)) from exc
         if not isinstance(loaded, BaselineConfig):
             raise fail(f"--baseline-config {baseline_config} is not a TF-IDF baseline config")
+        if complaints_cv and cv_max_rows is not None and cv_max_rows < 10 * folds:
+            raise fail(f"--cv-max-rows {cv_max_rows} is too few for {folds} folds; give at "
+                       f"least {10 * folds} or leave it out")
         if complaints_cv and meta.get("kind") != "multitask-transformer":
             raise fail(f"--complaints-cv fine-tunes the model's encoder; {model} is a "
                        f"{meta.get('kind')!r} model (the baseline's CV is in `radar train`)")

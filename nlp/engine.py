@@ -39,6 +39,19 @@ def _require(module: str, extra: str):
         raise EngineError(f"{module} is not installed; pip install -e '.[{extra}]'") from exc
 
 
+def length_batches(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
+                   tensors: str = "np") -> Iterator[tuple[np.ndarray, dict]]:
+    """Normalise and tokenise ``texts`` once, sort them by length and yield
+    ``(row indices, padded batch)``: each batch padded only to its own longest text."""
+    encoded = tokenizer([normalize_text(t) for t in texts], truncation=True,
+                        max_length=max_length)
+    order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        features = [{k: encoded[k][i] for k in encoded} for i in index]
+        yield index, tokenizer.pad(features, padding=True, return_tensors=tensors)
+
+
 class TransformerEngine:
     """Length-sorted, dynamically padded inference for one sequence-classification model."""
 
@@ -92,14 +105,7 @@ class TransformerEngine:
     # --- inference ----------------------------------------------------------------
 
     def _batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
-        encoded = self.tokenizer([normalize_text(t) for t in texts], truncation=True,
-                                 max_length=self.max_length)
-        ids = encoded["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            features = [{k: encoded[k][i] for k in encoded} for i in index]
-            yield index, self.tokenizer.pad(features, padding=True, return_tensors="np")
+        return length_batches(self.tokenizer, texts, self.max_length, self.batch_size, "np")
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw scores, shape ``(len(texts), num_labels)``, in the order of ``texts``."""

@@ -53,3 +53,22 @@ def tiny_trained(mirror_dir, tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = train_baseline(config, tracking_uri=uri)
     return {"config": config, "result": result, "tracking_uri": uri, "root": root}
+
+
+def train_tiny_transformer(root: Path, mirror_dir: Path):
+    """training/configs/tiny.yaml trained into ``root`` (model, corpus, cache, MLflow store).
+
+    For module-scoped fixtures, where conftest's autouse environment is not up yet.
+    Returns the config, the run and the tracking URI.
+    """
+    from training.config import load_config
+    from training.train_transformer import train_transformer
+
+    config = dataclasses.replace(load_config(REPO / "training/configs/tiny.yaml"),
+                                 model_dir=str(root / "model"), corpus_dir=str(root / "corpus"))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RADAR_DATA_MIRROR", str(mirror_dir))
+        mp.setenv("RADAR_CACHE_DIR", str(root / "cache"))
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        return config, train_transformer(config, tracking_uri=uri), uri

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,11 +128,20 @@ def _model_meta(config: BaselineConfig, sizes: dict[str, int], run_id: str) -> d
 
 
 def _save_atomically(model: Any, model_dir: Path) -> None:
-    """Write into a sibling temp folder, then swap: a crash never leaves half a model."""
+    save_atomically(model.save, model_dir)
+
+
+def save_atomically(write: Callable[[Path], None], model_dir: Path) -> None:
+    """``write(folder)`` into a sibling temp folder, then swap it in: a crash or a full disk
+    never leaves half a model, and a failed write leaves no temp folder behind."""
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is shared like any other
-    model.save(tmp)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if model_dir.exists():
         old = model_dir.with_name(f".{model_dir.name}-old")
         shutil.rmtree(old, ignore_errors=True)

@@ -335,36 +335,23 @@ def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path)
     """Write the model folder next to the old one, then swap (never half a model)."""
     import json
     import shutil
-    import tempfile
 
     from nlp.classifier import META_FILE, SCHEMA_FILE
     from nlp.multitask import save_network
-
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
-    tmp.chmod(0o755)
-    try:
-        save_network(network, tokenizer, tmp)
-        (tmp / META_FILE).write_text(
-            json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        (tmp / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # e.g. disk full: leave no half-written folder
-        raise
-    # The CV result depends on the config, not on this run: keep it. The model card
-    # describes one model, so a retrain drops it until `radar evaluate` writes the new one.
     from training.evaluate_model import CV_FILE
+    from training.train import save_atomically
 
-    if (model_dir / CV_FILE).is_file():
-        shutil.copy2(model_dir / CV_FILE, tmp / CV_FILE)
-    if model_dir.exists():
-        old = model_dir.with_name(f".{model_dir.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        model_dir.rename(old)
-        tmp.rename(model_dir)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(model_dir)
+    def write(folder: Path) -> None:
+        save_network(network, tokenizer, folder)
+        (folder / META_FILE).write_text(
+            json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        (folder / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
+        # The CV result depends on the config, not on this run: keep it. The model card
+        # describes one model, so a retrain drops it until `radar evaluate` writes it anew.
+        if (model_dir / CV_FILE).is_file():
+            shutil.copy2(model_dir / CV_FILE, folder / CV_FILE)
+
+    save_atomically(write, model_dir)
 
 
 def ensure_transformer(config: FineTuneConfig, tracking_uri: str | None = None,

@@ -144,6 +144,8 @@ def test_the_baseline_refuses_onnx(tiny_trained):
     baseline_dir = tiny_trained["result"].model_dir
     with pytest.raises(ModelLoadError, match="TF-IDF baseline, which has no 'onnx' backend"):
         load_classifier(baseline_dir, backend="onnx")
+    with pytest.raises(ModelLoadError, match="backend must be one of"):
+        load_classifier(baseline_dir, backend="tensorrt")  # not "the baseline has no ..."
     assert load_classifier(baseline_dir).model_version  # torch still loads it
     assert not (Path(baseline_dir) / ONNX_DIR).exists()
 

@@ -5,7 +5,6 @@ temporary model folder, corpus folder and SQLite MLflow store, as in
 ``test_train_transformer.py``; the CV runs use 2 folds of 120 complaints-2019 tweets.
 """
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,8 +17,8 @@ from typer.testing import CliRunner
 from nlp.classifier import load_classifier
 from nlp.cli import app
 from nlp.taxonomy import THEME_KEYS
+from tests.conftest import train_tiny_transformer
 from training import datasets as registry
-from training.config import load_config
 from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv
 from training.evaluate_model import (
     AIRLINE_SPLIT,
@@ -50,18 +49,9 @@ def _flat(output: str) -> str:
 @pytest.fixture(scope="module")
 def trained(mirror_dir, tmp_path_factory):
     """tiny.yaml trained once; the config, the run, its MLflow store and the loaded model."""
-    from training.train_transformer import train_transformer
-
     root = tmp_path_factory.mktemp("tiny-eval")
-    config = dataclasses.replace(load_config(REPO / "training/configs/tiny.yaml"),
-                                 model_dir=str(root / "model"), corpus_dir=str(root / "corpus"))
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env is not up
-        mp.setenv("RADAR_DATA_MIRROR", str(mirror_dir))
-        mp.setenv("RADAR_CACHE_DIR", str(root / "cache"))
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        result = train_transformer(config, tracking_uri=uri)
-        classifier = load_classifier(result.model_dir)
+    config, result, uri = train_tiny_transformer(root, mirror_dir)
+    classifier = load_classifier(result.model_dir)
     return {"config": config, "result": result, "tracking_uri": uri, "root": root,
             "corpus_dir": Path(config.corpus_dir), "classifier": classifier}
 
@@ -317,6 +307,17 @@ def test_radar_evaluate_refuses_complaints_cv_on_the_baseline(trained, baseline_
     assert "'tfidf-logreg' model" in out
     assert "Traceback" not in result.output
     assert not (tmp_path / "card" / CV_FILE).exists()
+
+
+def test_radar_evaluate_refuses_too_few_cv_rows_before_any_work(trained, baseline_config,
+                                                                tmp_path):
+    result = evaluate_cli(trained, baseline_config, tmp_path / "card", "--complaints-cv",
+                          "--folds", "5", "--cv-max-rows", "20",
+                          model=str(trained["result"].model_dir))
+    assert result.exit_code == 1
+    assert "--cv-max-rows 20 is too few for 5 folds; give at least 50" in _flat(result.output)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "card").exists()
 
 
 @pytest.mark.parametrize("model", ["models:/complaint-radar/99", "no-such-model-folder"])

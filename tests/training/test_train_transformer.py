@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from nlp.classifier import ComplaintClassifier, load_classifier, read_model_meta
 from nlp.contract import COLUMNS, thresholds_for
 from nlp.taxonomy import SCHEMA
+from tests.conftest import train_tiny_transformer
 from training import datasets as registry
-from training.config import load_config
 from training.tracking import list_model_versions, register_model
 from training.train_transformer import ensure_transformer, folder_sha256, training_rows
 
@@ -34,17 +34,8 @@ TEXTS = ["@united lost my bag again, 3 hours on hold and nobody calls back",
 @pytest.fixture(scope="module")
 def trained(mirror_dir, tmp_path_factory):
     """tiny.yaml trained once; returns the config, the run and its MLflow store."""
-    from training.train_transformer import train_transformer
-
     root = tmp_path_factory.mktemp("tiny-transformer")
-    config = dataclasses.replace(load_config(REPO / "training/configs/tiny.yaml"),
-                                 model_dir=str(root / "model"), corpus_dir=str(root / "corpus"))
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env is not up
-        mp.setenv("RADAR_DATA_MIRROR", str(mirror_dir))
-        mp.setenv("RADAR_CACHE_DIR", str(root / "cache"))
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        result = train_transformer(config, tracking_uri=uri)
+    config, result, uri = train_tiny_transformer(root, mirror_dir)
     return {"config": config, "result": result, "tracking_uri": uri, "root": root,
             "client": mlflow.MlflowClient(tracking_uri=uri)}
 

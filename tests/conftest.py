@@ -6,16 +6,61 @@ import dataclasses
 import os
 from pathlib import Path
 
+import ipaddress
+import socket
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO.parent / "shared" / "datasets"
 
 
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach beyond this machine; tests run offline (see pytest_configure)."""
+
+
+def _is_local(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def pytest_configure(config):
+    """Enforce offline tests: connections and name lookups beyond loopback raise NetworkBlocked."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+            raise NetworkBlocked(f"tests are offline: connection to {address!r} refused")
+
+    def connect(sock, address):
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_local(host):
+            raise NetworkBlocked(f"tests are offline: name lookup of {host!r} refused")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    socket.getaddrinfo = getaddrinfo
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path_factory):
-    """Never write MLflow runs or dataset caches into the checkout."""
+    """Never write MLflow runs, dataset caches or post stores into the checkout."""
     scratch = tmp_path_factory.mktemp("env")
+    monkeypatch.setenv("RADAR_DB", str(scratch / "radar.db"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
     monkeypatch.setenv("RADAR_CACHE_DIR", str(scratch / "cache"))
     if not os.environ.get("RADAR_DATA_MIRROR") and DEFAULT_MIRROR.is_dir():

@@ -1,0 +1,156 @@
+"""One HTTP layer for every source: JSON in, failures classified, rate-limit headers read.
+
+Sources build a :class:`HttpClient` from a base URL and an optional httpx transport,
+so tests hand them ``httpx.MockTransport`` or point them at a local server. Error
+messages name the method, path and status, never headers or credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from nlp.collect.base import AuthError, CollectError, RateLimited, TransientError
+
+USER_AGENT = "complaint-radar/0.1 (brand-chatter research; +https://github.com/complaint-radar)"
+REMAINING_HEADERS = ("x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining")
+RESET_HEADERS = ("x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
+# A reset value above this is an epoch timestamp, below it a number of seconds (Reddit).
+EPOCH_CUTOFF = 1e9
+MAX_WAIT_S = 3600.0  # a header asking for more than an hour is capped; the budget decides
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from ``now`` (delta-seconds or HTTP date); None: unreadable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return min(max(float(value), 0.0), MAX_WAIT_S)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return min(max(moment.timestamp() - now, 0.0), MAX_WAIT_S)
+
+
+def parse_reset(value: str | None, now: float) -> float | None:
+    """A rate-limit reset header as seconds from ``now``.
+
+    Platforms differ: epoch seconds (X, Bluesky), seconds to go (Reddit), or an ISO 8601
+    time (Mastodon). All three are read.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return min(max(moment.timestamp() - now, 0.0), MAX_WAIT_S)
+    seconds = number - now if number > EPOCH_CUTOFF else number
+    return min(max(seconds, 0.0), MAX_WAIT_S)
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: float) -> float:
+    """Seconds to pause before the next request: non-zero only when the window is used up."""
+    remaining = next((headers[h] for h in REMAINING_HEADERS if h in headers), None)
+    if remaining is None:
+        return 0.0
+    try:
+        if float(remaining) > 0:
+            return 0.0
+    except ValueError:
+        return 0.0
+    reset = next((headers[h] for h in RESET_HEADERS if h in headers), None)
+    wait = parse_reset(reset, now)
+    return 60.0 if wait is None else wait
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:200]
+
+
+class HttpClient:
+    """GET/POST JSON against one base URL; raises the errors of :mod:`nlp.collect.base`."""
+
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float = 30.0,
+                 now: Callable[[], float] = time.time):
+        self.base_url = base_url.rstrip("/")
+        self.now = now
+        all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        all_headers.update(headers or {})
+        self._client = httpx.Client(base_url=self.base_url, transport=transport,
+                                    headers=all_headers, timeout=timeout,
+                                    follow_redirects=True)
+        self.last_wait = 0.0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> Any:
+        """GET ``path`` and return its JSON; ``last_wait`` holds the rate-limit pause after it."""
+        return self.request_json("GET", path, params=params, headers=headers)
+
+    def post_json(self, path: str, body: Mapping[str, Any] | None = None,
+                  data: Mapping[str, str] | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  auth: tuple[str, str] | None = None) -> Any:
+        """POST a JSON ``body`` or form ``data`` to ``path`` and return the JSON answer."""
+        return self.request_json("POST", path, json_body=body, data=data, headers=headers,
+                                 auth=auth)
+
+    def request_json(self, method: str, path: str, params: Mapping[str, Any] | None = None,
+                     json_body: Mapping[str, Any] | None = None,
+                     data: Mapping[str, str] | None = None,
+                     headers: Mapping[str, str] | None = None,
+                     auth: tuple[str, str] | None = None) -> Any:
+        what = f"{method} {self.base_url}{path}"
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._client.request(method, path, params=clean, json=json_body,
+                                            data=data, headers=headers, auth=auth)
+        except httpx.TransportError as exc:
+            raise TransientError(f"{what}: network error ({type(exc).__name__}: {exc})") from exc
+        now = self.now()
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(f"{what}: HTTP {status}, the platform refused the credentials "
+                            f"({_snippet(response)!r}); check the token or app password "
+                            "in the environment variables the README names")
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("retry-after"), now)
+            if wait is None:
+                wait = rate_limit_wait({**response.headers, "x-ratelimit-remaining": "0"}, now) \
+                    if any(h in response.headers for h in RESET_HEADERS) else None
+            raise RateLimited(f"{what}: HTTP 429 rate limited", retry_after=wait)
+        if status >= 500 or status == 408:
+            raise TransientError(f"{what}: HTTP {status} ({_snippet(response)!r})")
+        if status >= 400:
+            raise CollectError(f"{what}: HTTP {status} ({_snippet(response)!r}); "
+                               "the request was refused as sent, so it is not retried")
+        try:
+            value = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TransientError(f"{what}: malformed JSON in a {status} response "
+                                 f"({_snippet(response)[:80]!r})") from exc
+        self.last_wait = rate_limit_wait(response.headers, now)
+        return value

@@ -1,0 +1,531 @@
+"""The post store: posts with their raw JSON, predictions, collection checkpoints and runs.
+
+SQLite by default (one file, ``data/radar.db``; ``--db`` or ``$RADAR_DB`` to move it).
+Callers use :class:`PostStore` methods only; all SQL is here and is plain SQL that
+PostgreSQL also runs (``INSERT ... ON CONFLICT``, no ``AUTOINCREMENT``, no ``INSERT OR
+REPLACE``, times as ISO 8601 text). :class:`Database` is the one small layer that
+knows the driver: it converts the ``?`` placeholders to the driver's style and owns
+transactions.
+
+The schema carries a version; :data:`MIGRATIONS` brings an older file up to date on
+open, and a file from a newer complaint-radar is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nlp.types import Post, Prediction
+
+DEFAULT_DB_PATH = Path("data/radar.db")
+DB_ENV = "RADAR_DB"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
+KEY_CHUNK = 500  # keys per IN (...) lookup
+
+# Each entry brings the schema from version - 1 to version. Append, never edit.
+MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
+    (1, (
+        """CREATE TABLE posts (
+            source TEXT NOT NULL,
+            post_id TEXT NOT NULL,
+            brand TEXT,
+            author_id TEXT,
+            created_at TEXT,
+            text TEXT NOT NULL,
+            url TEXT,
+            parent_id TEXT,
+            lang TEXT,
+            raw TEXT,
+            first_run TEXT,
+            collected_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, post_id)
+        )""",
+        "CREATE INDEX posts_brand_created ON posts (brand, created_at)",
+        """CREATE TABLE predictions (
+            source TEXT NOT NULL,
+            post_id TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            sentiment TEXT NOT NULL,
+            sentiment_probs TEXT NOT NULL,
+            complaint REAL NOT NULL,
+            themes TEXT NOT NULL,
+            churn_intent REAL,
+            scored_at TEXT NOT NULL,
+            PRIMARY KEY (source, post_id, model_version)
+        )""",
+        """CREATE TABLE checkpoints (
+            source TEXT NOT NULL,
+            query_key TEXT NOT NULL,
+            state TEXT,
+            done INTEGER NOT NULL,
+            since TEXT,
+            high_water TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, query_key)
+        )""",
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            target TEXT NOT NULL,
+            brand TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            rows_in INTEGER NOT NULL,
+            posts_new INTEGER NOT NULL,
+            posts_seen INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            message TEXT
+        )""",
+        """CREATE TABLE rejected_rows (
+            run_id TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            raw TEXT,
+            PRIMARY KEY (run_id, line)
+        )""",
+    )),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used as asked; the message says what to do."""
+
+
+def format_time(moment: datetime | None) -> str | None:
+    """UTC datetime -> fixed-width ISO 8601 text (sortable as text)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_stored_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def resolve_db_path(db_path: Path | str | None = None) -> Path:
+    """``--db`` if given, else ``$RADAR_DB``, else ``data/radar.db``."""
+    if db_path is not None and str(db_path):
+        return Path(db_path)
+    env = os.environ.get(DB_ENV)
+    return Path(env) if env else DEFAULT_DB_PATH
+
+
+class Database:
+    """A DB-API connection, ``?`` placeholders, and explicit transactions.
+
+    ``paramstyle`` is the driver's: ``qmark`` (sqlite3) or ``format`` (psycopg).
+    The connection must be in autocommit mode; transactions are ``BEGIN``/``COMMIT``.
+    """
+
+    def __init__(self, connection: Any, paramstyle: str = "qmark"):
+        if paramstyle not in ("qmark", "format"):
+            raise StoreError(f"unsupported paramstyle {paramstyle!r} (qmark or format)")
+        self.connection = connection
+        self.paramstyle = paramstyle
+        self._depth = 0
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.paramstyle == "format" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute(self._sql(sql), tuple(params))
+        return cursor
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        cursor = self.connection.cursor()
+        cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def connect_sqlite(path: Path) -> Database:
+    """Open (creating if needed) a SQLite store file, with WAL so readers do not block writers."""
+    if path.exists() and path.is_dir():
+        raise StoreError(f"{path} is a folder; --db needs a file path such as data/radar.db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a complaint-radar store ({exc})") from exc
+    return Database(connection, "qmark")
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """Where a query's collection stands: the next page's checkpoint, or done."""
+
+    state: Mapping[str, Any] | None
+    done: bool
+    since: datetime | None
+    high_water: datetime | None
+
+
+@dataclass(frozen=True)
+class SaveCounts:
+    """Posts of one write: ``new`` were not in the store, ``seen`` were and got updated."""
+
+    new: int
+    seen: int
+
+
+_POST_COLUMNS = ("source", "post_id", "brand", "author_id", "created_at", "text", "url",
+                 "parent_id", "lang", "raw", "first_run", "collected_at", "updated_at")
+_UPSERT_POST = (
+    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_POST_COLUMNS))}) "
+    "ON CONFLICT (source, post_id) DO UPDATE SET "
+    "brand = COALESCE(excluded.brand, posts.brand), "
+    "author_id = COALESCE(excluded.author_id, posts.author_id), "
+    "created_at = COALESCE(excluded.created_at, posts.created_at), "
+    "text = excluded.text, url = COALESCE(excluded.url, posts.url), "
+    "parent_id = COALESCE(excluded.parent_id, posts.parent_id), "
+    "lang = COALESCE(excluded.lang, posts.lang), raw = COALESCE(excluded.raw, posts.raw), "
+    "updated_at = excluded.updated_at"
+)
+
+
+class PostStore:
+    """Everything collection, import and scoring keep: open one with :func:`open_store`."""
+
+    def __init__(self, db: Database, location: str):
+        self.db = db
+        self.location = location
+        self._migrate()
+
+    # --- schema ---------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        try:
+            row = self.db.execute("SELECT version FROM schema_version").fetchone()
+        except Exception as exc:  # noqa: BLE001 - "no such table" differs per driver
+            if "schema_version" in str(exc) or "no such table" in str(exc):
+                return 0
+            raise
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        try:
+            current = self.schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.location}: not a complaint-radar store ({exc})") from exc
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.location} has schema version {current}, newer than this complaint-radar "
+                f"(version {SCHEMA_VERSION}); upgrade complaint-radar to use it")
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            with self.db.transaction():
+                if version == 1:
+                    self.db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    self.db.execute("INSERT INTO schema_version (version) VALUES (0)")
+                for statement in statements:
+                    self.db.execute(statement)
+                self.db.execute("UPDATE schema_version SET version = ?", (version,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> PostStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.transaction():
+            yield
+
+    # --- posts ----------------------------------------------------------------------------
+    def _existing_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        by_source: dict[str, list[str]] = {}
+        for source, post_id in keys:
+            by_source.setdefault(source, []).append(post_id)
+        for source, ids in by_source.items():
+            for start in range(0, len(ids), KEY_CHUNK):
+                chunk = ids[start:start + KEY_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = self.db.execute(
+                    f"SELECT post_id FROM posts WHERE source = ? AND post_id IN ({marks})",
+                    (source, *chunk)).fetchall()
+                found.update((source, row[0]) for row in rows)
+        return found
+
+    def save_posts(self, posts: Sequence[Post], run_id: str | None = None) -> SaveCounts:
+        """Insert new posts and update stored ones (idempotent), in one transaction."""
+        unique: dict[tuple[str, str], Post] = {}
+        for post in posts:
+            unique[post.key] = post  # the last copy of a post within one write wins
+        now = _now()
+        with self.db.transaction():
+            existing = self._existing_keys(list(unique))
+            self.db.executemany(_UPSERT_POST, (
+                (p.source, p.post_id, p.brand, p.author_id, format_time(p.created_at), p.text,
+                 p.url, p.parent_id, p.lang,
+                 json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw is not None
+                 else None, run_id, now, now)
+                for p in unique.values()))
+        seen = len(existing)
+        return SaveCounts(new=len(unique) - seen, seen=seen + len(posts) - len(unique))
+
+    def count_posts(self, source: str | None = None, brand: str | None = None) -> int:
+        where, params = self._where(source=source, brand=brand)
+        return int(self.db.execute(f"SELECT COUNT(*) FROM posts{where}", params).fetchone()[0])
+
+    @staticmethod
+    def _where(source: str | None = None, brand: str | None = None,
+               since: datetime | None = None, until: datetime | None = None
+               ) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column, value in (("source", source), ("brand", brand)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(format_time(since))
+        if until is not None:
+            clauses.append("created_at < ?")
+            params.append(format_time(until))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def iter_posts(self, source: str | None = None, brand: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   with_raw: bool = False, batch_size: int = 1000) -> Iterator[Post]:
+        """Stream stored posts (oldest first, undated last), filtered; memory stays flat."""
+        where, params = self._where(source, brand, since, until)
+        cursor = self.db.execute(
+            "SELECT source, post_id, brand, author_id, created_at, text, url, parent_id, lang, "
+            f"{'raw' if with_raw else 'NULL'} FROM posts{where} "
+            "ORDER BY created_at IS NULL, created_at, source, post_id", params)
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                yield Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
+                           created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                           parent_id=row[7], lang=row[8],
+                           raw=json.loads(row[9]) if row[9] is not None else None)
+
+    # --- predictions ----------------------------------------------------------------------
+    def save_predictions(self, predictions: Sequence[Prediction]) -> int:
+        """Store predictions (one per post and model version; a rescore replaces)."""
+        now = _now()
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO predictions (source, post_id, model_version, sentiment, "
+                "sentiment_probs, complaint, themes, churn_intent, scored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, post_id, model_version) DO UPDATE SET "
+                "sentiment = excluded.sentiment, sentiment_probs = excluded.sentiment_probs, "
+                "complaint = excluded.complaint, themes = excluded.themes, "
+                "churn_intent = excluded.churn_intent, scored_at = excluded.scored_at",
+                ((p.source, p.post_id, p.model_version, p.sentiment,
+                  json.dumps(dict(p.sentiment_probs)), p.complaint, json.dumps(dict(p.themes)),
+                  p.churn_intent, now) for p in predictions))
+        return len(predictions)
+
+    def iter_predictions(self, model_version: str, batch_size: int = 1000
+                         ) -> Iterator[Prediction]:
+        cursor = self.db.execute(
+            "SELECT source, post_id, model_version, sentiment, sentiment_probs, complaint, "
+            "themes, churn_intent FROM predictions WHERE model_version = ? "
+            "ORDER BY source, post_id", (model_version,))
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                yield Prediction(source=row[0], post_id=row[1], model_version=row[2],
+                                 sentiment=row[3], sentiment_probs=json.loads(row[4]),
+                                 complaint=row[5], themes=json.loads(row[6]),
+                                 churn_intent=row[7])
+
+    def iter_unscored(self, model_version: str, brand: str | None = None,
+                      batch_size: int = 1000) -> Iterator[Post]:
+        """Posts without a prediction from ``model_version``."""
+        brand_clause, params = ("p.brand = ? AND ", [brand]) if brand is not None else ("", [])
+        cursor = self.db.execute(
+            "SELECT p.source, p.post_id, p.brand, p.author_id, p.created_at, p.text, p.url, "
+            f"p.parent_id, p.lang FROM posts p WHERE {brand_clause}"
+            "NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = p.source AND "
+            "r.post_id = p.post_id AND r.model_version = ?) ORDER BY p.source, p.post_id",
+            (*params, model_version))
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                yield Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
+                           created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                           parent_id=row[7], lang=row[8])
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def get_checkpoint(self, source: str, query_key: str) -> CheckpointRow | None:
+        row = self.db.execute(
+            "SELECT state, done, since, high_water FROM checkpoints "
+            "WHERE source = ? AND query_key = ?", (source, query_key)).fetchone()
+        if row is None:
+            return None
+        return CheckpointRow(state=json.loads(row[0]) if row[0] is not None else None,
+                             done=bool(row[1]), since=parse_stored_time(row[2]),
+                             high_water=parse_stored_time(row[3]))
+
+    def set_checkpoint(self, source: str, query_key: str, state: Mapping[str, Any] | None,
+                       done: bool, since: datetime | None, high_water: datetime | None) -> None:
+        self.db.execute(
+            "INSERT INTO checkpoints (source, query_key, state, done, since, high_water, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, query_key) DO UPDATE "
+            "SET state = excluded.state, done = excluded.done, since = excluded.since, "
+            "high_water = excluded.high_water, updated_at = excluded.updated_at",
+            (source, query_key, json.dumps(state) if state is not None else None, int(done),
+             format_time(since), format_time(high_water), _now()))
+
+    def delete_checkpoint(self, source: str, query_key: str) -> None:
+        self.db.execute("DELETE FROM checkpoints WHERE source = ? AND query_key = ?",
+                        (source, query_key))
+
+    def save_page(self, source: str, query_key: str, run_id: str, posts: Sequence[Post],
+                  state: Mapping[str, Any] | None, done: bool, since: datetime | None,
+                  high_water: datetime | None, requests: int) -> SaveCounts:
+        """A page's posts, the checkpoint they lead to and the run's counters: all or nothing."""
+        with self.db.transaction():
+            counts = self.save_posts(posts, run_id)
+            self.set_checkpoint(source, query_key, state, done, since, high_water)
+            self.db.execute(
+                "UPDATE runs SET pages = pages + 1, requests = ?, rows_in = rows_in + ?, "
+                "posts_new = posts_new + ?, posts_seen = posts_seen + ? WHERE run_id = ?",
+                (requests, len(posts), counts.new, counts.seen, run_id))
+        return counts
+
+    # --- runs -----------------------------------------------------------------------------
+    def start_run(self, kind: str, source: str, target: str, brand: str | None = None) -> str:
+        """Record a run; earlier runs of the same target left 'running' become 'interrupted'."""
+        run_id = uuid.uuid4().hex
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE runs SET status = 'interrupted', message = 'the process stopped "
+                "without finishing (killed or crashed)' WHERE status = 'running' AND kind = ? "
+                "AND source = ? AND target = ?", (kind, source, target))
+            self.db.execute(
+                "INSERT INTO runs (run_id, kind, source, target, brand, started_at, status, "
+                "pages, requests, rows_in, posts_new, posts_seen, rejected) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, 0, 0, 0, 0, 0)",
+                (run_id, kind, source, target, brand, _now()))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, message: str | None = None,
+                   requests: int | None = None) -> None:
+        self.db.execute(
+            "UPDATE runs SET status = ?, message = ?, finished_at = ?, "
+            "requests = COALESCE(?, requests) WHERE run_id = ?",
+            (status, message, _now(), requests, run_id))
+
+    def add_rows(self, run_id: str, posts: Sequence[Post],
+                 rejects: Sequence[tuple[int, str, Any]]) -> SaveCounts:
+        """An import chunk: its posts and its rejected rows (line, reason, raw), all or nothing."""
+        with self.db.transaction():
+            counts = self.save_posts(posts, run_id)
+            self.db.executemany(
+                "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run_id, line) DO NOTHING",
+                ((run_id, line, reason, json.dumps(raw, ensure_ascii=False, default=str))
+                 for line, reason, raw in rejects))
+            self.db.execute(
+                "UPDATE runs SET rows_in = rows_in + ?, posts_new = posts_new + ?, "
+                "posts_seen = posts_seen + ?, rejected = rejected + ? WHERE run_id = ?",
+                (len(posts) + len(rejects), counts.new, counts.seen, len(rejects), run_id))
+        return counts
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT run_id, kind, source, target, brand, started_at, finished_at, status, pages, "
+            "requests, rows_in, posts_new, posts_seen, rejected, message FROM runs "
+            "WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.location}")
+        return dict(zip(("run_id", "kind", "source", "target", "brand", "started_at",
+                         "finished_at", "status", "pages", "requests", "rows_in", "posts_new",
+                         "posts_seen", "rejected", "message"), row, strict=True))
+
+    def rejected_rows(self, run_id: str) -> list[tuple[int, str, Any]]:
+        rows = self.db.execute("SELECT line, reason, raw FROM rejected_rows WHERE run_id = ? "
+                               "ORDER BY line", (run_id,)).fetchall()
+        return [(line, reason, json.loads(raw) if raw is not None else None)
+                for line, reason, raw in rows]
+
+    # --- stats ----------------------------------------------------------------------------
+    def stats(self, recent_runs: int = 10) -> dict[str, Any]:
+        """Counts per source and brand, date range, predictions, checkpoints, recent runs."""
+        by_source_brand = self.db.execute(
+            "SELECT source, brand, COUNT(*), MIN(created_at), MAX(created_at) FROM posts "
+            "GROUP BY source, brand ORDER BY source, brand").fetchall()
+        predictions = self.db.execute(
+            "SELECT model_version, COUNT(*) FROM predictions GROUP BY model_version "
+            "ORDER BY model_version").fetchall()
+        checkpoints = self.db.execute(
+            "SELECT source, query_key, done, high_water, updated_at FROM checkpoints "
+            "ORDER BY updated_at DESC").fetchall()
+        runs = self.db.execute(
+            "SELECT kind, source, target, started_at, status, pages, requests, rows_in, "
+            "posts_new, rejected, message FROM runs ORDER BY started_at DESC LIMIT ?",
+            (recent_runs,)).fetchall()
+        return {
+            "location": self.location,
+            "schema_version": self.schema_version(),
+            "posts": self.count_posts(),
+            "by_source_brand": [
+                {"source": s, "brand": b, "posts": n, "first": lo, "last": hi}
+                for s, b, n, lo, hi in by_source_brand],
+            "predictions": [{"model_version": m, "posts": n} for m, n in predictions],
+            "checkpoints": [{"source": s, "query": q, "done": bool(d), "high_water": h,
+                             "updated_at": u} for s, q, d, h, u in checkpoints],
+            "runs": [dict(zip(("kind", "source", "target", "started_at", "status", "pages",
+                               "requests", "rows_in", "posts_new", "rejected", "message"),
+                              row, strict=True)) for row in runs],
+        }
+
+
+def open_store(db_path: Path | str | None = None) -> PostStore:
+    """Open the store at ``db_path`` (or ``$RADAR_DB``, or ``data/radar.db``), migrating it."""
+    path = resolve_db_path(db_path)
+    return PostStore(connect_sqlite(path), str(path))

@@ -9,7 +9,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := dev,serve,onnx,encoder
+# snscrape (GPL-3.0, optional for users) is installed for the tests of its Telegram source.
+EXTRAS := dev,serve,onnx,encoder,snscrape
 
 # The shared datasets mirror, when it sits beside the checkout (CI, developers).
 ifneq ($(wildcard ../shared/datasets),)

@@ -153,7 +153,7 @@ def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: Colu
         try:
             posts.append(row_to_post(row, columns, source))
         except (RowError, ValueError, TypeError) as exc:
-            quarantined.append({"row": row.number, "reason": str(exc),
+            quarantined.append({"row": row.number, "line": row.line, "reason": str(exc),
                                 "raw": _jsonable(row.values if row.values is not None
                                                  else row.raw)})
     predictions = classifier.predict([p.text for p in posts], keys=[p.key for p in posts]) \

@@ -62,6 +62,15 @@ def _register_model_commands() -> None:
 _register_model_commands()
 
 
+def _register_collect_commands() -> None:
+    from nlp import cli_collect
+
+    cli_collect.register(app, console, err_console, _fail)
+
+
+_register_collect_commands()
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the registered datasets with their source, license and where they resolve."""

@@ -72,22 +72,49 @@ class ColumnMap:
 
 @dataclass(frozen=True)
 class RawRow:
-    """One input row: its 1-based number, its values, or why it could not be read."""
+    """One input row: its 1-based number, its values, or why it could not be read.
+
+    ``line`` is the physical line of the file where the row starts (CSV, JSONL), for
+    messages a person can jump to; ``None`` for Parquet.
+    """
 
     number: int
     values: dict[str, Any] | None
     error: str | None = None
     raw: Any = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``row 12 (line 14)``: how messages point at the row."""
+        return f"row {self.number}" + (f" (line {self.line})" if self.line is not None else "")
 
 
 class DumpReader:
-    """Streams the rows of one dump; ``position`` / ``size`` tell how far it has read."""
+    """Streams the rows of one dump; ``position`` / ``size`` tell how far it has read.
 
-    def __init__(self, path: Path):
+    A line that is not valid in ``encoding`` does not stop the read: its row comes back
+    as an error (quarantined by the caller) and reading goes on. ``header`` names the
+    columns of a CSV file that has no header row.
+    """
+
+    def __init__(self, path: Path, fmt: str | None = None, encoding: str = "utf-8",
+                 header: Sequence[str] | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise DumpError(f"{self.path}: no such file")
-        self.format = dump_format(self.path)
+        self.format = fmt or dump_format(self.path)
+        if self.format not in set(FORMATS.values()):
+            raise DumpError(f"{self.path}: unknown format {self.format!r}")
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise DumpError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)"
+                            ) from None
+        self.encoding = encoding
+        self.header = list(header) if header is not None else None
+        self._bad_lines: dict[int, str] = {}
+        self._line = 0
         self.columns: list[str] = []
         self._bytes_read = 0
         self._parquet = None
@@ -123,32 +150,57 @@ class DumpReader:
         with self.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 self._bytes_read += len(line)
+                self._line = number
                 try:
-                    yield line.decode("utf-8")
+                    text = line.decode(self.encoding)
                 except UnicodeDecodeError as exc:
-                    raise DumpError(f"{self.path}: line {number} is not UTF-8 ({exc})") from exc
+                    # Kept readable so the row around it can be reported, then rejected.
+                    self._bad_lines[number] = (
+                        f"line {number} is not valid {self.encoding} (byte "
+                        f"0x{line[exc.start]:02x} at column {exc.start + 1}); re-encode the "
+                        "file or give its encoding")
+                    text = line.decode(self.encoding, errors="replace")
+                if number == 1 and text.startswith("\ufeff"):
+                    text = text[1:]  # a byte-order mark is not part of the first column name
+                yield text
+
+    def _encoding_error(self, first: int, last: int) -> str | None:
+        for number in range(first, last + 1):
+            if number in self._bad_lines:
+                return self._bad_lines.pop(number)
+        return None
 
     def _csv_rows(self) -> Iterator[RawRow]:
         reader = csv.reader(self._text_lines())
-        try:
-            self.columns = next(reader)
-        except StopIteration:
-            raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)") from None
+        if self.header is not None:
+            self.columns = list(self.header)
+        else:
+            try:
+                self.columns = next(reader)
+            except StopIteration:
+                raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)"
+                                ) from None
+            if error := self._encoding_error(1, reader.line_num):
+                raise DumpError(f"{self.path}: the header row is unreadable: {error}")
         number = 0
         while True:
             number += 1
+            start = reader.line_num + 1
             try:
                 record = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RawRow(number, None, f"unreadable CSV row ({exc})")
+                yield RawRow(number, None, f"unreadable CSV row ({exc})", line=start)
+                continue
+            if error := self._encoding_error(start, reader.line_num):
+                yield RawRow(number, None, error, raw=record, line=start)
                 continue
             if len(record) != len(self.columns):
                 yield RawRow(number, None, f"expected {len(self.columns)} fields, found "
-                                           f"{len(record)}", raw=record)
+                                           f"{len(record)}", raw=record, line=start)
                 continue
-            yield RawRow(number, dict(zip(self.columns, record, strict=True)))
+            yield RawRow(number, dict(zip(self.columns, record, strict=True)), line=start)
 
     def _jsonl_rows(self) -> Iterator[RawRow]:
         number = 0
@@ -156,19 +208,24 @@ class DumpReader:
             if not line.strip():
                 continue  # blank lines are not rows
             number += 1
+            where = self._line
+            if error := self._encoding_error(where, where):
+                yield RawRow(number, None, error, raw=line.rstrip("\n"), line=where)
+                continue
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RawRow(number, None, f"invalid JSON ({exc.msg})", raw=line.rstrip("\n"))
+                yield RawRow(number, None, f"invalid JSON ({exc.msg})", raw=line.rstrip("\n"),
+                             line=where)
                 continue
             if not isinstance(value, dict):
                 yield RawRow(number, None, f"expected a JSON object, found "
-                                           f"{type(value).__name__}", raw=value)
+                                           f"{type(value).__name__}", raw=value, line=where)
                 continue
             for key in value:
                 if key not in self.columns:
                     self.columns.append(key)
-            yield RawRow(number, value)
+            yield RawRow(number, value, line=where)
 
     def _parquet_rows(self, batch_size: int) -> Iterator[RawRow]:
         for batch in self._parquet.iter_batches(batch_size=batch_size):
@@ -177,9 +234,9 @@ class DumpReader:
                 yield RawRow(self._rows_seen, values)
 
 
-def peek_columns(path: Path) -> list[str]:
+def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> list[str]:
     """The dump's columns: the CSV header, the Parquet schema, or the first JSONL object's keys."""
-    reader = DumpReader(path)
+    reader = DumpReader(path, fmt, encoding)
     if reader.format == "parquet":
         return reader.columns
     for row in reader.rows():

@@ -187,12 +187,19 @@ def connect_sqlite(path: Path) -> Database:
     if path.exists() and path.is_dir():
         raise StoreError(f"{path} is a folder; --db needs a file path such as data/radar.db")
     path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
     try:
-        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
+        tables = {row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
+        connection.close()
         raise StoreError(f"{path}: not a complaint-radar store ({exc})") from exc
+    if tables and "schema_version" not in tables:
+        connection.close()
+        raise StoreError(f"{path} is another application's SQLite database (tables "
+                         f"{sorted(tables)[:5]}); give --db a new file or a complaint-radar store")
     return Database(connection, "qmark")
 
 
@@ -236,7 +243,11 @@ class PostStore:
     def __init__(self, db: Database, location: str):
         self.db = db
         self.location = location
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            db.close()
+            raise
 
     # --- schema ---------------------------------------------------------------------------
     def schema_version(self) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
-
 import ipaddress
+import os
 import socket
+from pathlib import Path
 
 import pytest
 

@@ -19,11 +19,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import datasets
 
+from nlp.collect.files import parse_airline_time as parse_airline_datetime
 from training.labels import map_airline_reason
 
 MIRROR_ENV = "RADAR_DATA_MIRROR"
@@ -193,19 +193,9 @@ def load_complaints_2019(path: Path) -> datasets.Dataset:
 
 AIRLINE_COLUMNS = ("tweet_id", "airline_sentiment", "airline_sentiment_confidence",
                    "negativereason", "airline", "name", "text", "tweet_created")
-# The mirror's times carry no offset; the original release's read "... -0800", i.e.
-# US Pacific time, which in February 2015 was UTC-8 with no daylight saving.
-AIRLINE_UTC_OFFSET = timedelta(hours=-8)
-
-
 def parse_airline_time(value: str) -> str:
-    """``DD-MM-YYYY HH.MM`` or ``DD-MM-YYYY HH:MM`` (US Pacific, UTC-8) -> ISO 8601 UTC.
-
-    The mirror's README documents ``HH.MM``; the mirrored file uses ``HH:MM``. Both are read.
-    """
-    local = datetime.strptime(value.replace(".", ":"), "%d-%m-%Y %H:%M")
-    utc = (local - AIRLINE_UTC_OFFSET).replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``DD-MM-YYYY HH:MM`` (US Pacific, UTC-8) -> ISO 8601 UTC text (see nlp.collect.files)."""
+    return parse_airline_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_airline_sentiment_2015(path: Path) -> datasets.Dataset:

@@ -8,6 +8,7 @@ messages name the method, path and status, never headers or credentials.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -32,9 +33,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return min(max(float(value), 0.0), MAX_WAIT_S)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(seconds, 0.0), MAX_WAIT_S) if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -63,6 +66,8 @@ def parse_reset(value: str | None, now: float) -> float | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return min(max(moment.timestamp() - now, 0.0), MAX_WAIT_S)
+    if not math.isfinite(number):
+        return None
     seconds = number - now if number > EPOCH_CUTOFF else number
     return min(max(seconds, 0.0), MAX_WAIT_S)
 
@@ -92,8 +97,13 @@ class HttpClient:
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None,
                  headers: Mapping[str, str] | None = None, timeout: float = 30.0,
-                 now: Callable[[], float] = time.time):
+                 now: Callable[[], float] = time.time, auth_hint: str | None = None):
         self.base_url = base_url.rstrip("/")
+        # What to check after a 401/403: the credentials' variables, or (no credentials)
+        # that the platform is refusing this client, e.g. for too many requests.
+        self.auth_hint = auth_hint or ("this source needs no credentials, so the platform "
+                                       "is refusing this client (blocked or throttled); "
+                                       "wait before trying again")
         self.now = now
         all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         all_headers.update(headers or {})
@@ -128,14 +138,15 @@ class HttpClient:
         try:
             response = self._client.request(method, path, params=clean, json=json_body,
                                             data=data, headers=headers, auth=auth)
-        except httpx.TransportError as exc:
-            raise TransientError(f"{what}: network error ({type(exc).__name__}: {exc})") from exc
+        except httpx.RequestError as exc:
+            # Transport failures, bodies that do not match their encoding, redirect loops.
+            raise TransientError(f"{what}: request failed ({type(exc).__name__}: {exc})"
+                                 ) from exc
         now = self.now()
         status = response.status_code
         if status in (401, 403):
-            raise AuthError(f"{what}: HTTP {status}, the platform refused the credentials "
-                            f"({_snippet(response)!r}); check the token or app password "
-                            "in the environment variables the README names")
+            raise AuthError(f"{what}: HTTP {status}, refused ({_snippet(response)!r}); "
+                            f"{self.auth_hint}")
         if status == 429:
             wait = parse_retry_after(response.headers.get("retry-after"), now)
             if wait is None:

@@ -219,6 +219,10 @@ def collect_posts(source: Source, query: Query, store: PostStore,
     except AuthError as exc:
         store.finish_run(run_id, "failed", str(exc), requests)
         raise
+    except Exception as exc:
+        # A bug or an unexpected failure: the run says so instead of staying 'running'.
+        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}", requests)
+        raise
     store.finish_run(run_id, status, reason, requests)
     return CollectResult(run_id=run_id, source=source.name, query_key=query.key,
                          resumed=resumed, pages=pages, requests=requests, posts_new=new,

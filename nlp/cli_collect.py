@@ -152,6 +152,10 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
         console.print(f"{source} {query!r}{resumed}: {result.pages} pages, {result.requests} "
                       f"requests, {result.posts_new:,} new posts, {result.posts_seen:,} already "
                       f"stored, {result.posts_too_old:,} older than --since", soft_wrap=True)
+        if result.rejected:
+            err_console.print(f"{result.rejected:,} items could not be read as posts; they are "
+                              f"kept with the reasons: radar store rejects {result.run_id}",
+                              soft_wrap=True)
         console.print(f"{result.status}: {result.reason}", soft_wrap=True)
         if result.status == "failed":
             raise typer.Exit(code=1)

@@ -437,15 +437,28 @@ class PostStore:
 
     def save_page(self, source: str, query_key: str, run_id: str, posts: Sequence[Post],
                   state: Mapping[str, Any] | None, done: bool, since: datetime | None,
-                  high_water: datetime | None, requests: int) -> SaveCounts:
-        """A page's posts, the checkpoint they lead to and the run's counters: all or nothing."""
+                  high_water: datetime | None, requests: int,
+                  rejected: Sequence[tuple[str, Any]] = ()) -> SaveCounts:
+        """A page's posts, its rejected items (reason, raw), the checkpoint they lead to and
+        the run's counters: all or nothing."""
         with self.db.transaction():
             counts = self.save_posts(posts, run_id)
+            if rejected:
+                # Numbered within the run: a collection run has no file lines.
+                before = int(self.db.execute("SELECT rejected FROM runs WHERE run_id = ?",
+                                             (run_id,)).fetchone()[0])
+                self.db.executemany(
+                    "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?)",
+                    ((run_id, before + i, reason,
+                      json.dumps(raw, ensure_ascii=False, default=str))
+                     for i, (reason, raw) in enumerate(rejected, start=1)))
             self.set_checkpoint(source, query_key, state, done, since, high_water)
             self.db.execute(
                 "UPDATE runs SET pages = pages + 1, requests = ?, rows_in = rows_in + ?, "
-                "posts_new = posts_new + ?, posts_seen = posts_seen + ? WHERE run_id = ?",
-                (requests, len(posts), counts.new, counts.seen, run_id))
+                "posts_new = posts_new + ?, posts_seen = posts_seen + ?, "
+                "rejected = rejected + ? WHERE run_id = ?",
+                (requests, len(posts) + len(rejected), counts.new, counts.seen, len(rejected),
+                 run_id))
         return counts
 
     # --- runs -----------------------------------------------------------------------------

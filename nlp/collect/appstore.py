@@ -5,6 +5,10 @@ the most recent reviews, newest first, in pages 1 to 10 (at most about 500 revie
 and country). Every value in the feed is wrapped as ``{"label": ...}``. ``entry`` is a list,
 a single object when there is only one, and absent when there are no (more) reviews. Some
 feed variants put an app-information entry first; it has no ``im:rating`` and is skipped.
+
+A review that cannot become a post (no id, an unreadable time, not an object) is handed
+to the runner as a :class:`~nlp.collect.base.RejectedItem`. It still counts as a review
+of its page, so a page whose reviews were all rejected is not mistaken for the end.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import Any
 
 import httpx
 
-from nlp.collect.base import Checkpoint, ConfigError, Page, Query, Source, TransientError
+from nlp.collect.base import (
+    Checkpoint,
+    ConfigError,
+    Page,
+    Query,
+    RejectedItem,
+    Source,
+    TransientError,
+)
 from nlp.collect.http import HttpClient
 from nlp.dumps import RowError
 from nlp.types import Post
@@ -52,17 +64,24 @@ def _link(entry: Mapping[str, Any]) -> str | None:
     return next((h for h in hrefs if isinstance(h, str) and h), None)
 
 
-def is_review(entry: Mapping[str, Any]) -> bool:
-    """A review has a rating; the app-information entry of older feed variants has none."""
-    return "im:rating" in entry
+def is_review(entry: Any) -> bool:
+    """A review has a rating; the app-information entry of older feed variants has none.
+
+    An entry that is not an object is taken for a review (a broken one), so that it is
+    rejected with its reason rather than dropped unseen.
+    """
+    return not isinstance(entry, Mapping) or "im:rating" in entry
 
 
 def post_from_entry(entry: Mapping[str, Any]) -> Post:
     """One review entry as a :class:`Post` (text = title, newline, review body).
 
     Raises:
-        RowError: the entry lacks ``id.label`` or a readable ``updated.label``.
+        RowError: the entry lacks ``id.label`` or a readable ``updated.label``, or is not
+            an object.
     """
+    if not isinstance(entry, Mapping):
+        raise RowError(f"expected a review object, got a {type(entry).__name__}")
     post_id = _label(entry, "id")
     if not post_id:
         raise RowError(f"review entry without id.label (keys: {sorted(entry)[:12]})")
@@ -123,10 +142,12 @@ class AppStoreSource:
     def fetch_page(self, query: Query, checkpoint: Checkpoint | None) -> Page:
         """One feed page (up to 50 reviews); the next page until page 10 or an empty page.
 
+        Reviews that cannot become posts come back in ``Page.rejected``.
+
         Raises:
             ConfigError: the query is not a numeric app id, or a bad ``country`` option.
-            TransientError: the answer has no ``feed`` object, ``entry`` is neither a list
-                nor an object, or a review lacks its id or time.
+            TransientError: the answer has no ``feed`` object, or ``entry`` is neither a
+                list nor an object.
         """
         app_id, country = _app_and_country(query)
         page = _read_page(checkpoint)
@@ -140,15 +161,22 @@ class AppStoreSource:
         entries = feed.get("entry", [])  # no 'entry' at all: no reviews on this page
         if isinstance(entries, dict):
             entries = [entries]
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        if not isinstance(entries, list):
             raise TransientError(f"appstore: malformed answer from {path}: feed.entry should "
                                  f"be a list of objects, got {type(entries).__name__}")
-        try:
-            posts = tuple(post_from_entry(e) for e in entries if is_review(e))
-        except RowError as exc:
-            raise TransientError(f"appstore: malformed review in {path}: {exc}") from exc
-        more = bool(posts) and page < MAX_PAGE
-        return Page(posts, {"page": page + 1} if more else None, wait=self.http.last_wait)
+        reviews = [e for e in entries if is_review(e)]
+        posts: list[Post] = []
+        rejected: list[RejectedItem] = []
+        for entry in reviews:
+            try:
+                posts.append(post_from_entry(entry))
+            except RowError as exc:
+                review_id = _label(entry, "id") if isinstance(entry, Mapping) else None
+                rejected.append(RejectedItem(review_id, str(exc), entry))
+        # The end is a page without reviews, not a page without readable ones.
+        more = bool(reviews) and page < MAX_PAGE
+        return Page(tuple(posts), {"page": page + 1} if more else None,
+                    wait=self.http.last_wait, rejected=tuple(rejected))
 
 
 def make_source(base_url: str | None = None, transport: httpx.BaseTransport | None = None,

@@ -25,7 +25,17 @@ Checkpoint = Mapping[str, Any]
 
 
 class CollectError(RuntimeError):
-    """Collection cannot go on; the message says why and what to do."""
+    """Collection cannot go on; the message says why and what to do.
+
+    ``status`` is the HTTP status and ``code`` the platform's own error code (Bluesky's
+    ``ExpiredToken``, ...) when the failure came from an answer, so sources can react
+    to them without reading the message.
+    """
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class AuthError(CollectError):
@@ -39,8 +49,9 @@ class TransientError(CollectError):
 class RateLimited(TransientError):
     """The platform asked us to slow down (HTTP 429); ``retry_after`` is in seconds, if it said."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None,
+                 status: int | None = 429, code: str | None = None):
+        super().__init__(message, status, code)
         self.retry_after = retry_after
 
 
@@ -75,16 +86,31 @@ class Query:
 
 
 @dataclass(frozen=True)
+class RejectedItem:
+    """An item of a page that cannot become a post: its id if known, why, and its JSON.
+
+    One malformed item must neither stop collection (every run would stop at the same
+    page) nor vanish: the runner stores it with the run, and counts it.
+    """
+
+    item_id: str | None
+    reason: str
+    raw: Any = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of results: the posts, the checkpoint for the next page (``None``: no more).
 
     ``wait`` is how long to pause before the next request when the platform's rate-limit
-    headers say the window is used up (remaining 0 until reset), in seconds.
+    headers say the window is used up (remaining 0 until reset), in seconds. ``rejected``
+    holds the page's items that could not be read as posts.
     """
 
     posts: tuple[Post, ...]
     next_checkpoint: Checkpoint | None
     wait: float = 0.0
+    rejected: tuple[RejectedItem, ...] = ()
 
 
 @runtime_checkable

@@ -3,13 +3,17 @@
 ``app.bsky.feed.searchPosts`` needs an authenticated session on bsky.social, so the
 source logs in with an app password (``com.atproto.server.createSession``) on its first
 fetch and sends the session's ``accessJwt`` as a Bearer token. Access tokens live for
-minutes; when one expires (HTTP 400 ``ExpiredToken``, or 401) the source logs in again
-once and repeats the request. createSession has a tight limit of its own (30 per 5
+minutes; when one expires (HTTP 400 with the XRPC error ``ExpiredToken``, or 401, read
+from the error's ``status`` and ``code``) the source logs in again once and repeats the
+request. createSession has a tight limit of its own (30 per 5
 minutes, 300 per day), which is why the session is made lazily and kept.
 
 Results come with ``sort=latest`` (newest first) and pages follow the response's
 ``cursor``; a response without one is the last page. ``query.since`` is passed on as
-``since``, so the platform skips older posts instead of sending them.
+``since``, so the platform skips older posts instead of sending them. A post view that
+cannot become a post is handed to the runner as a
+:class:`~nlp.collect.base.RejectedItem`; the cursor comes from the response, so it
+does not change paging.
 
 Docs: https://docs.bsky.app/docs/api/app-bsky-feed-search-posts,
 https://docs.bsky.app/docs/api/com-atproto-server-create-session,
@@ -33,6 +37,7 @@ from nlp.collect.base import (
     ConfigError,
     Page,
     Query,
+    RejectedItem,
     TransientError,
 )
 from nlp.collect.http import HttpClient
@@ -117,14 +122,12 @@ def format_since(moment: datetime) -> str:
 
 
 def _is_expired_token(exc: CollectError) -> bool:
-    # HttpClient's errors carry only a message (method, path, status, the body's first
-    # 200 characters), so the status and XRPC error name are read back from it.
-    if isinstance(exc, TransientError):
-        return False
-    message = str(exc)
-    if isinstance(exc, AuthError):
-        return "HTTP 401" in message
-    return "HTTP 400" in message and "ExpiredToken" in message
+    """True for a refusal that a new session can cure: 401, or 400 ``ExpiredToken``.
+
+    The XRPC error name is the ``error`` field of the answer's JSON (``exc.code``), not
+    words in its message: a 400 that only mentions ExpiredToken is something else.
+    """
+    return exc.status == 401 or (exc.status == 400 and exc.code == "ExpiredToken")
 
 
 def _lang(query: Query) -> str | None:
@@ -171,11 +174,13 @@ class BlueskySource:
         if not isinstance(views, list):
             raise TransientError(f"{where}: expected an object with a 'posts' array, got "
                                  f"{_describe(body)}")
-        posts = self._posts(views, where)
+        posts, rejected = _posts(views)
         cursor = body.get("cursor")
         # An empty page with a cursor would page forever on nothing; it ends the run too.
+        # A page of only rejected views is not empty: the cursor goes on past it.
         done = not views or not isinstance(cursor, str) or not cursor
-        return Page(posts, None if done else {"cursor": cursor}, wait=self.http.last_wait)
+        return Page(posts, None if done else {"cursor": cursor}, wait=self.http.last_wait,
+                    rejected=rejected)
 
     def _search(self, params: Mapping[str, Any]) -> Any:
         fresh = self._access_jwt is None
@@ -211,15 +216,19 @@ class BlueskySource:
                                  f"with an accessJwt, got {_describe(body)}")
         self._access_jwt = token
 
-    def _posts(self, views: Sequence[Any], where: str) -> tuple[Post, ...]:
-        posts = []
-        for index, view in enumerate(views):
-            try:
-                posts.append(post_from_view(view))
-            except RowError as exc:
-                raise TransientError(f"{where}: malformed post {index} of the page: "
-                                     f"{exc}") from exc
-        return tuple(posts)
+
+
+def _posts(views: Sequence[Any]) -> tuple[tuple[Post, ...], tuple[RejectedItem, ...]]:
+    """The page's views as posts, and those that cannot be (with why) as rejected."""
+    posts, rejected = [], []
+    for view in views:
+        try:
+            posts.append(post_from_view(view))
+        except RowError as exc:
+            uri = view.get("uri") if isinstance(view, Mapping) else None
+            rejected.append(RejectedItem(uri if isinstance(uri, str) and uri else None,
+                                         str(exc), view))
+    return tuple(posts), tuple(rejected)
 
 
 def _describe(body: Any) -> str:

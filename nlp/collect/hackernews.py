@@ -10,20 +10,35 @@ of them. A strict ``<`` would skip the ones not yet seen; ``<=`` alone would ret
 oldest hit again on every page and never reach an empty page. So the checkpoint keeps
 the ids already returned at the boundary second (``seen``), and those are dropped from
 the next page: nothing is lost, nothing is returned twice, and the last page ends the run.
+
+A hit that cannot become a post (no ``objectID``, no ``created_at_i``, not an object) is
+handed to the runner as a :class:`~nlp.collect.base.RejectedItem`. Paging reads the raw
+hits, not the posts: a page is full when it holds ``hitsPerPage`` hits, rejected ones
+included, and a rejected hit's second, when readable, counts toward the boundary like
+any other. (A rejected hit without an id cannot join ``seen``, and one without a second
+cannot be placed in time; should the filter return such a hit again, it is rejected
+again.)
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
-from nlp.collect.base import Checkpoint, ConfigError, Page, Query, Source, TransientError
+from nlp.collect.base import (
+    Checkpoint,
+    ConfigError,
+    Page,
+    Query,
+    RejectedItem,
+    Source,
+    TransientError,
+)
 from nlp.collect.http import HttpClient
+from nlp.collect.markup import html_to_text
 from nlp.dumps import RowError
 from nlp.types import Post
 
@@ -39,51 +54,15 @@ HITS_PER_PAGE = 100
 TAG_FILTERS = {"story": "story", "comment": "comment", "both": "(story,comment)"}
 
 
-class _TextExtractor(HTMLParser):
-    """The text of an HN HTML fragment: paragraphs and line breaks kept, tags dropped."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)  # entities (&#x27;, &gt;) come out unescaped
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # HN separates paragraphs with a bare <p> (older items) or wraps them in <p>..</p>.
-        if tag in ("p", "pre"):
-            self.parts.append("\n\n")
-        elif tag == "br":
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("p", "pre"):
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(fragment: str) -> str:
-    """Plain text of the HTML that HN sends in ``comment_text`` and ``story_text``.
-
-    Args:
-        fragment: HTML as Algolia returns it (``<p>``, ``<a>``, ``<i>``, ``<pre><code>``).
-
-    Returns:
-        The text with tags removed, entities unescaped and paragraphs separated by a
-        blank line; a link keeps its visible text.
-    """
-    parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
-    text = re.sub(r"[ \t]+\n", "\n", "".join(parser.parts))
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
 def post_from_hit(hit: Mapping[str, Any]) -> Post:
     """One search hit (story or comment) as a :class:`Post`.
 
     Raises:
-        RowError: the hit lacks its ``objectID`` or its integer ``created_at_i``.
+        RowError: the hit lacks its ``objectID`` or its integer ``created_at_i``, or is
+            not an object.
     """
+    if not isinstance(hit, Mapping):
+        raise RowError(f"expected a hit object, got a {type(hit).__name__}")
     post_id = hit.get("objectID")
     if not isinstance(post_id, str | int) or not str(post_id):
         raise RowError(f"hit without an objectID (keys: {sorted(hit)[:12]})")
@@ -110,8 +89,16 @@ def post_from_hit(hit: Mapping[str, Any]) -> Post:
                 url=ITEM_URL.format(post_id), parent_id=parent_id, raw=dict(hit))
 
 
-def _second(post: Post) -> int:
-    return post.raw["created_at_i"]  # checked to be an int by post_from_hit
+def _hit_key(hit: Any) -> tuple[str | None, int | None]:
+    """A raw hit's id and second, each None when it is missing or unreadable."""
+    if not isinstance(hit, Mapping):
+        return None, None
+    post_id = hit.get("objectID")
+    post_id = str(post_id) if isinstance(post_id, str | int) and not isinstance(
+        post_id, bool) and str(post_id) else None
+    second = hit.get("created_at_i")
+    second = second if isinstance(second, int) and not isinstance(second, bool) else None
+    return post_id, second
 
 
 def _tag_filter(query: Query) -> str:
@@ -153,8 +140,11 @@ class HackerNewsSource:
     def fetch_page(self, query: Query, checkpoint: Checkpoint | None) -> Page:
         """Hits at or before the checkpoint's second, minus those it says were returned.
 
+        Hits that cannot become posts come back in ``Page.rejected``.
+
         Raises:
-            TransientError: the answer lacks the ``hits`` list or a hit lacks its id or time.
+            TransientError: the answer lacks the ``hits`` list, or a full page has no hit
+                with a readable time to page on.
             ConfigError: a bad ``tags`` option or an unreadable checkpoint.
         """
         tags = _tag_filter(query)
@@ -168,30 +158,43 @@ class HackerNewsSource:
                   "numericFilters": ",".join(filters) or None}
         body = self.http.get_json(SEARCH_PATH, params=params)
         hits = body.get("hits") if isinstance(body, dict) else None
-        if not isinstance(hits, list) or not all(isinstance(h, dict) for h in hits):
+        if not isinstance(hits, list):
             raise TransientError(f"hackernews: malformed answer from {SEARCH_PATH}: expected "
-                                 f"a 'hits' list of objects, got {type(body).__name__} "
-                                 f"with keys {sorted(body)[:10] if isinstance(body, dict) else []}")
-        try:
-            posts = [post_from_hit(hit) for hit in hits]
-        except RowError as exc:
-            raise TransientError(f"hackernews: malformed hit in {SEARCH_PATH}: {exc}") from exc
-        fresh = [p for p in posts if not (p.post_id in seen and _second(p) == before)]
-        return Page(tuple(fresh), self._next_checkpoint(posts, fresh, before, seen),
-                    wait=self.http.last_wait)
+                                 f"a 'hits' list, got {type(body).__name__} with keys "
+                                 f"{sorted(body)[:10] if isinstance(body, dict) else []}")
+        posts: list[Post] = []
+        rejected: list[RejectedItem] = []
+        fresh: list[tuple[str | None, int | None]] = []  # (id, second) of hits not yet seen
+        for hit in hits:
+            hit_id, second = _hit_key(hit)
+            if hit_id is not None and hit_id in seen and second == before:
+                continue  # returned (or rejected) by the previous page
+            fresh.append((hit_id, second))
+            try:
+                posts.append(post_from_hit(hit))
+            except RowError as exc:
+                rejected.append(RejectedItem(hit_id, str(exc), hit))
+        return Page(tuple(posts), self._next_checkpoint(len(hits), fresh, before, seen),
+                    wait=self.http.last_wait, rejected=tuple(rejected))
 
-    def _next_checkpoint(self, posts: list[Post], fresh: list[Post], before: int | None,
-                         seen: frozenset[str]) -> dict[str, Any] | None:
-        if not posts or len(posts) < self.hits_per_page:
+    def _next_checkpoint(self, count: int, fresh: list[tuple[str | None, int | None]],
+                         before: int | None, seen: frozenset[str]) -> dict[str, Any] | None:
+        """The checkpoint after a page of ``count`` hits, ``fresh`` of them not seen before."""
+        if count < self.hits_per_page:
             # A short page holds everything left under the filter: asking again would only
             # return its boundary hits (and a server ignoring the filter would loop).
             return None
-        if not fresh:
+        timed = [(hit_id, second) for hit_id, second in fresh if second is not None]
+        if not timed:
+            if before is None:
+                raise TransientError(f"hackernews: malformed answer from {SEARCH_PATH}: none "
+                                     f"of the {count} hits has a created_at_i to page on")
             # A full page of hits that all share one already-seen second (100+ items in
             # one second): step past that second rather than ask for it forever.
             return {"before": before - 1, "seen": []}
-        oldest = min(_second(p) for p in fresh)
-        at_oldest = {p.post_id for p in fresh if _second(p) == oldest}
+        oldest = min(second for _, second in timed)
+        at_oldest = {hit_id for hit_id, second in timed
+                     if second == oldest and hit_id is not None}
         if oldest == before:
             at_oldest |= seen
         return {"before": oldest, "seen": sorted(at_oldest)}

@@ -87,6 +87,19 @@ def rate_limit_wait(headers: Mapping[str, str], now: float) -> float:
     return 60.0 if wait is None else wait
 
 
+def _error_code(response: httpx.Response) -> str | None:
+    """The platform's error code from a JSON error body (``{"error": "ExpiredToken"}``)."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if isinstance(body, dict):
+        code = body.get("error") or body.get("code")
+        if isinstance(code, (str, int)) and not isinstance(code, bool):
+            return str(code)
+    return None
+
+
 def _snippet(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return text[:200]
@@ -146,22 +159,25 @@ class HttpClient:
         status = response.status_code
         if status in (401, 403):
             raise AuthError(f"{what}: HTTP {status}, refused ({_snippet(response)!r}); "
-                            f"{self.auth_hint}")
+                            f"{self.auth_hint}", status, _error_code(response))
         if status == 429:
             wait = parse_retry_after(response.headers.get("retry-after"), now)
             if wait is None:
                 wait = rate_limit_wait({**response.headers, "x-ratelimit-remaining": "0"}, now) \
                     if any(h in response.headers for h in RESET_HEADERS) else None
-            raise RateLimited(f"{what}: HTTP 429 rate limited", retry_after=wait)
+            raise RateLimited(f"{what}: HTTP 429 rate limited", retry_after=wait,
+                              code=_error_code(response))
         if status >= 500 or status == 408:
-            raise TransientError(f"{what}: HTTP {status} ({_snippet(response)!r})")
+            raise TransientError(f"{what}: HTTP {status} ({_snippet(response)!r})", status,
+                                 _error_code(response))
         if status >= 400:
             raise CollectError(f"{what}: HTTP {status} ({_snippet(response)!r}); "
-                               "the request was refused as sent, so it is not retried")
+                               "the request was refused as sent, so it is not retried",
+                               status, _error_code(response))
         try:
             value = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TransientError(f"{what}: malformed JSON in a {status} response "
-                                 f"({_snippet(response)[:80]!r})") from exc
+                                 f"({_snippet(response)[:80]!r})", status) from exc
         self.last_wait = rate_limit_wait(response.headers, now)
         return value

@@ -5,10 +5,16 @@ Two ways in, chosen by the query option ``mode``:
 - ``hashtag`` (default): ``GET /api/v1/timelines/tag/{hashtag}``, public on most servers.
   Newest first; the next page is asked for with ``max_id`` = the id of the page's last
   status (what the Link header's ``rel="next"`` says too, without parsing headers).
+  That id is read from the raw timeline item, so a last status that cannot become a
+  post still moves the cursor on.
 - ``search``: ``GET /api/v2/search?type=statuses``, which needs a user token
   (``MASTODON_TOKEN``, scope ``read:search``). Mastodon orders status hits by id,
   newest first. Pages advance with ``offset``: the server turns ``max_id`` into a coarse
   ``before:`` date filter, which can skip statuses of the same day.
+
+A status that cannot become a post (no uri, no time, not an object) is handed to the
+runner as a :class:`~nlp.collect.base.RejectedItem` with the reason and its JSON; the
+rest of its page is collected as usual.
 
 A status is the same post whichever server shows it, so ``post_id`` is the status
 ``uri`` (its federation id), not the server-local ``id``. Boosts are unwrapped: the
@@ -21,16 +27,23 @@ https://docs.joinmastodon.org/methods/search/#v2, https://docs.joinmastodon.org/
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from nlp.collect.base import AuthError, Checkpoint, ConfigError, Page, Query, TransientError
+from nlp.collect.base import (
+    AuthError,
+    Checkpoint,
+    ConfigError,
+    Page,
+    Query,
+    RejectedItem,
+    TransientError,
+)
 from nlp.collect.http import HttpClient
+from nlp.collect.markup import html_to_text
 from nlp.dumps import RowError, parse_time
 from nlp.types import Post
 
@@ -53,45 +66,6 @@ TAG_PATH = "/api/v1/timelines/tag/{tag}"
 SEARCH_PATH = "/api/v2/search"
 
 # Tags that end a line or a paragraph in Mastodon's (and other fediverse servers') HTML.
-_LINE_TAGS = {"br", "li", "tr"}
-_BLOCK_TAGS = {"p", "div", "blockquote", "pre", "ul", "ol", "table",
-               "h1", "h2", "h3", "h4", "h5", "h6"}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)  # entities arrive unescaped in handle_data
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _LINE_TAGS:
-            self.parts.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Mastodon's status HTML as plain text: a newline per ``<br>``, a blank line between
-    paragraphs, entities unescaped, tags dropped.
-
-    Link text is kept whole: Mastodon splits long URLs into ``invisible``/``ellipsis``
-    spans for display, and joining them gives back the full URL.
-    """
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts)
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
 def full_acct(account: Mapping[str, Any], server_host: str) -> str:
     """The account as ``user@domain``, the same whichever server the status was read from.
 
@@ -207,15 +181,20 @@ class MastodonSource:
         if not isinstance(body, list):
             raise TransientError(f"{where}: expected a JSON array of statuses, got a "
                                  f"{type(body).__name__}")
-        posts = self._posts(body, where)
+        posts, rejected = self._posts(body)
         if not body:
             return Page(posts, None, wait=self.http.last_wait)
         # The cursor is the timeline item's own id: for a boost that is the boost, not the
-        # boosted status (whose id can be far older).
-        last_id = body[-1].get("id")
-        if not isinstance(last_id, str | int) or isinstance(last_id, bool) or last_id == "":
-            raise TransientError(f"{where}: the page's last status has no id to page on")
-        return Page(posts, {"max_id": str(last_id)}, wait=self.http.last_wait)
+        # boosted status (whose id can be far older). It comes from the raw items, so a
+        # rejected last item still moves the cursor; should that item have no id at all,
+        # the last one that has one does (its older neighbours come back and are rejected
+        # again, but the cursor never stands still).
+        last_id = next((item_id for item_id in map(_timeline_id, reversed(body))
+                        if item_id is not None), None)
+        if last_id is None:
+            raise TransientError(f"{where}: none of the page's {len(body)} items has an id "
+                                 "to page on")
+        return Page(posts, {"max_id": last_id}, wait=self.http.last_wait, rejected=rejected)
 
     def _search_page(self, query: Query, checkpoint: Checkpoint | None) -> Page:
         if not self.token:
@@ -231,22 +210,42 @@ class MastodonSource:
         if not isinstance(statuses, list):
             raise TransientError(f"{where}: expected an object with a 'statuses' array, got "
                                  f"{_describe(body)}")
-        posts = self._posts(statuses, where)
+        posts, rejected = self._posts(statuses)
         if not statuses:
             return Page(posts, None, wait=self.http.last_wait)
         # Advance by what was asked for, not what came back: the server drops filtered
         # statuses after applying limit/offset, so a short page is not necessarily the end.
-        return Page(posts, {"offset": offset + PAGE_LIMIT}, wait=self.http.last_wait)
+        # Rejected statuses change nothing here for the same reason.
+        return Page(posts, {"offset": offset + PAGE_LIMIT}, wait=self.http.last_wait,
+                    rejected=rejected)
 
-    def _posts(self, items: Sequence[Any], where: str) -> tuple[Post, ...]:
-        posts = []
-        for index, item in enumerate(items):
+    def _posts(self, items: Sequence[Any]) -> tuple[tuple[Post, ...], tuple[RejectedItem, ...]]:
+        """The page's items as posts, and those that cannot be (with why) as rejected."""
+        posts, rejected = [], []
+        for item in items:
             try:
                 posts.append(post_from_status(item, self.server_host))
             except RowError as exc:
-                raise TransientError(f"{where}: malformed status {index} of the page: "
-                                     f"{exc}") from exc
-        return tuple(posts)
+                rejected.append(RejectedItem(_status_key(item), str(exc), item))
+        return tuple(posts), tuple(rejected)
+
+
+def _timeline_id(item: Any) -> str | None:
+    """A timeline item's own (server-local) id, the ``max_id`` cursor; None if it has none."""
+    item_id = item.get("id") if isinstance(item, Mapping) else None
+    if isinstance(item_id, str | int) and not isinstance(item_id, bool) and item_id != "":
+        return str(item_id)
+    return None
+
+
+def _status_key(item: Any) -> str | None:
+    """What identifies a rejected item: its status uri (the post id), else its own id."""
+    if isinstance(item, Mapping):
+        status = item.get("reblog") or item
+        uri = status.get("uri") if isinstance(status, Mapping) else None
+        if isinstance(uri, str) and uri:
+            return uri
+    return _timeline_id(item)
 
 
 def _offset(checkpoint: Checkpoint | None) -> int:

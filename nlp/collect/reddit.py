@@ -4,7 +4,9 @@ Reddit's "application only" OAuth (client-credentials grant) reads public posts 
 comments without a user login: ``POST {auth}/api/v1/access_token`` with the app's
 client id and secret as HTTP basic auth gives a bearer token for ``oauth.reddit.com``.
 The token is kept until ``expires_in`` says it is about to run out, and fetched again
-once when the API answers 401/403 (a token can be revoked early).
+once when the API answers 401 (a token can be revoked early). A 403 is not about the
+token (a private, quarantined or banned subreddit, or a blocked app), so it stops the
+run at once without fetching a new one.
 
 Query options (``query.options``):
 
@@ -17,6 +19,9 @@ Query options (``query.options``):
   subreddit is fetched and most are dropped.
 
 Listings come back newest first; the ``after`` fullname of a page is the checkpoint.
+A child that cannot become a post (no fullname, no time, no text) is handed to the
+runner as a :class:`~nlp.collect.base.RejectedItem` with the whole child as its JSON;
+``after`` comes from the Listing itself, so paging is unaffected.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from nlp.collect.base import (
     ConfigError,
     Page,
     Query,
+    RejectedItem,
     TransientError,
 )
 from nlp.collect.http import HttpClient
@@ -112,8 +118,11 @@ def post_from_thing(thing: Mapping[str, Any]) -> Post:
     """A listing child (``{"kind": "t3"|"t1", "data": {...}}``) as a Post.
 
     Raises:
-        RowError: the child lacks what a post needs (fullname, time, text).
+        RowError: the child lacks what a post needs (fullname, time, text), or is not
+            an object.
     """
+    if not isinstance(thing, Mapping):
+        raise RowError(f"listing child is a {type(thing).__name__}, not an object")
     kind = thing.get("kind")
     data = thing.get("data")
     if not isinstance(data, Mapping):
@@ -153,6 +162,20 @@ def post_from_thing(thing: Mapping[str, Any]) -> Post:
     return Post(source="reddit", post_id=fullname, text=text, author_id=_author(data),
                 created_at=created_at, url=url, parent_id=parent_id, lang=None,
                 raw=dict(data))
+
+
+def _fullname(child: Any) -> str | None:
+    """A listing child's fullname (``t3_...``), when it has a readable one."""
+    data = child.get("data") if isinstance(child, Mapping) else None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _may_match(child: Any, terms: str) -> bool:
+    """False only for a comment whose body is readable and lacks a query term."""
+    data = child.get("data") if isinstance(child, Mapping) else None
+    body = data.get("body") if isinstance(data, Mapping) else None
+    return not isinstance(body, str) or matches_terms(html.unescape(body), terms)
 
 
 def parse_listing(body: Any, what: str) -> tuple[list[Any], str | None]:
@@ -222,18 +245,16 @@ class RedditSource:
                 params["restrict_sr"] = 1
         body = self._get_listing(path, params)
         children, next_after = parse_listing(body, f"GET {path}")
-        posts = []
-        for index, child in enumerate(children):
-            if not isinstance(child, Mapping):
-                raise TransientError(f"GET {path}: malformed Listing, child {index} is a "
-                                     f"{type(child).__name__}, not an object")
-            if child.get("kind") not in _THINGS:
-                continue
+        posts, rejected = [], []
+        for child in children:
+            if isinstance(child, Mapping) and child.get("kind") not in _THINGS:
+                continue  # "more" and other non-post things
             try:
                 posts.append(post_from_thing(child))
             except RowError as exc:
-                raise TransientError(f"GET {path}: malformed Listing, child {index}: "
-                                     f"{exc}") from exc
+                if kind == "comments" and not _may_match(child, query.terms):
+                    continue  # unreadable, but its body shows it is not about the query
+                rejected.append(RejectedItem(_fullname(child), str(exc), child))
         if not children:
             next_after = None  # an empty page with a cursor would loop forever
         if kind == "comments":
@@ -244,21 +265,27 @@ class RedditSource:
             if query.since is not None and oldest is not None and oldest < query.since:
                 next_after = None
         next_checkpoint = {"after": next_after} if next_after else None
-        return Page(tuple(posts), next_checkpoint, wait=self.http.last_wait)
+        return Page(tuple(posts), next_checkpoint, wait=self.http.last_wait,
+                    rejected=tuple(rejected))
 
     def _get_listing(self, path: str, params: Mapping[str, Any]) -> Any:
         headers = self._auth_header()  # a refused token request raises here, not retried
         try:
             return self.http.get_json(path, params, headers=headers)
-        except AuthError:
+        except AuthError as exc:
+            if exc.status != 401:
+                # 403: the token is fine, the resource is not open to this app.
+                raise AuthError(f"{exc}. Reddit answers 403 for private, quarantined or "
+                                "banned subreddits (and for apps it blocks); a new token "
+                                "would not help", exc.status, exc.code) from exc
             # Tokens can be revoked or expire early: one fresh token, one more try.
             self._token = None
         headers = self._auth_header()
         try:
             return self.http.get_json(path, params, headers=headers)
         except AuthError as exc:
-            raise AuthError(f"{exc}. A fresh token was refused too; Reddit also answers 403 "
-                            "for private, quarantined or banned subreddits") from exc
+            raise AuthError(f"{exc}. A fresh token was refused too", exc.status,
+                            exc.code) from exc
 
     def _auth_header(self) -> dict[str, str]:
         if self._token is None or self.now() >= self._token_expires_at - TOKEN_MARGIN_S:

@@ -31,6 +31,7 @@ from nlp.collect.base import (
     Page,
     Query,
     RateLimited,
+    RejectedItem,
     Source,
     TransientError,
 )
@@ -92,6 +93,7 @@ class CollectResult:
     posts_new: int
     posts_seen: int
     posts_too_old: int
+    rejected: int  # items the platform sent that could not be read as posts (stored)
     done: bool
     status: str  # done | paused | failed
     reason: str
@@ -101,6 +103,13 @@ def backoff_delay(failures: int, config: RunnerConfig, rng: random.Random) -> fl
     """Exponential backoff with jitter: between half and all of ``base * 2**(failures-1)``."""
     ceiling = min(config.backoff_cap_s, config.backoff_base_s * 2 ** (failures - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def _reject_reason(item: RejectedItem) -> str:
+    """The stored reason names the item once, whether or not the source's message did."""
+    if item.item_id and item.item_id not in item.reason:
+        return f"{item.item_id}: {item.reason}"
+    return item.reason
 
 
 def _newest(page_posts, current: datetime | None) -> datetime | None:
@@ -136,7 +145,7 @@ def collect_posts(source: Source, query: Query, store: PostStore,
     run_query = replace(query, since=since)
     run_id = store.start_run("collect", source.name, query.key, query.brand)
 
-    pages = requests = new = seen = too_old = failures = 0
+    pages = requests = new = seen = too_old = failures = rejected = 0
     done = False
     status, reason = "paused", ""
 
@@ -193,8 +202,10 @@ def collect_posts(source: Source, query: Query, store: PostStore,
             next_checkpoint = None if reached_old else page.next_checkpoint
             done = next_checkpoint is None
             high_water = _newest(fresh, high_water)
-            counts = store.save_page(source.name, query.key, run_id, fresh, next_checkpoint,
-                                     done, since, high_water, requests)
+            counts = store.save_page(
+                source.name, query.key, run_id, fresh, next_checkpoint, done, since, high_water,
+                requests, [(_reject_reason(item), item.raw) for item in page.rejected])
+            rejected += len(page.rejected)
             pages += 1
             new += counts.new
             seen += counts.seen
@@ -226,5 +237,6 @@ def collect_posts(source: Source, query: Query, store: PostStore,
     store.finish_run(run_id, status, reason, requests)
     return CollectResult(run_id=run_id, source=source.name, query_key=query.key,
                          resumed=resumed, pages=pages, requests=requests, posts_new=new,
-                         posts_seen=seen, posts_too_old=too_old, done=done, status=status,
+                         posts_seen=seen, posts_too_old=too_old, rejected=rejected, done=done,
+                         status=status,
                          reason=reason)

@@ -40,6 +40,7 @@ from nlp.collect.base import (
     Page,
     Query,
     RateLimited,
+    RejectedItem,
     Source,
     TransientError,
 )
@@ -379,6 +380,13 @@ class TelegramSource:
     instead of starting over. Messages without text (a photo or sticker without a
     caption) move the checkpoint on but give no post.
 
+    A message with text that snscrape hands out but that cannot become a post (a url
+    that is not ``t.me/<channel>/<number>``, say) is returned in ``Page.rejected`` with
+    its record. It counts toward the page, but only messages whose number is readable
+    move the checkpoint: when the page ends with such messages, the next page starts
+    after the last readable one and meets them again (rejected again). A full page with
+    no readable number at all cannot be paged on and is a malformed response.
+
     snscrape does its own HTTP with ``requests``; it is told not to retry, so retries
     and backoff stay with the runner.
     """
@@ -406,7 +414,9 @@ class TelegramSource:
         start = self.page_url(channel, before)
         scraper = self._scraper_class(channel, start, self.timeout, retries=0)
         posts: list[Post] = []
+        rejected: list[RejectedItem] = []
         seen, oldest = 0, before
+        unreadable = ""  # why the last message without a readable number had none
         items = scraper.get_items()
         try:
             while seen < size:
@@ -423,13 +433,21 @@ class TelegramSource:
                         f"scraper reads ({type(exc).__name__}: {exc})") from exc
                 seen += 1
                 record = json.loads(item.json())
+                has_text = bool(record.get("content") and str(record["content"]).strip())
                 try:
-                    _, oldest = telegram_post_key(record.get("url"))
-                    if record.get("content") and str(record["content"]).strip():
-                        posts.append(post_from_snscrape(record))
+                    post_channel, number = telegram_post_key(record.get("url"))
                 except RowError as exc:
-                    raise TransientError(f"GET {start}: a post could not be read ({exc})") \
-                        from exc
+                    unreadable = str(exc)
+                    if has_text:  # without text it would give no post anyway
+                        rejected.append(RejectedItem(None, unreadable, record))
+                    continue
+                oldest = number
+                if not has_text:
+                    continue  # a photo or sticker without a caption: no post
+                try:
+                    posts.append(post_from_snscrape(record))
+                except RowError as exc:
+                    rejected.append(RejectedItem(f"{post_channel}/{number}", str(exc), record))
         finally:
             items.close()
             scraper.close()
@@ -438,8 +456,14 @@ class TelegramSource:
             raise ConfigError(f"channel {channel!r} has no public web preview ({start} led to "
                               f"{scraper.responses[0].url}); check the name, and that the "
                               "channel is public")
+        if seen >= size and oldest == before:
+            # Not one message number to start the next page from: asking again from the
+            # same place would return the same page forever.
+            raise TransientError(f"GET {start}: none of the {seen} messages has a post url "
+                                 f"to page on ({unreadable})")
         more = seen >= size and oldest is not None and oldest > 1
-        return Page(tuple(posts), {"before": oldest} if more else None)
+        return Page(tuple(posts), {"before": oldest} if more else None,
+                    rejected=tuple(rejected))
 
     def _classify(self, exc: Exception, scraper: Any, start: str) -> CollectError:
         """snscrape's ScraperException as our errors, from the status of its last response."""

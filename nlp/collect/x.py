@@ -20,6 +20,10 @@ Response shapes (all HTTP 200):
 - ``{"errors": [...]}`` with neither ``data`` nor ``meta``: the request failed inside
   a 200. Treated as a malformed response (``TransientError``, retried by the runner),
   with the first error's title and detail in the message.
+
+A post object in ``data`` that cannot become a post (no id, no text, not an object) is
+handed to the runner as a :class:`~nlp.collect.base.RejectedItem`; ``next_token``
+comes from ``meta``, so paging is unaffected.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from typing import Any
 
 import httpx
 
-from nlp.collect.base import AuthError, Checkpoint, ConfigError, Page, Query, TransientError
+from nlp.collect.base import (
+    AuthError,
+    Checkpoint,
+    ConfigError,
+    Page,
+    Query,
+    RejectedItem,
+    TransientError,
+)
 from nlp.collect.http import HttpClient
 from nlp.dumps import RowError, parse_time
 from nlp.types import Post
@@ -91,8 +103,10 @@ def post_from_tweet(tweet: Mapping[str, Any], usernames: Mapping[str, str]) -> P
     """One post object from ``data`` as a Post; ``usernames`` maps author id to username.
 
     Raises:
-        RowError: the object lacks an id or text.
+        RowError: the object lacks an id or text, or is not an object at all.
     """
+    if not isinstance(tweet, Mapping):
+        raise RowError(f"expected a post object, got a {type(tweet).__name__}")
     post_id = tweet.get("id")
     if not isinstance(post_id, str) or not post_id:
         raise RowError("post has no string 'id'")
@@ -133,8 +147,14 @@ def _usernames(body: Mapping[str, Any], what: str) -> dict[str, str]:
             and isinstance(u.get("username"), str)}
 
 
-def parse_search(body: Any, what: str) -> tuple[list[Post], str | None]:
-    """Posts and ``meta.next_token`` of one recent-search answer; TransientError if malformed."""
+def parse_search(body: Any, what: str
+                 ) -> tuple[list[Post], list[RejectedItem], str | None]:
+    """Posts, rejected post objects and ``meta.next_token`` of one recent-search answer.
+
+    Raises:
+        TransientError: the answer as a whole is malformed (no ``meta``, ``data`` not a
+            list, an error-only body).
+    """
     if not isinstance(body, Mapping):
         raise TransientError(f"{what}: malformed response, expected a JSON object, got a "
                              f"{type(body).__name__}")
@@ -156,19 +176,19 @@ def parse_search(body: Any, what: str) -> tuple[list[Post], str | None]:
         raise TransientError(f"{what}: malformed response, 'data' is a "
                              f"{type(data).__name__}, expected a list of posts")
     usernames = _usernames(body, what)
-    posts = []
-    for index, tweet in enumerate(data):
-        if not isinstance(tweet, Mapping):
-            raise TransientError(f"{what}: malformed response, data[{index}] is not an object")
+    posts, rejected = [], []
+    for tweet in data:
         try:
             posts.append(post_from_tweet(tweet, usernames))
         except RowError as exc:
-            raise TransientError(f"{what}: malformed response, data[{index}]: {exc}") from exc
+            post_id = tweet.get("id") if isinstance(tweet, Mapping) else None
+            rejected.append(RejectedItem(post_id if isinstance(post_id, str) and post_id
+                                         else None, str(exc), tweet))
     next_token = meta.get("next_token")
     if next_token is not None and not isinstance(next_token, str):
         raise TransientError(f"{what}: malformed response, 'meta.next_token' is a "
                              f"{type(next_token).__name__}, expected a string")
-    return posts, next_token or None
+    return posts, rejected, next_token or None
 
 
 class XSource:
@@ -214,10 +234,11 @@ class XSource:
                   "user.fields": "username", "start_time": start_time,
                   "next_token": next_token}
         body = self.http.get_json(SEARCH_PATH, params)
-        posts, following = parse_search(body, f"GET {SEARCH_PATH}")
+        posts, rejected, following = parse_search(body, f"GET {SEARCH_PATH}")
         next_checkpoint = ({"next_token": following, "start_time": start_time}
                            if following else None)
-        return Page(tuple(posts), next_checkpoint, wait=self.http.last_wait)
+        return Page(tuple(posts), next_checkpoint, wait=self.http.last_wait,
+                    rejected=tuple(rejected))
 
 
 def make_source(base_url: str | None = None, transport: httpx.BaseTransport | None = None,

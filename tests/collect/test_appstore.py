@@ -212,14 +212,71 @@ def _bad_time() -> dict:
     (httpx.Response(200, text="<?xml version=\"1.0\"?><feed/>"), ["malformed JSON"]),
     (httpx.Response(200, json={"resultCount": 0, "results": []}), ["'feed'", "results"]),
     (httpx.Response(200, json={"feed": {"entry": "none"}}), ["feed.entry", "str"]),
-    (httpx.Response(200, json=_without_id()), ["id.label"]),
-    (httpx.Response(200, json=_bad_time()), ["11223344551", "updated.label", "June 2"]),
 ])
 def test_malformed_answers_are_transient(response, words):
     source, _ = source_with(response)
     with pytest.raises(TransientError) as info:
         source.fetch_page(Query(APP), None)
     assert all(word in str(info.value) for word in words)
+
+
+def _not_an_object() -> dict:
+    body = copy.deepcopy(fixture("page1.json"))
+    body["feed"]["entry"][3] = "11223344549"
+    return body
+
+
+@pytest.mark.parametrize("body, index, review_id, words, kept", [
+    (_without_id(), 2, None, ["id.label"], ["11223344551", "11223344549"]),
+    (_bad_time(), 1, "11223344551", ["11223344551", "updated.label", "June 2"],
+     ["11223344550", "11223344549"]),
+    (_not_an_object(), 3, None, ["review object", "str"], ["11223344551", "11223344550"]),
+], ids=["no-id", "bad-time", "not-an-object"])
+def test_a_malformed_review_is_rejected_and_the_rest_of_the_page_kept(body, index, review_id,
+                                                                      words, kept):
+    source, _ = source_with(httpx.Response(200, json=body))
+    page = source.fetch_page(Query(APP), None)
+
+    assert [p.post_id for p in page.posts] == kept
+    (rejected,) = page.rejected
+    assert rejected.item_id == review_id
+    assert all(word in rejected.reason for word in words)
+    assert rejected.raw == body["feed"]["entry"][index]
+    assert page.next_checkpoint == {"page": 2}
+
+
+def test_a_page_whose_only_review_is_rejected_is_not_the_last():
+    body = copy.deepcopy(fixture("page2.json"))
+    del body["feed"]["entry"]["updated"]
+    source, _ = source_with(httpx.Response(200, json=body))
+    page = source.fetch_page(Query(APP), {"page": 2})
+    assert page.posts == () and len(page.rejected) == 1
+    assert page.rejected[0].item_id == "11223344540"
+    assert page.next_checkpoint == {"page": 3}  # reviews were there: the feed goes on
+
+
+def test_a_rejected_review_is_stored_with_the_run_and_collection_goes_on(tmp_path):
+    broken = _bad_time()
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == feed_path(1):
+            return httpx.Response(200, json=broken)
+        return by_page(request)
+
+    source, requests = source_with(serve)
+    store = open_store(tmp_path / "radar.db")
+    query = Query(APP, brand="Xfinity")
+    result = collect_posts(source, query, store, sleep=pytest.fail)
+
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 3)
+    assert [r.url.path for r in requests] == [feed_path(1), feed_path(2), feed_path(3)]
+    assert {p.post_id for p in store.iter_posts()} == ALL_IDS - {"11223344551"}
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason.count("11223344551") == 1 and "updated.label" in reason  # id named once
+    assert raw == broken["feed"]["entry"][1]
+    assert store.get_checkpoint("appstore", query.key).done
 
 
 def test_runner_gives_up_on_malformed_pages_and_keeps_what_was_stored(tmp_path):

@@ -144,8 +144,18 @@ def test_pages_follow_the_cursor_until_a_response_has_none(tmp_path):
     assert {p.post_id for p in store.iter_posts()} == ALL_URIS
 
 
-@pytest.mark.parametrize("expiry", [EXPIRED, (401, {"error": "AuthenticationRequired"})],
-                         ids=["400-ExpiredToken", "401"])
+# The error name sits after a long message: past the 200 characters an error message
+# quotes of the body, so only the parsed ``code`` can see it.
+EXPIRED_AFTER_LONG_MESSAGE = (400, {
+    "message": "Token has expired. " + "Sign in again to get a new access token. " * 6,
+    "error": "ExpiredToken"})
+
+
+@pytest.mark.parametrize("expiry", [EXPIRED, EXPIRED_AFTER_LONG_MESSAGE,
+                                    (401, {"error": "AuthenticationRequired"}),
+                                    (401, "<html>401 Authorization Required</html>")],
+                         ids=["400-ExpiredToken", "400-ExpiredToken-long-message", "401",
+                              "401-not-json"])
 def test_an_expired_token_means_one_new_login_and_the_same_request_again(expiry, tmp_path):
     api = FakeApi({SESSION: [session(), session("access-two")],
                    SEARCH: [page(1), expiry, page(2), page(3)]})
@@ -174,9 +184,12 @@ def test_a_token_refused_again_after_a_new_login_stops_the_run(tmp_path):
 
 @pytest.mark.parametrize(("failure", "outcome"), [
     ((400, {"error": "BadQueryString", "message": "query too long"}), "failed"),
+    # Only the error code counts, not the word in the message's prose.
+    ((400, {"error": "BadQueryString",
+            "message": "could not parse the query near 'ExpiredToken'"}), "failed"),
     ((403, {"error": "Forbidden"}), AuthError),
     ((502, "<html>Bad Gateway</html>"), "done"),
-], ids=["400-other", "403", "502"])
+], ids=["400-other", "400-other-mentioning-ExpiredToken", "403", "502"])
 def test_other_failures_on_a_later_page_do_not_log_in_again(failure, outcome, tmp_path):
     api = FakeApi({SESSION: [session(), session("access-two")],
                    SEARCH: [page(1), failure, page(3)]})
@@ -291,12 +304,57 @@ def _page_with_a_post_without_author():
     (b"<html>upstream error</html>", "malformed JSON"),
     ({"cursor": "3", "hitsTotal": 0}, "expected an object with a 'posts' array"),
     ([], "expected an object with a 'posts' array, got a list"),
-    (_page_with_a_post_without_author(), "malformed post 0 of the page: .* has no author did"),
+    ({"cursor": "3", "posts": {"uri": MAYA_URI}}, "expected an object with a 'posts' array"),
 ])
 def test_malformed_search_responses_are_transient_errors(body, message):
     api = FakeApi({SESSION: [session()], SEARCH: [(200, body)]})
     with pytest.raises(TransientError, match=message):
         make(api).fetch_page(query(), None)
+
+
+def test_a_malformed_post_is_rejected_and_the_rest_of_the_page_kept():
+    body = load_fixture("bluesky/search_page1.json")
+    del body["posts"][1]["record"]["text"]
+    body["posts"].append("not a post view")
+    api = FakeApi({SESSION: [session()], SEARCH: [(200, body)]})
+    page = make(api).fetch_page(query(), None)
+
+    assert [p.post_id for p in page.posts] == [NOAH_URI, MAYA_URI]
+    no_text, not_a_view = page.rejected
+    assert no_text.item_id == RUTH_URI
+    assert no_text.reason == f"post {RUTH_URI} has no record text"
+    assert no_text.raw == body["posts"][1]
+    assert (not_a_view.item_id, not_a_view.raw) == (None, "not a post view")
+    assert "expected a post view object" in not_a_view.reason
+    assert page.next_checkpoint == {"cursor": "3"}
+
+
+def test_a_page_of_only_rejected_posts_follows_its_cursor():
+    body = _page_with_a_post_without_author()
+    api = FakeApi({SESSION: [session()], SEARCH: [(200, body)]})
+    page = make(api).fetch_page(query(), {"cursor": "3"})
+    assert page.posts == ()
+    (rejected,) = page.rejected
+    assert "has no author did" in rejected.reason and rejected.raw == body["posts"][0]
+    assert page.next_checkpoint == {"cursor": "4"}  # not empty: the search goes on
+
+
+def test_a_rejected_post_is_stored_with_the_run_and_collection_goes_on(tmp_path):
+    broken = _page_with_a_post_without_author()
+    api = FakeApi({SESSION: [session()], SEARCH: [page(1), (200, broken), page(3)]})
+    store = open_store(tmp_path / "radar.db")
+    result = collect_posts(make(api), query(), store, sleep=pytest.fail)
+
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 4)
+    assert [r.url.params.get("cursor") for r in api.to(SEARCH)] == [None, "3", "4"]
+    lost = broken["posts"][0]["uri"]
+    assert {p.post_id for p in store.iter_posts()} == ALL_URIS - {lost}
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason == f"post {lost} has no author did"  # the id named once
+    assert raw == broken["posts"][0]
+    assert store.get_checkpoint("bluesky", query().key).done
 
 
 def test_a_session_without_an_access_token_is_a_transient_error():

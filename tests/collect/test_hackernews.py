@@ -232,12 +232,67 @@ def test_malformed_answers_are_transient(response, words):
     assert all(word in str(info.value) for word in words)
 
 
-def test_a_hit_without_its_time_is_malformed():
+def test_a_hit_without_its_time_is_rejected_and_the_page_still_leads_on():
     body = copy.deepcopy(fixture("page1.json"))
     del body["hits"][1]["created_at_i"]
     source, _ = source_with(httpx.Response(200, json=body))
-    with pytest.raises(TransientError, match="40570001.*created_at_i"):
+    page = source.fetch_page(Query("comcast"), None)
+
+    assert [p.post_id for p in page.posts] == ["40571234", "40569990"]
+    (rejected,) = page.rejected
+    assert rejected.item_id == "40570001"
+    assert "created_at_i" in rejected.reason
+    assert rejected.raw == body["hits"][1]
+    # Three hits of three: a full page, so there is more (two posts alone would be short).
+    assert page.next_checkpoint == {"before": B1, "seen": ["40569990"]}
+
+
+def test_a_full_page_of_rejected_hits_pages_on_from_their_times():
+    no_id = [{k: v for k, v in hit(i, second).items() if k != "objectID"}
+             for i, second in (("a", 600), ("b", 550))]
+    body = {"hits": [*no_id, ["not", "a", "hit"]], "nbHits": 9, "hitsPerPage": 3}
+    source, _ = source_with(httpx.Response(200, json=body))
+    page = source.fetch_page(Query("comcast"), None)
+
+    assert page.posts == ()
+    assert [r.item_id for r in page.rejected] == [None, None, None]
+    assert "objectID" in page.rejected[0].reason and "hit object" in page.rejected[2].reason
+    assert page.rejected[2].raw == ["not", "a", "hit"]
+    assert page.next_checkpoint == {"before": 550, "seen": []}
+
+
+def test_a_full_page_without_any_readable_time_is_malformed():
+    body = {"hits": [{k: v for k, v in hit(i, 500).items() if k != "created_at_i"}
+                     for i in ("a", "b", "c")]}
+    source, _ = source_with(httpx.Response(200, json=body))
+    with pytest.raises(TransientError, match="none of the 3 hits has a created_at_i"):
         source.fetch_page(Query("comcast"), None)
+
+
+def test_a_rejected_hit_is_stored_with_the_run_and_collection_goes_on(tmp_path):
+    broken = copy.deepcopy(fixture("page1.json"))
+    del broken["hits"][1]["created_at_i"]
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if "numericFilters" not in request.url.params:
+            return httpx.Response(200, json=broken)
+        return by_filter(request)
+
+    source, requests = source_with(serve)
+    store = open_store(tmp_path / "radar.db")
+    query = Query("comcast", brand="Comcast")
+    result = collect_posts(source, query, store, sleep=pytest.fail)
+
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 4)
+    assert [r.url.params.get("numericFilters") for r in requests] == [
+        None, f"created_at_i<={B1}", f"created_at_i<={B2}"]
+    assert {p.post_id for p in store.iter_posts()} == ALL_IDS - {"40570001"}
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason.count("40570001") == 1 and "created_at_i" in reason  # id named once
+    assert raw == broken["hits"][1]
+    assert store.get_checkpoint("hackernews", query.key).done
 
 
 def test_runner_gives_up_on_malformed_pages_and_keeps_what_was_stored(tmp_path):

@@ -215,22 +215,98 @@ def test_a_5xx_is_retried_after_backoff(tmp_path):
     assert (result.status, store.count_posts()) == ("done", 2)
 
 
-def _status_without_uri():
-    status = copy.deepcopy(load_fixture("mastodon/tag_page2.json")[0])
-    del status["uri"]
-    return [status]
-
-
 @pytest.mark.parametrize(("body", "message"), [
     (b"<html>502 Bad Gateway</html>", "malformed JSON"),
     ({"error": "Record not found"}, "expected a JSON array of statuses"),
-    (_status_without_uri(),
-     "malformed status 0 of the page: status '112233200000000010' has no uri"),
+    (["not a status", {"uri": "x"}], "none of the page's 2 items has an id to page on"),
 ])
 def test_malformed_responses_are_transient_errors(body, message):
     api = FakeApi((200, body))
     with pytest.raises(TransientError, match=message):
         MastodonSource(base_url=HOST, transport=api.transport).fetch_page(tag_query(), None)
+
+
+def test_a_status_without_uri_is_rejected_and_the_rest_of_the_page_kept():
+    body = load_fixture("mastodon/tag_page2.json")
+    del body[0]["uri"]
+    api = FakeApi((200, body))
+    page = MastodonSource(base_url=HOST, transport=api.transport).fetch_page(tag_query(), None)
+
+    assert [p.post_id for p in page.posts] == [
+        "https://mastodon.social/users/carla_m/statuses/112233100000000020"]
+    (rejected,) = page.rejected
+    assert rejected.item_id == "112233200000000010"  # no uri: the server's own id
+    assert rejected.reason == "status '112233200000000010' has no uri"
+    assert rejected.raw == body[0]
+    assert page.next_checkpoint == {"max_id": PAGE2_LAST_ID}
+
+
+def _page1_with_a_broken_boost() -> list:
+    body = load_fixture("mastodon/tag_page1.json")
+    del body[2]["reblog"]["created_at"]
+    return body
+
+
+def test_a_rejected_last_item_still_moves_the_cursor():
+    body = _page1_with_a_broken_boost()
+    api = FakeApi((200, body))
+    page = MastodonSource(base_url=HOST, transport=api.transport).fetch_page(tag_query(), None)
+
+    assert [p.post_id for p in page.posts] == [
+        CARLA_URI, "https://chaos.social/users/dieter/statuses/112233399887766554"]
+    (rejected,) = page.rejected
+    assert rejected.item_id == "https://mastodon.online/users/priya/statuses/112233300000000042"
+    assert "created_at" in rejected.reason
+    assert rejected.raw == body[2]
+    # The boost's own id, read from the raw item: the next request does not repeat this page.
+    assert page.next_checkpoint == {"max_id": BOOST_ID}
+
+
+def test_a_last_item_without_any_id_pages_on_from_the_last_that_has_one():
+    body = [*load_fixture("mastodon/tag_page2.json"), "<status lost in transit>"]
+    api = FakeApi((200, body))
+    page = MastodonSource(base_url=HOST, transport=api.transport).fetch_page(tag_query(), None)
+
+    assert len(page.posts) == 2
+    (rejected,) = page.rejected
+    assert (rejected.item_id, rejected.raw) == (None, "<status lost in transit>")
+    assert "expected a status object" in rejected.reason
+    assert page.next_checkpoint == {"max_id": PAGE2_LAST_ID}
+
+
+def test_a_rejected_status_is_stored_with_the_run_and_collection_goes_on(tmp_path):
+    broken = _page1_with_a_broken_boost()
+    api = FakeApi((200, broken), (200, load_fixture("mastodon/tag_page2.json")), (200, []))
+    store = open_store(tmp_path / "radar.db")
+    query = tag_query()
+    result = collect_posts(MastodonSource(base_url=HOST, transport=api.transport), query, store,
+                           sleep=pytest.fail)
+
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 4)
+    assert [r.url.params.get("max_id") for r in api.requests] == [None, BOOST_ID, PAGE2_LAST_ID]
+    boosted = "https://mastodon.online/users/priya/statuses/112233300000000042"
+    assert {p.post_id for p in store.iter_posts()} == TAG_URIS - {boosted}
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason.count(boosted) == 1 and "created_at" in reason  # id named once
+    assert raw == broken[2]
+    assert store.get_checkpoint("mastodon", query.key).done
+
+
+def test_a_rejected_search_hit_keeps_the_offset_paging(tmp_path):
+    first = load_fixture("mastodon/search_page1.json")
+    first["statuses"][0]["account"] = None
+    api = FakeApi((200, first), (200, load_fixture("mastodon/search_page2.json")),
+                  (200, EMPTY_SEARCH))
+    source = MastodonSource(base_url=HOST, transport=api.transport, token="tok-search-123")
+    store = open_store(tmp_path / "radar.db")
+    result = collect_posts(source, search_query(), store, sleep=pytest.fail)
+
+    assert (result.status, result.rejected, result.posts_new) == ("done", 1, 2)
+    assert [r.url.params.get("offset") for r in api.requests] == [None, "40", "80"]
+    (row,) = store.rejected_rows(result.run_id)
+    assert "has no account" in row[1] and row[2] == first["statuses"][0]
 
 
 def test_a_search_body_without_statuses_is_a_transient_error():

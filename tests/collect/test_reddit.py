@@ -242,22 +242,59 @@ def test_malformed_bodies_are_transient_errors():
         source.fetch_page(Query("xfinity"), None)
 
 
-def test_a_bad_child_fails_the_whole_page_and_nothing_is_half_stored(tmp_path):
+def test_malformed_children_are_rejected_and_the_rest_of_the_page_kept():
+    body = json.loads(json.dumps(PAGE2))
+    del body["data"]["children"][1]["data"]["created_utc"]
+    body["data"]["children"].insert(0, "t3_1clsxx1")
+    body["data"]["children"].append({"kind": "more", "data": {"count": 12, "children": []}})
+    source, _ = source_for({"/search": [ok(body)]})
+    page = source.fetch_page(Query("xfinity"), {"after": "t3_1clsx0d"})
+
+    assert [p.post_id for p in page.posts] == ["t3_1clr9aa"]
+    not_an_object, no_time = page.rejected  # "more" is not a post: skipped, not rejected
+    assert (not_an_object.item_id, not_an_object.raw) == (None, "t3_1clsxx1")
+    assert "listing child is a str" in not_an_object.reason
+    assert no_time.item_id == "t3_1clq0zz"
+    assert no_time.reason == "t3_1clq0zz: no 'created_utc'"
+    assert no_time.raw == body["data"]["children"][2]  # the whole child, kind and data
+    assert page.next_checkpoint == {"after": "t3_1clq0zz"}
+
+
+def test_a_broken_comment_is_rejected_only_when_it_may_be_about_the_query():
+    body = json.loads(json.dumps(COMMENTS))
+    for child in body["data"]["children"]:
+        del child["data"]["created_utc"]
+    source, _ = source_for({"/r/Comcast_Xfinity/comments": [ok(body)]})
+    options = {"kind": "comments", "subreddit": "Comcast_Xfinity"}
+    page = source.fetch_page(Query("xfinity", options=options), None)
+
+    # Two of the four comments mention Xfinity; the other two are dropped unseen, as
+    # readable comments without the terms are.
+    assert page.posts == ()
+    assert [r.item_id for r in page.rejected] == ["t1_l2v9k1a", "t1_l2v8m2x"]
+    assert page.next_checkpoint == {"after": "t1_l2v7qq0"}
+
+
+def test_a_rejected_child_is_stored_with_the_run_and_collection_goes_on(tmp_path):
     broken = json.loads(json.dumps(PAGE2))
     del broken["data"]["children"][1]["data"]["created_utc"]
-    source, seen = source_for({"/search": [ok(PAGE1), ok(broken)]})
+    source, seen = source_for({"/search": [ok(PAGE1), ok(broken), ok(PAGE3)]})
     store = open_store(tmp_path / "radar.db")
+    query = Query("xfinity", brand="Xfinity")
 
-    result = collect_posts(source, Query("xfinity"), store, config=RunnerConfig(max_retries=1),
-                           sleep=lambda s: None, rng=random.Random(0))
+    result = collect_posts(source, query, store, sleep=pytest.fail)
 
-    assert result.status == "failed"
-    assert "created_utc" in result.reason and "t3_1clq0zz" in result.reason
-    assert len(api_requests(seen)) == 3  # page 1, then page 2 twice
-    # page 1 is kept with its checkpoint; nothing of page 2 (not even its good first post)
-    assert sorted(p.post_id for p in store.iter_posts()) == sorted(ALL_IDS[:3])
-    checkpoint = store.get_checkpoint("reddit", Query("xfinity").key)
-    assert checkpoint.state == {"after": "t3_1clsx0d"} and not checkpoint.done
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 5)
+    assert [r.url.params.get("after") for r in api_requests(seen)] == \
+        [None, "t3_1clsx0d", "t3_1clq0zz"]
+    assert sorted(p.post_id for p in store.iter_posts()) == \
+        sorted(set(ALL_IDS) - {"t3_1clq0zz"})
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason == "t3_1clq0zz: no 'created_utc'"  # the id named once
+    assert raw == broken["data"]["children"][1]
+    assert store.get_checkpoint("reddit", query.key).done
 
 
 def test_malformed_first_page_through_the_runner_stores_nothing(tmp_path):
@@ -316,14 +353,27 @@ def test_one_401_gets_a_fresh_token_and_one_retry():
         ["bearer fixture-token-1", "bearer fixture-token-2"]
 
 
-def test_a_second_refusal_is_an_auth_error():
+def test_a_second_401_is_an_auth_error():
+    unauthorized = (401, {}, {"message": "Unauthorized", "error": 401})
+    source, seen = source_for({"/search": [unauthorized]})
+    with pytest.raises(AuthError, match="fresh token was refused too") as caught:
+        source.fetch_page(Query("xfinity"), None)
+    assert "REDDIT_CLIENT_SECRET" in str(caught.value)
+    assert caught.value.status == 401
+    assert len(token_requests(seen)) == 2
+    assert len(api_requests(seen)) == 2
+
+
+def test_a_403_is_not_a_token_problem_and_is_not_retried():
     forbidden = (403, {}, {"reason": "private", "message": "Forbidden", "error": 403})
     source, seen = source_for({"/r/secretclub/search": [forbidden]})
-    with pytest.raises(AuthError, match="fresh token was refused too") as caught:
+    with pytest.raises(AuthError, match="HTTP 403") as caught:
         source.fetch_page(Query("xfinity", options={"subreddit": "secretclub"}), None)
-    assert "REDDIT_CLIENT_SECRET" in str(caught.value) and "private" in str(caught.value)
-    assert len(token_requests(seen)) == 2
-    assert len(api_requests(seen, "/r/secretclub/search")) == 2
+    message = str(caught.value)
+    assert "private" in message and "REDDIT_CLIENT_SECRET" in message
+    assert (caught.value.status, caught.value.code) == (403, "403")
+    assert len(token_requests(seen)) == 1  # no new token for a refusal a token cannot cure
+    assert len(api_requests(seen, "/r/secretclub/search")) == 1
 
 
 def test_token_is_renewed_when_it_is_about_to_expire():

@@ -15,6 +15,7 @@ from nlp.collect.base import (
     Page,
     Query,
     RateLimited,
+    RejectedItem,
     Source,
     TransientError,
 )
@@ -374,3 +375,21 @@ def test_an_unexpected_error_in_a_source_records_the_run_failed_and_propagates(s
     (run,) = store.stats()["runs"]
     assert (run["status"], run["message"]) == ("failed", "ValueError: bad parse")
     assert _ids(store) == _expected(2)
+
+
+def test_rejected_items_are_stored_with_the_run_and_do_not_stop_collection(store):
+    class Rejecting(FakeSource):
+        def fetch_page(self, query, checkpoint):
+            page = super().fetch_page(query, checkpoint)
+            bad = RejectedItem("s-9", "no created_at", {"id": "s-9", "content": "hi"})
+            return Page(page.posts, page.next_checkpoint, rejected=(bad,))
+
+    result = collect_posts(Rejecting([_posts(0, 2), _posts(2, 2)]), QUERY, store,
+                           sleep=pytest.fail)
+    assert (result.status, result.rejected, result.posts_new) == ("done", 2, 4)
+    rows = store.rejected_rows(result.run_id)
+    assert [(line, reason) for line, reason, _ in rows] == [(1, "s-9: no created_at"),
+                                                           (2, "s-9: no created_at")]
+    assert rows[0][2] == {"id": "s-9", "content": "hi"}
+    run = store.run(result.run_id)
+    assert (run["rows_in"], run["posts_new"], run["rejected"]) == (6, 4, 2)

@@ -367,6 +367,93 @@ def test_a_page_the_scraper_cannot_read_is_a_malformed_response(telegram, local_
     assert store.get_checkpoint("telegram", Query(CHANNEL).key) is None
 
 
+PRIVATE_LINK = "https://t.me/c/1876543210/{}"  # the private-channel form: no channel name
+
+
+def _with_private_link(name: str, number: int) -> str:
+    """A recorded page whose message ``number`` dates itself with a private-form link."""
+    html = _html(name)
+    public = f'class="tgme_widget_message_date" href="https://t.me/{CHANNEL}/{number}"'
+    assert html.count(public) == 1
+    return html.replace(public, f'class="tgme_widget_message_date" '
+                                f'href="{PRIVATE_LINK.format(number)}"')
+
+
+def _serving(pages: dict[str | None, str]):
+    """The recorded channel, with the pages in ``pages`` (by ``before``) replaced."""
+    def handler(request):
+        before = request.query.get("before", [None])[0]
+        if request.path == f"/s/{CHANNEL}" and before in pages:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, pages[before]
+        return _channel_pages(request)
+
+    return handler
+
+
+def test_a_message_that_cannot_be_a_post_is_rejected_and_the_page_goes_on(telegram,
+                                                                        local_server):
+    server = local_server(_serving({None: _with_private_link("flycomplaints.html", 411)}))
+    source = telegram(base_url=server.url)
+    page = source.fetch_page(Query(CHANNEL, options={"page_size": "4"}), None)
+
+    assert [p.post_id for p in page.posts] == [f"{CHANNEL}/412", f"{CHANNEL}/410"]
+    (rejected,) = page.rejected
+    assert rejected.item_id is None  # its number is in the url that cannot be read
+    assert "is not https://t.me/s/<channel>/<number>" in rejected.reason
+    assert rejected.raw["_type"] == sns.TELEGRAM_POST
+    assert rejected.raw["url"] == "https://t.me/s/c/1876543210/411"
+    assert rejected.raw["content"].strip()
+    assert page.next_checkpoint == {"before": 410}
+
+
+def test_a_rejected_last_message_leaves_the_checkpoint_at_the_last_readable_one(
+        telegram, local_server):
+    server = local_server(_serving({None: _with_private_link("flycomplaints.html", 411)}))
+    page = telegram(base_url=server.url).fetch_page(
+        Query(CHANNEL, options={"page_size": "3"}), None)
+    assert [p.post_id for p in page.posts] == [f"{CHANNEL}/412"]
+    assert len(page.rejected) == 1
+    # 411 has no readable number: the next page starts before 412 and meets it again.
+    assert page.next_checkpoint == {"before": 412}
+
+
+def test_a_captionless_message_with_an_unreadable_url_is_skipped_not_rejected(
+        telegram, local_server):
+    server = local_server(_serving({None: _with_private_link("flycomplaints.html", 413)}))
+    page = telegram(base_url=server.url).fetch_page(
+        Query(CHANNEL, options={"page_size": "4"}), None)
+    assert [p.post_id for p in page.posts] == [f"{CHANNEL}/{n}" for n in (412, 411, 410)]
+    assert page.rejected == ()  # a photo without a caption would give no post anyway
+    assert page.next_checkpoint == {"before": 410}
+
+
+def test_a_full_page_without_a_readable_message_number_is_malformed(telegram, local_server):
+    server = local_server(_serving({None: _with_private_link("flycomplaints.html", 413)}))
+    with pytest.raises(TransientError, match="none of the 1 messages has a post url"):
+        telegram(base_url=server.url).fetch_page(
+            Query(CHANNEL, options={"page_size": "1"}), None)
+
+
+def test_a_rejected_message_is_stored_with_the_run_and_collection_goes_on(telegram,
+                                                                        local_server,
+                                                                        tmp_path):
+    server = local_server(_serving(
+        {"410": _with_private_link("flycomplaints_before_410.html", 407)}))
+    query = Query(CHANNEL, brand="Northwind Air", options={"page_size": "4"})
+    store = open_store(tmp_path / "radar.db")
+    result = collect_posts(telegram(base_url=server.url), query, store, sleep=pytest.fail)
+
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 9)
+    assert _queries(server) == [None, "410", "406"]
+    assert {p.post_id for p in store.iter_posts()} == ALL_LIVE_IDS - {f"{CHANNEL}/407"}
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert not reason.startswith("?") and "https://t.me/s/c/1876543210/407" in reason
+    assert raw["url"] == "https://t.me/s/c/1876543210/407"
+    assert store.get_checkpoint("telegram", query.key).done
+
+
 def test_a_channel_without_a_public_preview_is_a_config_error(telegram, local_server):
     def redirect(request):
         if request.path == f"/s/{CHANNEL}":

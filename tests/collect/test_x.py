@@ -161,13 +161,32 @@ def test_no_results_is_an_empty_final_page():
     (load_fixture("x/errors_only.json"), "'errors' but neither 'data' nor 'meta'.*Not Found"),
     (load_fixture("x/data_not_a_list.json"), "'data' is a dict"),
     ({"data": PAGE3["data"]}, "'meta' is missing"),
-    ({"data": [{"text": "no id"}], "meta": {"result_count": 1}}, r"data\[0\].*'id'"),
     ([PAGE1], "expected a JSON object"),
 ])
 def test_malformed_answers_are_transient_errors(body, message):
     source, _ = source_for([ok(body)])
     with pytest.raises(TransientError, match=message):
         source.fetch_page(Query("xfinity"), None)
+
+
+def test_malformed_posts_are_rejected_and_the_rest_of_the_page_kept():
+    body = json.loads(json.dumps(PAGE1))
+    del body["data"][0]["id"]
+    body["data"][2]["created_at"] = "yesterday afternoon"
+    body["data"].append(["1787479436161974999"])
+    source, _ = source_for([ok(body)])
+    page = source.fetch_page(Query("xfinity"), None)
+
+    assert [p.post_id for p in page.posts] == ["1787483844375478281"]
+    no_id, bad_time, not_an_object = page.rejected
+    assert (no_id.item_id, no_id.reason, no_id.raw) == (None, "post has no string 'id'",
+                                                        body["data"][0])
+    assert bad_time.item_id == "1787479436161974284"
+    assert "created_at" in bad_time.reason and "yesterday afternoon" in bad_time.reason
+    assert bad_time.raw == body["data"][2]
+    assert (not_an_object.item_id, not_an_object.raw) == (None, ["1787479436161974999"])
+    assert "expected a post object" in not_an_object.reason
+    assert page.next_checkpoint["next_token"] == TOKEN1
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -248,20 +267,25 @@ def test_server_error_backs_off_then_succeeds(tmp_path):
     assert (result.status, result.posts_new) == ("done", 1)
 
 
-def test_malformed_page_through_the_runner_fails_and_stores_nothing_of_it(tmp_path):
+def test_a_rejected_post_is_stored_with_the_run_and_collection_goes_on(tmp_path):
     broken = json.loads(json.dumps(PAGE2))
-    del broken["data"][1]["id"]
-    source, seen = source_for([ok(PAGE1), ok(broken)])
+    del broken["data"][1]["text"]
+    source, seen = source_for([ok(PAGE1), ok(broken), ok(PAGE3)])
     store = open_store(tmp_path / "radar.db")
+    query = Query("xfinity", brand="Xfinity")
 
-    result = collect_posts(source, Query("xfinity"), store, config=RunnerConfig(max_retries=1),
-                           sleep=lambda s: None, rng=random.Random(0))
+    result = collect_posts(source, query, store, sleep=pytest.fail)
 
-    assert result.status == "failed" and "data[1]" in result.reason
-    assert len(seen) == 3  # page 1, then page 2 twice
-    assert sorted(p.post_id for p in store.iter_posts()) == sorted(ALL_IDS[:3])
-    checkpoint = store.get_checkpoint("x", Query("xfinity").key)
-    assert checkpoint.state["next_token"] == TOKEN1 and not checkpoint.done
+    assert (result.status, result.done, result.pages) == ("done", True, 3)
+    assert (result.rejected, result.posts_new) == (1, 5)
+    assert [r.url.params.get("next_token") for r in seen] == [None, TOKEN1, TOKEN2]
+    lost = broken["data"][1]["id"]
+    assert sorted(p.post_id for p in store.iter_posts()) == sorted(set(ALL_IDS) - {lost})
+    (row,) = store.rejected_rows(result.run_id)
+    _, reason, raw = row
+    assert reason == f"post {lost}: no 'text'"  # the id named once
+    assert raw == broken["data"][1]
+    assert store.get_checkpoint("x", query.key).done
 
 
 def test_invalid_json_through_the_runner_stores_nothing(tmp_path):

@@ -88,13 +88,16 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
         brand: Annotated[str | None, typer.Option(help="Brand the posts are about (given "
                                                        "to posts that name none).")] = None,
         since: Annotated[str | None, typer.Option(help="Only posts from then on: ISO 8601 "
-                                                       "(UTC when no offset) or 7d / 24h.")
-                         ] = None,
+                                                       "(UTC when no offset) or 7d / 24h. A "
+                                                       "finished query's next run starts at "
+                                                       "its newest post less an hour; use "
+                                                       "--restart to backfill.")] = None,
         max_pages: Annotated[int | None, typer.Option(min=1, help="Stop after N pages "
                                                       "(the next run continues).")] = None,
-        max_requests: Annotated[int, typer.Option(min=1, help="Request budget of this run, "
-                                                  "retries included.")] = 500,
-        max_retries: Annotated[int, typer.Option(min=0, help="Consecutive failed requests "
+        max_requests: Annotated[int, typer.Option(min=1, help="Budget of page requests of "
+                                                  "this run, retries included (a login or "
+                                                  "token refresh is extra).")] = 500,
+        max_retries: Annotated[int, typer.Option(min=0, help="Retries of a failed request "
                                                  "before giving up.")] = 5,
         option: Annotated[list[str] | None, typer.Option(
             "--option", "-o", help="Source option KEY=VALUE (repeatable; see `radar "
@@ -142,6 +145,8 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
         except AuthError as exc:
             raise fail(f"{exc}. Credentials for {source}: "
                        f"{', '.join(module.CREDENTIALS) or 'none needed'}") from exc
+        except CollectError as exc:
+            raise fail(str(exc)) from exc
         except KeyboardInterrupt:
             err_console.print("interrupted; every stored page is kept. Run the same command "
                               "to resume.")
@@ -149,6 +154,8 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
         finally:
             store.close()
         resumed = " (resumed from the checkpoint)" if result.resumed else ""
+        if result.since is not None:
+            resumed += f", posts since {result.since:%Y-%m-%d %H:%M} UTC"
         console.print(f"{source} {query!r}{resumed}: {result.pages} pages, {result.requests} "
                       f"requests, {result.posts_new:,} new posts, {result.posts_seen:,} already "
                       f"stored, {result.posts_too_old:,} older than --since", soft_wrap=True)
@@ -198,6 +205,10 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
             raise fail(f"--format {fmt!r}: use one of {', '.join(IMPORT_FORMATS)}")
         columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
                             time=time_col, time_format=time_format)
+        mapped = columns != ColumnMap() or source is not None
+        if mapped and fmt not in (None, "csv", "jsonl", "parquet"):
+            raise fail(f"--format {fmt} has a built-in mapping; --source and the column options "
+                       "apply to csv, jsonl and parquet dumps only")
         try:
             store = open_store(db)
         except StoreError as exc:
@@ -289,14 +300,16 @@ def register(app: typer.Typer, console, err_console, fail) -> None:
 
     @store_app.command("rejects")
     def store_rejects(
-        run_id: Annotated[str, typer.Argument(help="Import run id (printed by `radar "
-                                                   "import`).")],
+        run_id: Annotated[str, typer.Argument(help="Run id (printed by `radar import` and "
+                                                   "`radar collect`).")],
         db: DbOption = None,
         limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 50,
     ) -> None:
-        """The rows an import rejected, with line numbers and reasons."""
-        from nlp.store import StoreError, open_store
+        """What a run rejected: an import's rows (by line) or a collection's items."""
+        from nlp.store import StoreError, open_store, resolve_db_path
 
+        if not resolve_db_path(db).exists():
+            raise fail(f"no store at {resolve_db_path(db)}")
         try:
             with open_store(db) as store:
                 run = store.run(run_id)

@@ -193,6 +193,9 @@ class DumpReader:
             except csv.Error as exc:
                 yield RawRow(number, None, f"unreadable CSV row ({exc})", line=start)
                 continue
+            if not record:
+                number -= 1  # a blank line is not a row (as in JSONL)
+                continue
             if error := self._encoding_error(start, reader.line_num):
                 yield RawRow(number, None, error, raw=record, line=start)
                 continue

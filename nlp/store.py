@@ -98,6 +98,19 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             PRIMARY KEY (run_id, line)
         )""",
     )),
+    # A post can be about several brands (collected under two brands' queries): the
+    # brands live in their own table; posts.brand keeps the first one.
+    (2, (
+        """CREATE TABLE post_brands (
+            source TEXT NOT NULL,
+            post_id TEXT NOT NULL,
+            brand TEXT NOT NULL,
+            PRIMARY KEY (source, post_id, brand)
+        )""",
+        "CREATE INDEX post_brands_brand ON post_brands (brand)",
+        "INSERT INTO post_brands (source, post_id, brand) "
+        "SELECT source, post_id, brand FROM posts WHERE brand IS NOT NULL",
+    )),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -227,7 +240,7 @@ _UPSERT_POST = (
     f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_POST_COLUMNS))}) "
     "ON CONFLICT (source, post_id) DO UPDATE SET "
-    "brand = COALESCE(excluded.brand, posts.brand), "
+    "brand = COALESCE(posts.brand, excluded.brand), "
     "author_id = COALESCE(excluded.author_id, posts.author_id), "
     "created_at = COALESCE(excluded.created_at, posts.created_at), "
     "text = excluded.text, url = COALESCE(excluded.url, posts.url), "
@@ -235,6 +248,10 @@ _UPSERT_POST = (
     "lang = COALESCE(excluded.lang, posts.lang), raw = COALESCE(excluded.raw, posts.raw), "
     "updated_at = excluded.updated_at"
 )
+
+
+_HAS_BRAND = ("EXISTS (SELECT 1 FROM post_brands b WHERE b.source = posts.source AND "
+              "b.post_id = posts.post_id AND b.brand = ?)")
 
 
 class PostStore:
@@ -310,10 +327,17 @@ class PostStore:
         return found
 
     def save_posts(self, posts: Sequence[Post], run_id: str | None = None) -> SaveCounts:
-        """Insert new posts and update stored ones (idempotent), in one transaction."""
+        """Insert new posts and update stored ones (idempotent), in one transaction.
+
+        A post seen again gets the new text and fills fields it lacked; a brand it is
+        seen under is added to its brands (``post_brands``), never swapped for another.
+        """
         unique: dict[tuple[str, str], Post] = {}
+        brands: set[tuple[str, str, str]] = set()
         for post in posts:
             unique[post.key] = post  # the last copy of a post within one write wins
+            if post.brand is not None:
+                brands.add((post.source, post.post_id, post.brand))
         now = _now()
         with self.db.transaction():
             existing = self._existing_keys(list(unique))
@@ -323,6 +347,9 @@ class PostStore:
                  json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw is not None
                  else None, run_id, now, now)
                 for p in unique.values()))
+            self.db.executemany(
+                "INSERT INTO post_brands (source, post_id, brand) VALUES (?, ?, ?) "
+                "ON CONFLICT (source, post_id, brand) DO NOTHING", sorted(brands))
         seen = len(existing)
         return SaveCounts(new=len(unique) - seen, seen=seen + len(posts) - len(unique))
 
@@ -335,10 +362,12 @@ class PostStore:
                since: datetime | None = None, until: datetime | None = None
                ) -> tuple[str, list[Any]]:
         clauses, params = [], []
-        for column, value in (("source", source), ("brand", brand)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        if source is not None:
+            clauses.append("posts.source = ?")
+            params.append(source)
+        if brand is not None:
+            clauses.append(_HAS_BRAND)
+            params.append(brand)
         if since is not None:
             clauses.append("created_at >= ?")
             params.append(format_time(since))
@@ -358,7 +387,9 @@ class PostStore:
             "ORDER BY created_at IS NULL, created_at, source, post_id", params)
         while rows := cursor.fetchmany(batch_size):
             for row in rows:
-                yield Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
+                # Asked for one brand: the post is that brand's, whichever brand came first.
+                yield Post(source=row[0], post_id=row[1], brand=brand or row[2],
+                           author_id=row[3],
                            created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
                            parent_id=row[7], lang=row[8],
                            raw=json.loads(row[9]) if row[9] is not None else None)
@@ -397,12 +428,13 @@ class PostStore:
     def iter_unscored(self, model_version: str, brand: str | None = None,
                       batch_size: int = 1000) -> Iterator[Post]:
         """Posts without a prediction from ``model_version``."""
-        brand_clause, params = ("p.brand = ? AND ", [brand]) if brand is not None else ("", [])
+        brand_clause, params = (f"{_HAS_BRAND} AND ", [brand]) if brand is not None else ("", [])
         cursor = self.db.execute(
-            "SELECT p.source, p.post_id, p.brand, p.author_id, p.created_at, p.text, p.url, "
-            f"p.parent_id, p.lang FROM posts p WHERE {brand_clause}"
-            "NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = p.source AND "
-            "r.post_id = p.post_id AND r.model_version = ?) ORDER BY p.source, p.post_id",
+            "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
+            "posts.created_at, posts.text, posts.url, posts.parent_id, posts.lang FROM posts "
+            f"WHERE {brand_clause}NOT EXISTS (SELECT 1 FROM predictions r WHERE "
+            "r.source = posts.source AND r.post_id = posts.post_id AND r.model_version = ?) "
+            "ORDER BY posts.source, posts.post_id",
             (*params, model_version))
         while rows := cursor.fetchmany(batch_size):
             for row in rows:
@@ -521,8 +553,10 @@ class PostStore:
     def stats(self, recent_runs: int = 10) -> dict[str, Any]:
         """Counts per source and brand, date range, predictions, checkpoints, recent runs."""
         by_source_brand = self.db.execute(
-            "SELECT source, brand, COUNT(*), MIN(created_at), MAX(created_at) FROM posts "
-            "GROUP BY source, brand ORDER BY source, brand").fetchall()
+            "SELECT p.source, b.brand, COUNT(*), MIN(p.created_at), MAX(p.created_at) "
+            "FROM posts p LEFT JOIN post_brands b ON b.source = p.source AND "
+            "b.post_id = p.post_id GROUP BY p.source, b.brand ORDER BY p.source, b.brand"
+        ).fetchall()
         predictions = self.db.execute(
             "SELECT model_version, COUNT(*) FROM predictions GROUP BY model_version "
             "ORDER BY model_version").fetchall()

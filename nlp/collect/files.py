@@ -11,8 +11,8 @@ mappings for the formats we know:
   brand is the non-inbound author in the thread);
 - ``snscrape``: snscrape's ``--jsonl`` output (tweets, toots, Reddit, Telegram).
 
-Reading streams, so memory does not grow with the file (``twcs`` keeps two arrays of
-16 bytes per brand reply to find each customer's brand). Every row is accounted
+Reading streams, so memory does not grow with the file (``twcs`` keeps sorted id pairs,
+16 bytes per reply link, to find each customer's brand up its thread). Every row is accounted
 for: rows in = new + already stored + rejected + skipped, and rejected rows go to the
 store with their line number and reason.
 """
@@ -57,11 +57,18 @@ Progress = Callable[[int, int, int], None]  # (position, size, rows_done)
 
 
 def parse_airline_time(value: str) -> datetime:
-    """``DD-MM-YYYY HH.MM`` or ``DD-MM-YYYY HH:MM`` (US Pacific, UTC-8) -> UTC datetime.
+    """An airline-2015 ``tweet_created`` -> UTC datetime.
 
-    The dataset's README documents ``HH.MM``; the mirrored file uses ``HH:MM``. Both are read.
+    Kaggle's original ``Tweets.csv`` writes ``2015-02-24 11:35:52 -0800``; the mirror writes
+    ``DD-MM-YYYY HH:MM`` without the offset (its README says ``HH.MM``), which is US Pacific
+    time (UTC-8). All three are read.
     """
-    local = datetime.strptime(value.strip().replace(".", ":"), "%d-%m-%Y %H:%M")
+    text = value.strip()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
+    except ValueError:
+        pass
+    local = datetime.strptime(text.replace(".", ":"), "%d-%m-%Y %H:%M")
     return (local - AIRLINE_UTC_OFFSET).replace(tzinfo=UTC)
 
 
@@ -114,7 +121,8 @@ def _airline(row: RawRow) -> Post:
     try:
         created_at = parse_airline_time(value) if value.strip() else None
     except ValueError:
-        raise RowError(f"tweet_created {value[:40]!r} is not DD-MM-YYYY HH:MM") from None
+        raise RowError(f"tweet_created {value[:40]!r} is neither DD-MM-YYYY HH:MM nor "
+                       "YYYY-MM-DD HH:MM:SS -0800") from None
     return replace(post, created_at=created_at, raw=row.values)
 
 
@@ -134,55 +142,74 @@ def _snscrape(row: RawRow) -> Post:
 class _TwcsBrands:
     """Which brand each customer tweet in a twcs file belongs to, from a first pass.
 
-    Brand replies name the customer tweet they answer (``in_response_to_tweet_id``), and a
-    customer's follow-up answers a brand tweet. Two sorted id arrays keep this at 16 bytes
-    per brand tweet instead of a dict of millions of entries.
+    Brand replies name the customer tweet they answer (``in_response_to_tweet_id``); a
+    customer's follow-up answers a brand tweet, or the customer's own earlier tweet, up a
+    thread that reaches the brand somewhere. Sorted int64 id pairs (16 bytes per link:
+    brand tweets, brand replies, customer reply links) keep this compact instead of dicts
+    of millions of entries.
     """
+
+    MAX_HOPS = 50  # a thread deeper than this is not followed further
 
     def __init__(self, reader: DumpReader):
         answered, answered_by = array("q"), array("q")
         tweets, tweet_brand = array("q"), array("q")
+        inbound, inbound_parent = array("q"), array("q")
         self.brands: list[str] = []
         index: dict[str, int] = {}
         for row in reader.rows():
             values = row.values
-            if values is None or str(values.get("inbound", "")).strip().lower() != "false":
+            if values is None:
+                continue
+            tweet_id = _int_or_none(values.get("tweet_id"))
+            parent = _int_or_none(values.get("in_response_to_tweet_id"))
+            flag = str(values.get("inbound", "")).strip().lower()
+            if flag == "true":
+                if tweet_id is not None and parent is not None:
+                    inbound.append(tweet_id)
+                    inbound_parent.append(parent)
                 continue
             author = str(values.get("author_id") or "").strip()
-            if not author:
+            if flag != "false" or not author:
                 continue
             brand = index.setdefault(author, len(index))
             if brand == len(self.brands):
                 self.brands.append(author)
-            tweet_id = _int_or_none(values.get("tweet_id"))
             if tweet_id is not None:
                 tweets.append(tweet_id)
                 tweet_brand.append(brand)
-            parent = _int_or_none(values.get("in_response_to_tweet_id"))
             if parent is not None:
                 answered.append(parent)
                 answered_by.append(brand)
         import numpy as np
 
+        self._np = np
         self._answered, self._answered_by = _sorted_pair(np, answered, answered_by)
         self._tweets, self._tweet_brand = _sorted_pair(np, tweets, tweet_brand)
+        self._inbound, self._inbound_parent = _sorted_pair(np, inbound, inbound_parent)
         self._handles = {name.casefold(): name for name in self.brands}
-        self._np = np
 
-    def _lookup(self, keys, values, key: int | None) -> str | None:
+    def _lookup(self, keys, values, key: int | None) -> int | None:
         if key is None or not len(keys):
             return None
         at = int(self._np.searchsorted(keys, key))
         if at < len(keys) and keys[at] == key:
-            return self.brands[int(values[at])]
+            return int(values[at])
         return None
 
     def brand_of(self, tweet_id: int | None, in_response_to: int | None, text: str) -> str | None:
-        """The brand that answered this tweet, else the one it answers, else the one it @-names."""
-        brand = (self._lookup(self._answered, self._answered_by, tweet_id)
-                 or self._lookup(self._tweets, self._tweet_brand, in_response_to))
-        if brand is not None:
-            return brand
+        """The brand this tweet answers or that answered it, up its thread; else the brand
+        account it @-names; else None."""
+        current, parent = tweet_id, in_response_to
+        for _ in range(self.MAX_HOPS):
+            brand = self._lookup(self._tweets, self._tweet_brand, parent)
+            if brand is None:
+                brand = self._lookup(self._answered, self._answered_by, current)
+            if brand is not None:
+                return self.brands[brand]
+            if parent is None:
+                break
+            current, parent = parent, self._lookup(self._inbound, self._inbound_parent, parent)
         for handle in _MENTION_RE.findall(text):
             if (found := self._handles.get(handle.casefold())) is not None:
                 return found
@@ -239,8 +266,9 @@ def _reader_and_converter(path: Path, fmt: str, columns: ColumnMap, source: str 
     """The reader for ``path`` in ``fmt`` and the converter for its rows, checked up front."""
     if fmt in ("csv", "jsonl", "parquet"):
         resolved = columns.resolve(peek_columns(path, fmt, encoding), path)
-        return (DumpReader(path, fmt, encoding), _generic(resolved, source or f"file:{path.name}"),
-                "")
+        # The resolved path, not the name: two folders' reviews.csv must not share row-N ids.
+        return (DumpReader(path, fmt, encoding),
+                _generic(resolved, source or f"file:{path.resolve()}"), "")
     if fmt == "airline-2015":
         found = peek_columns(path, "csv", encoding)
         if missing := [c for c in AIRLINE_COLUMNS if c not in found]:
@@ -286,8 +314,9 @@ def import_file(path: Path, store: PostStore, fmt: str | None = None,
     Args:
         fmt: one of :data:`IMPORT_FORMATS`; ``None`` guesses from the extension and header.
         brand: given to posts that have none (a dump of one brand's reviews).
-        source: the posts' ``source`` for generic dumps (default ``file:<file name>``), so
-            ``row-N`` ids of files without an id column never collide across files.
+        source: the posts' ``source`` for generic dumps (default ``file:<absolute path>``),
+            so ``row-N`` ids of files without an id column never collide across files. Give
+            one when the same dump may be imported again from another place.
 
     Raises:
         DumpError: the file as a whole cannot be imported (missing, unknown format, missing
@@ -339,8 +368,9 @@ def import_file(path: Path, store: PostStore, fmt: str | None = None,
         store.finish_run(run_id, "interrupted", f"stopped by the user after {rows_in} rows; "
                          "importing again is safe (posts are upserted)")
         raise
-    except DumpError as exc:
-        store.finish_run(run_id, "failed", str(exc))
+    except Exception as exc:
+        store.finish_run(run_id, "failed", f"after {rows_in} rows: {exc}; the rows stored so "
+                         "far are kept, and importing again is safe")
         raise
     if rows_in != new + seen + rejected + skipped:
         raise RuntimeError(f"import accounting broke: {rows_in} rows in, {new} new + {seen} "

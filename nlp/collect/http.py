@@ -24,7 +24,8 @@ REMAINING_HEADERS = ("x-ratelimit-remaining", "x-rate-limit-remaining", "ratelim
 RESET_HEADERS = ("x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
 # A reset value above this is an epoch timestamp, below it a number of seconds (Reddit).
 EPOCH_CUTOFF = 1e9
-MAX_WAIT_S = 3600.0  # a header asking for more than an hour is capped; the budget decides
+# Absurd header values are capped at a week; the runner's max_wait_s decides what to wait.
+MAX_WAIT_S = 7 * 86400.0
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from nlp.collect.base import (
     AuthError,
@@ -50,6 +50,9 @@ class RunnerConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
     max_wait_s: float = 900.0  # a platform asking to wait longer than this ends the run
+    # A new pass re-reads this far behind the newest stored post: posts that reach search
+    # or a timeline late (remote statuses, indexing delays) are still collected.
+    lookback_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.max_pages is not None and self.max_pages < 1:
@@ -58,6 +61,8 @@ class RunnerConfig:
             raise ConfigError(f"max_requests must be >= 1, got {self.max_requests}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.lookback_s < 0:
+            raise ConfigError(f"lookback_s must be >= 0, got {self.lookback_s}")
         if self.backoff_base_s < 0 or self.backoff_cap_s < self.backoff_base_s:
             raise ConfigError("need 0 <= backoff_base_s <= backoff_cap_s, got "
                               f"{self.backoff_base_s} and {self.backoff_cap_s}")
@@ -65,7 +70,8 @@ class RunnerConfig:
     def to_dict(self) -> dict[str, float | int | None]:
         return {"max_pages": self.max_pages, "max_requests": self.max_requests,
                 "max_retries": self.max_retries, "backoff_base_s": self.backoff_base_s,
-                "backoff_cap_s": self.backoff_cap_s, "max_wait_s": self.max_wait_s}
+                "backoff_cap_s": self.backoff_cap_s, "max_wait_s": self.max_wait_s,
+                "lookback_s": self.lookback_s}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class CollectResult:
     source: str
     query_key: str
     resumed: bool
+    since: datetime | None  # the oldest post time this run collected down to
     pages: int
     requests: int
     posts_new: int
@@ -132,15 +139,23 @@ def collect_posts(source: Source, query: Query, store: PostStore,
             committed page's checkpoint is where the next run resumes.
     """
     rng = rng or random.Random()
+    started = datetime.now(UTC)
     stored = None if restart else store.get_checkpoint(source.name, query.key)
     resumed = stored is not None and not stored.done and stored.state is not None
     if resumed:
+        if query.since is not None and query.since != stored.since:
+            raise ConfigError(
+                f"this query's unfinished run was started with since "
+                f"{stored.since.isoformat() if stored.since else 'none'}; resume it with the "
+                "same --since (or none), or start over with --restart")
         checkpoint, since = stored.state, stored.since
     else:
         checkpoint = None
         since = query.since
         if stored is not None and stored.done and stored.high_water is not None:
-            since = max(since, stored.high_water) if since else stored.high_water
+            # Incremental: only what is newer than the last pass, minus a look-back.
+            floor = stored.high_water - timedelta(seconds=config.lookback_s)
+            since = max(since, floor) if since else floor
     high_water = stored.high_water if stored is not None else None
     run_query = replace(query, since=since)
     run_id = store.start_run("collect", source.name, query.key, query.brand)
@@ -189,6 +204,9 @@ def collect_posts(source: Source, query: Query, store: PostStore,
             except CollectError as exc:
                 status = "failed"
                 reason = str(exc)
+                if checkpoint is not None:
+                    reason += ("; if the stored checkpoint has gone stale, start over with "
+                               "--restart")
                 break
             failures = 0
             posts = page.posts
@@ -200,8 +218,12 @@ def collect_posts(source: Source, query: Query, store: PostStore,
             reached_old = (since is not None and source.newest_first
                            and len(fresh) < len(posts))
             next_checkpoint = None if reached_old else page.next_checkpoint
+            stuck = next_checkpoint is not None and next_checkpoint == checkpoint
             done = next_checkpoint is None
-            high_water = _newest(fresh, high_water)
+            # A post dated in the future (a client's wrong clock) must not become the mark
+            # that every later pass stops at.
+            high_water = _newest([p for p in fresh if p.created_at is None
+                                  or p.created_at <= started], high_water)
             counts = store.save_page(
                 source.name, query.key, run_id, fresh, next_checkpoint, done, since, high_water,
                 requests, [(_reject_reason(item), item.raw) for item in page.rejected])
@@ -211,6 +233,11 @@ def collect_posts(source: Source, query: Query, store: PostStore,
             seen += counts.seen
             checkpoint = next_checkpoint
             report()
+            if stuck:
+                status = "failed"
+                reason = ("the platform answered with the same next-page cursor as asked for; "
+                          "stopped instead of requesting the same page forever")
+                break
             if done:
                 status = "done"
                 reason = ("reached posts older than " + since.isoformat() if reached_old
@@ -236,7 +263,6 @@ def collect_posts(source: Source, query: Query, store: PostStore,
         raise
     store.finish_run(run_id, status, reason, requests)
     return CollectResult(run_id=run_id, source=source.name, query_key=query.key,
-                         resumed=resumed, pages=pages, requests=requests, posts_new=new,
-                         posts_seen=seen, posts_too_old=too_old, rejected=rejected, done=done,
-                         status=status,
-                         reason=reason)
+                         resumed=resumed, since=since, pages=pages, requests=requests,
+                         posts_new=new, posts_seen=seen, posts_too_old=too_old,
+                         rejected=rejected, done=done, status=status, reason=reason)

@@ -229,6 +229,10 @@ class XSource:
                 raise ConfigError(f"x: stored checkpoint {dict(checkpoint)!r} has no "
                                   "'next_token'; run again with --restart")
         start_time = self._start_time(query, checkpoint)
+        if next_token is not None and start_time != checkpoint.get("start_time"):
+            # The pause outlasted X's 7-day window: the token belongs to a query X no longer
+            # answers, so start again from the newest posts within the window.
+            next_token = None
         params = {"query": query.terms, "max_results": max_results, "sort_order": "recency",
                   "tweet.fields": TWEET_FIELDS, "expansions": "author_id",
                   "user.fields": "username", "start_time": start_time,

@@ -435,10 +435,11 @@ def test_end_to_end_over_http_stores_each_post_once_and_reruns_add_nothing(
     again = collect_posts(source, query(), store, restart=True, sleep=lambda s: None)
     assert (again.posts_new, again.posts_seen, store.count_posts()) == (0, 5, 5)
 
-    # A scheduled re-run asks only for what is newer than the newest stored post.
+    # A scheduled re-run asks only for what is newer than the newest stored post, less
+    # the runner's one-hour look-back for posts that reach search late.
     incremental = collect_posts(source, query(), store, sleep=lambda s: None)
     assert (incremental.posts_new, store.count_posts()) == (0, 5)
-    assert server.requests[-1].query["since"] == ["2024-05-14T18:05:00.000Z"]
+    assert server.requests[-1].query["since"] == ["2024-05-14T17:05:00.000Z"]
     assert [r.path for r in server.requests].count(SESSION) == 1  # the session is kept
 
 

@@ -100,7 +100,7 @@ def test_reimport_is_idempotent_and_updates_changed_text(tmp_path, store):
     assert (first.posts_new, second.posts_new, second.posts_seen) == (2, 1, 2)
     assert store.count_posts() == 3
     assert {p.post_id: p.text for p in store.iter_posts()}["a"] == "slow refund, still waiting"
-    assert {p.source for p in store.iter_posts()} == {"file:r.jsonl"}
+    assert {p.source for p in store.iter_posts()} == {f"file:{path.resolve()}"}
 
 
 def test_jsonl_bad_lines_are_rejected_with_physical_line_numbers(tmp_path, store):
@@ -218,3 +218,35 @@ def test_import_of_an_interrupted_file_keeps_whole_chunks(tmp_path, store):
     result = import_file(path, store, chunk_size=10)
     assert (result.posts_new, result.posts_seen) == (30, 20)
     assert store.count_posts() == 50
+
+
+def test_twcs_follows_a_thread_up_to_the_brand(tmp_path, store):
+    rows = TWCS.splitlines()[0] + "\n" + "\n".join([
+        "20,500,True,Tue Oct 31 10:00:00 +0000 2017,my router died,21,",
+        "21,AcmeHelp,False,Tue Oct 31 10:05:00 +0000 2017,@500 sorry! DM us,22,20",
+        "22,500,True,Tue Oct 31 10:10:00 +0000 2017,done,23,21",
+        "23,500,True,Tue Oct 31 10:20:00 +0000 2017,still waiting an hour later,,22",
+    ]) + "\n"
+    import_file(_write(tmp_path / "thread.csv", rows), store, fmt="twcs")
+    brands = {p.post_id: p.brand for p in store.iter_posts()}
+    # 23 answers the customer's own 22, which answers the brand: the thread's brand
+    assert brands == {"20": "AcmeHelp", "22": "AcmeHelp", "23": "AcmeHelp"}
+
+
+def test_airline_original_kaggle_times_with_offset():
+    assert parse_airline_time("2015-02-24 11:35:52 -0800") == datetime(2015, 2, 24, 19, 35, 52,
+                                                                       tzinfo=UTC)
+
+
+def test_two_dumps_with_the_same_name_in_different_folders_do_not_collide(tmp_path, store):
+    for folder, brand in (("acme", "Acme"), ("globex", "Globex")):
+        (tmp_path / folder).mkdir()
+        _write(tmp_path / folder / "reviews.csv", f"text,brand\nslow delivery,{brand}\n")
+        assert import_file(tmp_path / folder / "reviews.csv", store).posts_new == 1
+    assert store.count_posts() == 2
+    assert store.count_posts(brand="Acme") == store.count_posts(brand="Globex") == 1
+
+
+def test_blank_lines_in_a_csv_are_not_rows(tmp_path, store):
+    result = import_file(_write(tmp_path / "b.csv", "id,text\n1,late\n\n2,rude\n\n"), store)
+    assert (result.rows_in, result.posts_new, result.rejected) == (2, 2, 0)

@@ -372,5 +372,6 @@ def test_end_to_end_against_a_local_server(tmp_path, local_server):
 
     incremental = collect_posts(make_source(base_url=server.url), query, store,
                                 sleep=lambda s: None)
-    assert server.requests[-1].query["numericFilters"] == ["created_at_i>=1717430400"]
+    # the newest stored post less the runner's one-hour look-back
+    assert server.requests[-1].query["numericFilters"] == ["created_at_i>=1717426800"]
     assert incremental.posts_new == 0 and store.count_posts() == 5

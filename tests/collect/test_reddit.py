@@ -445,10 +445,11 @@ def test_end_to_end_against_a_local_server(local_server, tmp_path):
     assert [r.query.get("after") for r in searches] == [None, ["t3_1clsx0d"], ["t3_1clq0zz"]]
     assert {r.headers["authorization"] for r in searches} == {"bearer fixture-token-1"}
 
-    # a scheduled re-run: only what is newer than the newest stored post counts
+    # a scheduled re-run: only what is newer than the newest stored post (less the one-hour
+    # look-back) counts, and the posts in the look-back are stored again, not twice
     again = collect_posts(make_source(base_url=server.url, env=env), query, store,
                           sleep=pytest.fail)
-    assert (again.status, again.posts_new, again.posts_seen) == ("done", 0, 1)
+    assert (again.status, again.posts_new, again.posts_seen) == ("done", 0, 3)
     # a full restart walks every page again and still stores each post once
     restart = collect_posts(make_source(base_url=server.url, env=env), query, store,
                             restart=True, sleep=pytest.fail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -303,7 +304,8 @@ def test_an_incremental_pass_after_done_only_stores_newer_posts(store):
     now_listing = list(reversed(_posts(0, 10)))
     second_source = FakeSource([now_listing[i:i + 3] for i in range(0, 10, 3)],
                                newest_first=True)
-    second = collect_posts(second_source, QUERY, store, sleep=pytest.fail)
+    second = collect_posts(second_source, QUERY, store, RunnerConfig(lookback_s=0),
+                           sleep=pytest.fail)
     assert second.resumed is False
     assert second.status == "done"
     assert second_source.calls[0][0].since == T0 + timedelta(minutes=5)  # the high water
@@ -393,3 +395,54 @@ def test_rejected_items_are_stored_with_the_run_and_do_not_stop_collection(store
     assert rows[0][2] == {"id": "s-9", "content": "hi"}
     run = store.run(result.run_id)
     assert (run["rows_in"], run["posts_new"], run["rejected"]) == (6, 4, 2)
+
+
+def test_the_look_back_collects_a_post_that_arrived_late(store):
+    posts = list(reversed(_posts(0, 6)))  # p5 .. p0, newest first, a minute apart
+    collect_posts(FakeSource([posts[:3], posts[3:]], newest_first=True), QUERY, store)
+    # p-late was written at minute 4.5 but only reached search after the first pass
+    late = Post(source="fake", post_id="p-late", text="late complaint",
+                created_at=T0 + timedelta(minutes=4, seconds=30))
+    second = collect_posts(FakeSource([[posts[0], late, *posts[1:3]]], newest_first=True),
+                           QUERY, store, RunnerConfig(lookback_s=120), sleep=pytest.fail)
+    assert second.since == T0 + timedelta(minutes=3)  # newest (minute 5) less 2 minutes
+    assert second.posts_new == 1 and "p-late" in {p.post_id for p in store.iter_posts()}
+
+
+def test_a_post_dated_in_the_future_does_not_become_the_high_water_mark(store):
+    future = Post(source="fake", post_id="f", text="clock is wrong",
+                  created_at=datetime.now(UTC) + timedelta(days=3650))
+    collect_posts(FakeSource([[future, *_posts(0, 2)]]), QUERY, store)
+    assert store.get_checkpoint("fake", QUERY.key).high_water == T0 + timedelta(minutes=1)
+    later = collect_posts(FakeSource([_posts(2, 2)]), QUERY, store, RunnerConfig(lookback_s=0))
+    assert later.posts_new == 2
+
+
+def test_resuming_with_another_since_is_refused_with_what_to_do(store):
+    source = FakeSource([_posts(0, 2), _posts(2, 2)])
+    since = T0 - timedelta(days=1)
+    collect_posts(source, replace(QUERY, since=since), store, RunnerConfig(max_pages=1))
+    with pytest.raises(ConfigError, match="same --since .* or start over with --restart"):
+        collect_posts(source, replace(QUERY, since=since - timedelta(days=1)), store)
+    resumed = collect_posts(source, QUERY, store)  # no --since: resume as started
+    assert resumed.resumed and resumed.since == since and resumed.status == "done"
+
+
+def test_a_platform_repeating_its_cursor_does_not_loop(store):
+    class Stuck(FakeSource):
+        def fetch_page(self, query, checkpoint):
+            super().fetch_page(query, None)
+            return Page(tuple(_posts(0, 2)), {"cursor": "same"})
+
+    result = collect_posts(Stuck([_posts(0, 2)]), QUERY, store, sleep=pytest.fail)
+    assert result.status == "failed" and result.requests == 2
+    assert "same next-page cursor" in result.reason
+    assert store.count_posts() == 2
+
+
+def test_a_refused_resume_suggests_restart(store):
+    source = FakeSource([_posts(0, 2), _posts(2, 2)],
+                        failures={1: CollectError("HTTP 400 (invalid next_token)")})
+    collect_posts(source, QUERY, store, RunnerConfig(max_pages=1))
+    result = collect_posts(source, QUERY, store, sleep=pytest.fail)
+    assert result.status == "failed" and result.reason.endswith("start over with --restart")

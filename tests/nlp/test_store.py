@@ -53,13 +53,13 @@ def test_open_creates_the_file_folders_and_schema(tmp_path):
     path = tmp_path / "nested" / "deeper" / "radar.db"
     assert not path.exists()
     with open_store(path) as opened:
-        assert opened.schema_version() == SCHEMA_VERSION == 1
+        assert opened.schema_version() == SCHEMA_VERSION == len(store_module.MIGRATIONS)
         assert opened.count_posts() == 0
         assert opened.location == str(path)
     assert path.is_file()
     tables = {row[0] for row in _raw_rows(path, "SELECT name FROM sqlite_master "
                                                 "WHERE type = 'table'")}
-    assert {"posts", "predictions", "checkpoints", "runs", "rejected_rows",
+    assert {"posts", "post_brands", "predictions", "checkpoints", "runs", "rejected_rows",
             "schema_version"} <= tables
     assert _raw_rows(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
@@ -76,16 +76,17 @@ def test_reopening_keeps_data_and_does_not_rerun_migrations(tmp_path):
 
 def test_migration_to_a_new_version_runs_on_open_and_keeps_data(tmp_path, monkeypatch):
     path = tmp_path / "radar.db"
+    current = SCHEMA_VERSION
     with open_store(path) as v1:
         v1.save_posts([_post("1", brand="Acme", raw={"id": "1"})])
-        assert v1.schema_version() == 1
+        assert v1.schema_version() == current
     migrations = [*store_module.MIGRATIONS,
-                  (2, ("ALTER TABLE posts ADD COLUMN toxicity REAL",))]
+                  (current + 1, ("ALTER TABLE posts ADD COLUMN toxicity REAL",))]
     monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
 
     with open_store(path) as v2:
-        assert v2.schema_version() == 2
+        assert v2.schema_version() == current + 1
         assert [(p.post_id, p.brand, p.raw) for p in v2.iter_posts(with_raw=True)] == [
             ("1", "Acme", {"id": "1"})]
     columns = [row[1] for row in _raw_rows(path, "PRAGMA table_info(posts)")]
@@ -93,21 +94,22 @@ def test_migration_to_a_new_version_runs_on_open_and_keeps_data(tmp_path, monkey
     assert _raw_rows(path, "SELECT post_id, toxicity FROM posts") == [("1", None)]
     # a second open finds version 2 and applies nothing again (ALTER would fail twice)
     with open_store(path) as again:
-        assert again.schema_version() == 2
+        assert again.schema_version() == current + 1
 
 
 def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkeypatch):
     path = tmp_path / "radar.db"
     with open_store(path) as v1:
         v1.save_posts([_post("1")])
+    current = SCHEMA_VERSION
     migrations = [*store_module.MIGRATIONS,
-                  (2, ("ALTER TABLE posts ADD COLUMN toxicity REAL",
-                       "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
+                  (current + 1, ("ALTER TABLE posts ADD COLUMN toxicity REAL",
+                                 "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
     monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
     with pytest.raises(sqlite3.OperationalError):
         open_store(path)
-    assert _raw_rows(path, "SELECT version FROM schema_version") == [(1,)]
+    assert _raw_rows(path, "SELECT version FROM schema_version") == [(current,)]
     assert "toxicity" not in [row[1] for row in _raw_rows(path, "PRAGMA table_info(posts)")]
 
 
@@ -116,7 +118,8 @@ def test_a_file_from_a_newer_schema_is_refused(tmp_path):
     open_store(path).close()
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    with pytest.raises(StoreError, match=r"schema version 2, newer.*upgrade complaint-radar"):
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}, newer.*"
+                                         "upgrade complaint-radar"):
         open_store(path)
 
 
@@ -181,10 +184,30 @@ def test_an_update_changes_text_but_none_fields_do_not_erase(store):
     assert (stored.brand, stored.author_id, stored.created_at, stored.url, stored.parent_id,
             stored.lang) == ("Acme", "u1", T0, "https://m.example/@u1/1", "0", "en")
     assert stored.raw == {"id": "1", "content": "refund still missing"}
-    # a new non-None value does replace the stored one
+    # a new non-None value replaces the stored one; a second brand is added, not swapped
     store.save_posts([_post("1", text="x", brand="Globex", raw={"id": "1", "v": 2})])
     (stored,) = store.iter_posts(with_raw=True)
-    assert (stored.text, stored.brand, stored.raw) == ("x", "Globex", {"id": "1", "v": 2})
+    assert (stored.text, stored.brand, stored.raw) == ("x", "Acme", {"id": "1", "v": 2})
+    assert [p.brand for p in store.iter_posts(brand="Globex")] == ["Globex"]
+    assert [p.brand for p in store.iter_posts(brand="Acme")] == ["Acme"]
+    assert store.count_posts(brand="Acme") == store.count_posts(brand="Globex") == 1
+
+
+def test_a_version_1_file_gets_post_brands_backfilled(tmp_path, monkeypatch):
+    path = tmp_path / "radar.db"
+    all_migrations, version = store_module.MIGRATIONS, store_module.SCHEMA_VERSION
+    monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations[:1])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with open_store(path) as v1:
+        v1.db.execute("INSERT INTO posts (source, post_id, brand, text, collected_at, "
+                      "updated_at) VALUES ('x', '1', 'Acme', 't', 'a', 'a'), "
+                      "('x', '2', NULL, 't', 'a', 'a')")
+    monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version)
+    with open_store(path) as current:
+        assert current.schema_version() == SCHEMA_VERSION
+        assert [p.post_id for p in current.iter_posts(brand="Acme")] == ["1"]
+        assert current.count_posts() == 2
 
 
 def test_the_same_post_id_under_two_sources_is_two_posts(store):

@@ -139,19 +139,22 @@ class HttpClient:
                   headers: Mapping[str, str] | None = None,
                   auth: tuple[str, str] | None = None) -> Any:
         """POST a JSON ``body`` or form ``data`` to ``path`` and return the JSON answer."""
+        # Never re-send a body (a password, a client secret) to wherever a redirect points.
         return self.request_json("POST", path, json_body=body, data=data, headers=headers,
-                                 auth=auth)
+                                 auth=auth, follow_redirects=False)
 
     def request_json(self, method: str, path: str, params: Mapping[str, Any] | None = None,
                      json_body: Mapping[str, Any] | None = None,
                      data: Mapping[str, str] | None = None,
                      headers: Mapping[str, str] | None = None,
-                     auth: tuple[str, str] | None = None) -> Any:
+                     auth: tuple[str, str] | None = None,
+                     follow_redirects: bool = True) -> Any:
         what = f"{method} {self.base_url}{path}"
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(method, path, params=clean, json=json_body,
-                                            data=data, headers=headers, auth=auth)
+                                            data=data, headers=headers, auth=auth,
+                                            follow_redirects=follow_redirects)
         except httpx.RequestError as exc:
             # Transport failures, bodies that do not match their encoding, redirect loops.
             raise TransientError(f"{what}: request failed ({type(exc).__name__}: {exc})"
@@ -168,6 +171,11 @@ class HttpClient:
                     if any(h in response.headers for h in RESET_HEADERS) else None
             raise RateLimited(f"{what}: HTTP 429 rate limited", retry_after=wait,
                               code=_error_code(response))
+        if 300 <= status < 400:
+            raise CollectError(f"{what}: HTTP {status} redirect to "
+                               f"{response.headers.get('location', '?')!r}, not followed (a "
+                               "request with credentials goes only where it was sent); check "
+                               "the base URL", status)
         if status >= 500 or status == 408:
             raise TransientError(f"{what}: HTTP {status} ({_snippet(response)!r})", status,
                                  _error_code(response))

@@ -272,3 +272,18 @@ def test_error_messages_never_contain_credentials_from_headers():
         assert TOKEN not in message
         assert "Bearer" not in message
         assert basic.split()[1] not in message
+
+
+def test_a_post_with_credentials_does_not_follow_a_redirect(local_server):
+    stolen = []
+
+    def handler(request):
+        if request.path == "/login":
+            return 307, {"Location": "/elsewhere"}, b""
+        stolen.append(request.body)
+        return 200, {}, {"ok": True}
+
+    server = local_server(handler)
+    with pytest.raises(CollectError, match="HTTP 307 redirect to '/elsewhere', not followed"):
+        HttpClient(server.url).post_json("/login", body={"password": "hunter2-secret"})
+    assert stolen == []

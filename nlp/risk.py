@@ -333,15 +333,21 @@ def parse_window(text: str) -> timedelta | None:
                                                                                 else 1))
 
 
-def window_bounds(times: Sequence[datetime], window: timedelta | None
-                  ) -> list[tuple[datetime, datetime]]:
+def window_bounds(times: Sequence[datetime], window: timedelta | None,
+                  anchor: datetime | None = None) -> list[tuple[datetime, datetime]]:
     """Consecutive windows covering ``times``, the last ending at the midnight (UTC) after the
     latest time; earliest first. ``window=None`` gives one window from the first day's
-    midnight to the last day's next midnight."""
+    midnight to the last day's next midnight.
+
+    ``anchor`` pins the boundaries to ``anchor + k * window`` instead, so windows do not
+    move as new posts arrive (the monitor's history keeps one point per window).
+    """
     if not times:
         return []
     first, last = min(times), max(times)
     end = datetime.combine(last.date(), datetime.min.time(), last.tzinfo) + timedelta(days=1)
+    if anchor is not None and window is not None:
+        end = anchor + (((last - anchor) // window) + 1) * window
     if window is None:
         return [(datetime.combine(first.date(), datetime.min.time(), first.tzinfo), end)]
     bounds = []
@@ -399,25 +405,31 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
-def change_is_real(now: np.ndarray, before: np.ndarray, config: RiskConfig,
-                   rng: np.random.Generator) -> bool:
-    """Whether the change of mean risk between two windows exceeds the noise.
+def change_interval(now: np.ndarray, before: np.ndarray, config: RiskConfig,
+                    rng: np.random.Generator) -> Interval:
+    """Confidence interval of the change of mean risk between two windows (now - before).
 
-    The interval of the difference of means (bootstrap over each window's customers when
-    both have ``min_bootstrap_customers``, else a normal interval with the conservative
-    variance bound mean * (1 - mean)) must exclude zero.
+    Bootstrap over each window's customers when both have ``min_bootstrap_customers``,
+    else a normal interval with the conservative variance bound mean * (1 - mean).
     """
     alpha = 1.0 - config.confidence
     if min(len(now), len(before)) >= config.min_bootstrap_customers:
         b = config.bootstrap_samples
         diff = bootstrap_means(now, b, rng) - bootstrap_means(before, b, rng)
         low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
-    else:
-        d = float(now.mean() - before.mean())
-        se = math.sqrt(sum(float(x.mean()) * (1 - float(x.mean())) / len(x)
-                           for x in (now, before)))
-        low, high = d - _z(config.confidence) * se, d + _z(config.confidence) * se
-    return bool(low > 0 or high < 0)
+        return Interval(float(low), float(high), "bootstrap")
+    d = float(now.mean() - before.mean())
+    se = math.sqrt(sum(float(x.mean()) * (1 - float(x.mean())) / len(x) for x in (now, before)))
+    z = _z(config.confidence)
+    return Interval(d - z * se, d + z * se, "normal")
+
+
+def change_is_real(now: np.ndarray, before: np.ndarray, config: RiskConfig,
+                   rng: np.random.Generator) -> bool:
+    """Whether the change of mean risk between two windows exceeds the noise: the interval
+    of the difference (:func:`change_interval`) excludes zero."""
+    interval = change_interval(now, before, config, rng)
+    return bool(interval.low > 0 or interval.high < 0)
 
 
 @dataclass(frozen=True)
@@ -431,10 +443,12 @@ class BrandWindow:
     previous_share: float | None
     trend_significant: bool | None
     previous_customers: int | None = None
+    trend_low: float | None = None  # the interval of the change against the previous window
+    trend_high: float | None = None
 
 
 def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
-                 window: timedelta | None = timedelta(days=7)
+                 window: timedelta | None = timedelta(days=7), anchor: datetime | None = None
                  ) -> tuple[list[BrandWindow], Exclusions]:
     """Every brand's risk in every window (earliest first per brand), and what was excluded.
 
@@ -449,7 +463,7 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
     else:
         outside = 0
     bounds: list[tuple[datetime | None, datetime | None]] = list(
-        window_bounds([p.created_at for p in dated], window if dated else None))
+        window_bounds([p.created_at for p in dated], window if dated else None, anchor))
     if not bounds:  # nothing dated: one window without dates
         bounds = [(None, None)]
 
@@ -498,18 +512,21 @@ def _brand_window(brand: str, bounds: tuple[datetime | None, datetime | None],
     total = sum(weighted.values())
     drivers = {k: v / total for k, v in sorted(weighted.items(), key=lambda kv: -kv[1])} \
         if total > 0 else {}
-    trend = significant = previous_share = None
+    trend = significant = previous_share = change = None
     if previous is not None:
         previous_share = float(previous.mean())
         trend = share - previous_share
-        significant = change_is_real(risks, previous, config, rng)
+        change = change_interval(risks, previous, config, rng)
+        significant = bool(change.low > 0 or change.high < 0)
     risk = BrandRisk(brand=brand, window_start=bounds[0], window_end=bounds[1],
                      customers=len(customers), at_risk_share=share, ci_low=interval.low,
                      ci_high=interval.high, expected_at_risk=share * len(customers),
                      trend=trend, drivers=drivers, score_version=SCORE_VERSION)
     ranked = sorted(customers, key=lambda c: (-c.risk, c.author_id))
     return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant,
-                       None if previous is None else len(previous))
+                       None if previous is None else len(previous),
+                       None if change is None else change.low,
+                       None if change is None else change.high)
 
 
 def _stable_int(text: str) -> int:

@@ -111,6 +111,66 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
         "INSERT INTO post_brands (source, post_id, brand) "
         "SELECT source, post_id, brand FROM posts WHERE brand IS NOT NULL",
     )),
+    # Monitoring (issue [G]): the risk history per brand and window, the customers behind
+    # each point, alerts and their deliveries, and the dump files already imported.
+    (3, (
+        """CREATE TABLE risk_history (
+            brand TEXT NOT NULL,
+            window_start TEXT NOT NULL,
+            window_end TEXT NOT NULL,
+            score_version TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            customers INTEGER NOT NULL,
+            posts INTEGER NOT NULL,
+            at_risk_share REAL NOT NULL,
+            ci_low REAL NOT NULL,
+            ci_high REAL NOT NULL,
+            ci_method TEXT NOT NULL,
+            expected_at_risk REAL NOT NULL,
+            previous_share REAL,
+            trend REAL,
+            trend_low REAL,
+            trend_high REAL,
+            trend_significant INTEGER,
+            drivers TEXT NOT NULL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (brand, window_start, window_end, score_version)
+        )""",
+        """CREATE TABLE risk_customers (
+            brand TEXT NOT NULL,
+            window_start TEXT NOT NULL,
+            window_end TEXT NOT NULL,
+            score_version TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            risk REAL NOT NULL,
+            drivers TEXT NOT NULL,
+            post_keys TEXT NOT NULL,
+            PRIMARY KEY (brand, window_start, window_end, score_version, customer)
+        )""",
+        """CREATE TABLE alerts (
+            alert_key TEXT PRIMARY KEY,
+            brand TEXT NOT NULL,
+            window_end TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE alert_deliveries (
+            alert_key TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            last_error TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (alert_key, channel)
+        )""",
+        """CREATE TABLE imported_files (
+            sha256 TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            imported_at TEXT NOT NULL
+        )""",
+    )),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -71,6 +71,15 @@ def _register_collect_commands() -> None:
 _register_collect_commands()
 
 
+def _register_monitor_command() -> None:
+    from nlp import cli_monitor
+
+    cli_monitor.register(app, console, err_console, _fail, TrackingOption)
+
+
+_register_monitor_command()
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the registered datasets with their source, license and where they resolve."""

@@ -7,46 +7,17 @@ and are never printed.
 
 from __future__ import annotations
 
-import importlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from nlp.collect import load_source_module, parse_since
+
 DbOption = Annotated[Path | None, typer.Option(
     "--db", help="Post store (SQLite file); default $RADAR_DB, else data/radar.db.")]
-
-
-def load_source_module(name: str):
-    """The module of a built-in source, by its command-line name."""
-    from nlp.collect import SOURCES
-
-    if name not in SOURCES:
-        raise KeyError(f"unknown source {name!r}; sources are {', '.join(SOURCES)} "
-                       "(see `radar sources`)")
-    return importlib.import_module(SOURCES[name])
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """``--since``: an ISO 8601 date or time (UTC when no offset), or ``7d`` / ``24h`` ago."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text[:-1].isdigit() and text[-1:] in ("d", "h"):
-        from datetime import timedelta
-
-        amount = int(text[:-1])
-        delta = timedelta(days=amount) if text.endswith("d") else timedelta(hours=amount)
-        return datetime.now(UTC) - delta
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--since {value!r}: expected an ISO 8601 date such as 2026-11-01 or "
-                         "2026-11-01T08:00:00Z, or an age such as 7d or 24h") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:

@@ -1,0 +1,44 @@
+"""The monitoring dashboard: view models over the risk history (``views``), Jinja2 templates
+and a little CSS and JavaScript. ``serve.py`` serves it; plotly.js comes from the installed
+plotly package, never from a CDN.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from pathlib import Path
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PLOTLY_JS = ("package_data", "plotly.min.js")  # inside the plotly package
+
+
+class DashboardError(RuntimeError):
+    """The dashboard cannot be served as installed; the message says how to fix it."""
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the plotly Python package.
+
+    Found without importing plotly (its import is heavy and the page needs only the file).
+
+    Raises:
+        DashboardError: plotly is not installed, or its package lacks the file.
+    """
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise DashboardError("the dashboard needs plotly: pip install -e '.[serve]'")
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*PLOTLY_JS)
+    if not path.is_file():
+        raise DashboardError(f"plotly is installed but {path} is missing; reinstall it: "
+                             "pip install --force-reinstall plotly")
+    return path
+
+
+def plotly_version() -> str:
+    """The installed plotly's version (it versions the script URL, which is cached for long)."""
+    try:
+        return importlib.metadata.version("plotly")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"

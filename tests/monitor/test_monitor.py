@@ -1,0 +1,260 @@
+"""Monitoring cycles: two --once cycles over fixture sources and an added dump."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from nlp.history import brand_history
+from nlp.monitor import run_monitor
+from nlp.monitor_config import MonitorConfigError, load_monitor_config
+from nlp.risk import SCORE_VERSION
+from nlp.store import open_store
+from nlp.taxonomy import SENTIMENTS, THEME_KEYS
+from nlp.types import Prediction
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class FakeClassifier:
+    """Keyword rules standing in for the model (the model is not the point here)."""
+
+    model_version = "fake-1"
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def predict(self, texts, keys=None):
+        self.seen.extend(texts)
+        out = []
+        for text, (source, post_id) in zip(texts, keys, strict=True):
+            low = text.lower()
+            complaint = 0.9 if any(w in low for w in ("hold", "bill", "never", "switch")) \
+                else 0.1
+            themes = dict.fromkeys(THEME_KEYS, 0.02)
+            if "hold" in low:
+                themes["waiting"] = 0.9
+            if "bill" in low:
+                themes["billing"] = 0.9
+            probs = dict(zip(SENTIMENTS, (0.8, 0.15, 0.05) if complaint > 0.5
+                             else (0.1, 0.3, 0.6), strict=True))
+            out.append(Prediction(source=source, post_id=post_id,
+                                  sentiment=max(probs, key=probs.get), sentiment_probs=probs,
+                                  complaint=complaint, themes=themes,
+                                  churn_intent=0.8 if "switch" in low else 0.05,
+                                  model_version=self.model_version))
+        return out
+
+
+def _hits(start: int, count: int, base: datetime) -> list[dict]:
+    return [{"objectID": str(i), "created_at_i": int((base - timedelta(hours=i)).timestamp()),
+             "author": f"hn_user{i % 7}", "comment_text": f"Acme put me on hold again #{i}",
+             "_tags": ["comment"], "parent_id": 1} for i in range(start, start + count)]
+
+
+class Algolia:
+    """A tiny HN search server: answers every search with the hits it holds now."""
+
+    def __init__(self):
+        self.hits: list[dict] = []
+        self.requests = 0
+        handler = self._handler()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handler(self):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                body = json.dumps({"hits": sorted(outer.hits, key=lambda h: -h["created_at_i"]),
+                                   "nbHits": len(outer.hits)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def algolia():
+    server = Algolia()
+    yield server
+    server.close()
+
+
+def _write_config(tmp_path: Path, algolia_url: str) -> Path:
+    (tmp_path / "dumps").mkdir()
+    config = tmp_path / "monitor.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        store: radar.db
+        window: 7d
+        anchor: 2024-01-01
+        brands:
+          Acme:
+            collect:
+              - {{source: hackernews, query: acme, base_url: "{algolia_url}", max_retries: 0}}
+            imports:
+              - {{path: dumps, format: csv, source: acme-reviews}}
+        """), encoding="utf-8")
+    return config
+
+
+def _dump(path: Path, start: int, count: int) -> None:
+    rows = ["id,text,author_id,created_at"]
+    for i in range(start, start + count):
+        when = (NOW - timedelta(days=i % 20)).isoformat()
+        text = "my bill doubled, I will switch" if i % 3 == 0 else "thanks for the help"
+        rows.append(f'r{i},"{text}",reviewer{i % 11},{when}')
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_two_once_cycles_score_only_new_posts_and_keep_one_point_per_window(tmp_path, algolia):
+    algolia.hits = _hits(0, 30, NOW)
+    config = load_monitor_config(_write_config(tmp_path, algolia.url))
+    _dump(tmp_path / "dumps" / "week1.csv", 0, 40)
+    model = FakeClassifier()
+
+    (first,) = run_monitor(config, config.store, True, lambda: model, log=lambda m: None)
+    assert first.errors == [] or all("alerts" in e for e in first.errors), first.errors
+    assert first.collected == {"hackernews acme": 30}
+    assert list(first.imported.values()) == [40]
+    assert first.scored == 70 and len(model.seen) == 70
+    with open_store(config.store) as store:
+        history = brand_history(store, "Acme", SCORE_VERSION)
+        windows_first = [(p.window_start, p.window_end) for p in history]
+    assert len(windows_first) >= 3 and len(set(windows_first)) == len(windows_first)
+    assert all(p.model_version == "fake-1" for p in history)
+
+    # Between cycles: 5 newer HN posts and a second dump (one row repeats the first dump).
+    algolia.hits = _hits(-5, 35, NOW)
+    _dump(tmp_path / "dumps" / "week2.csv", 39, 11)
+    model.seen.clear()
+    (second,) = run_monitor(config, config.store, True, lambda: model, log=lambda m: None)
+    assert second.collected == {"hackernews acme": 5}
+    assert list(second.imported.values()) == [10]  # r39 was already stored
+    assert second.scored == 15 and len(model.seen) == 15  # only the new posts
+    with open_store(config.store) as store:
+        history = brand_history(store, "Acme", SCORE_VERSION)
+        keys = [(p.window_start, p.window_end) for p in history]
+        rows = store.db.execute("SELECT COUNT(*) FROM risk_history").fetchone()[0]
+        assert store.count_posts() == 85
+        assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 85
+    assert len(keys) == len(set(keys)) == rows  # one point per brand and window
+    assert set(windows_first) <= set(keys)
+    # every window is a 7-day window on the anchor's grid
+    anchor = datetime(2024, 1, 1, tzinfo=UTC)
+    assert all((start - anchor) % timedelta(days=7) == timedelta(0)
+               and end - start == timedelta(days=7) for start, end in keys)
+
+
+def test_a_failing_source_is_reported_and_the_rest_of_the_cycle_runs(tmp_path):
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9")  # nothing listens there
+    _dump(tmp_path / "dumps" / "a.csv", 0, 12)
+    config = load_monitor_config(config_path)
+    (result,) = run_monitor(config, config.store, True, FakeClassifier, log=lambda m: None)
+    assert any(e.startswith("collect hackernews 'acme'") for e in result.errors)
+    assert list(result.imported.values()) == [12] and result.scored == 12
+    assert result.points >= 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("brands: {}\n", "'brands' must map each brand"),
+    ("brands: {A: {collect: [{source: myspace, query: x}]}}\n", "source 'myspace' is not"),
+    ("brands: {A: {imports: [{path: d, format: xml}]}}\n", "format 'xml' is not one of"),
+    ("window: 7x\nbrands: {A: {}}\n", "window: window '7x'"),
+    ("colour: red\nbrands: {A: {}}\n", "unknown keys ['colour']"),
+])
+def test_config_errors_name_the_entry(tmp_path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MonitorConfigError, match=message.replace("[", r"\[").replace(
+            "]", r"\]").replace("(", r"\(")):
+        load_monitor_config(path)
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from nlp.monitor import run_monitor
+from nlp.monitor_config import load_monitor_config
+from monitor.test_monitor import FakeClassifier
+config = load_monitor_config({config!r})
+results = run_monitor(config, config.store, False, FakeClassifier,
+                      log=lambda m: print(m, flush=True))
+print("EXITED", len(results), flush=True)
+"""
+
+
+def test_sigterm_ends_the_loop_cleanly_between_cycles(tmp_path):
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+    config_path.write_text(config_path.read_text().replace("window: 7d", "window: 7d\n"
+                                                            "interval: 1h"))
+    _dump(tmp_path / "dumps" / "a.csv", 0, 12)
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    script = SIGTERM_SCRIPT.format(tests=tests_dir, config=str(config_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            cwd=str(Path(__file__).resolve().parents[2]))
+    deadline = time.time() + 60
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "next cycle in" in line:
+            break
+    proc.terminate()  # SIGTERM while waiting for the next cycle
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "EXITED 1" in out
+    with open_store(tmp_path / "radar.db") as store:
+        assert store.count_posts() == 12
+        assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 12
+
+
+def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the_rest(tmp_path):
+    from nlp.monitor import Stop, run_cycle
+
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+    config_path.write_text(config_path.read_text().replace("window: 7d",
+                                                           "window: 7d\nscore_batch: 5"))
+    config = load_monitor_config(config_path)
+    config = type(config)(**{**config.__dict__, "collect": ()})
+    _dump(tmp_path / "dumps" / "a.csv", 0, 23)
+    stop = Stop()
+
+    class StopsAfterTwoBatches(FakeClassifier):
+        def predict(self, texts, keys=None):
+            if len(self.seen) >= 10:
+                stop.set()  # SIGTERM arrives while this batch is being scored
+            return super().predict(texts, keys)
+
+    model = StopsAfterTwoBatches()
+    with open_store(config.store) as store:
+        first = run_cycle(config, store, lambda: model, stop, log=lambda m: None)
+        assert first.stopped and first.scored == 15 and first.points == 0
+        assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 15
+        second = run_cycle(config, store, FakeClassifier, Stop(), log=lambda m: None)
+        assert second.scored == 8 and second.points >= 1
+        assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 23

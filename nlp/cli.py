@@ -198,6 +198,10 @@ def demo(
     console.print(f"scored tweets: {result.scored_path}; explore them with `radar report "
                   f"{result.scored_path} --window {result.report.window} --brand United`",
                   soft_wrap=True)
+    if result.store_path is not None:
+        console.print(f"dashboard: start it with `.venv/bin/radar serve --db {result.store_path}`"
+                      ", then open http://127.0.0.1:8000/ (weekly risk per brand, the posts "
+                      "behind it, alerts)", soft_wrap=True)
 
 
 def _brand_table(summaries, title: str) -> Table:

@@ -99,3 +99,19 @@ def _iso_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def prediction_from_record(record: Mapping[str, Any], source: str) -> Prediction:
+    """The :class:`Prediction` behind a scored record (the inverse of :func:`score_record`),
+    so a scored dump can be stored without scoring it again."""
+    post_id = record.get("id")
+    if post_id is None:
+        raise ValueError("a scored record needs its 'id'")
+    themes = {t: float(record[f"p_{t}"]) for t in THEME_KEYS
+              if record.get(f"p_{t}") is not None}
+    churn = record.get("p_churn_intent")
+    return Prediction(source=source, post_id=str(post_id), sentiment=str(record["sentiment"]),
+                      sentiment_probs={s: float(record[f"p_{s}"]) for s in SENTIMENTS},
+                      complaint=float(record["p_complaint"]), themes=themes,
+                      churn_intent=None if churn is None else float(churn),
+                      model_version=str(record["model_version"]))

@@ -277,3 +277,32 @@ def run_monitor(config: MonitorConfig, store_path: Path | None, once: bool,
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     return results
+
+
+def store_scored_dump(store: PostStore, scored_path: Path, source: str,
+                      batch_size: int = 2000) -> tuple[int, str | None]:
+    """Store a scored dump's posts and predictions as they are (no second scoring).
+
+    Returns the rows stored and the model version that scored them. The demo uses this to
+    give the dashboard its data.
+    """
+    import pyarrow.parquet as pq
+
+    from nlp.contract import prediction_from_record
+    from nlp.dumps import parse_time
+    from nlp.types import Post
+
+    rows, version = 0, None
+    for batch in pq.ParquetFile(scored_path).iter_batches(batch_size=batch_size):
+        records = batch.to_pylist()
+        posts = [Post(source=source, post_id=str(r["id"]), text=r.get("text") or "",
+                      brand=r.get("brand"), author_id=r.get("author_id"),
+                      created_at=parse_time(r.get("created_at"), "created_at"))
+                 for r in records]
+        predictions = [prediction_from_record(r, source) for r in records]
+        with store.transaction():
+            store.save_posts(posts)
+            store.save_predictions(predictions)
+        rows += len(records)
+        version = version or (predictions[0].model_version if predictions else None)
+    return rows, version

@@ -43,6 +43,8 @@ class DemoResult:
     report: Report
     model: str  # which model scored, in words
     scored_path: Path
+    store_path: Path | None = None  # the dashboard's data (`radar serve --db ...`)
+    history_points: int = 0
 
 
 def write_airline_dump(path: Path) -> int:
@@ -103,4 +105,26 @@ def run_demo(config: BaselineConfig | FineTuneConfig, tracking_uri: str | None =
     batch = score_dump(dump_path, scored_path, classifier, resume=parts.exists())
     book = BrandBook.from_yaml(BRANDS_PATH) if BRANDS_PATH.is_file() else None
     report = build_report(scored_path, book, window=window)
-    return DemoResult(batch, report, which, scored_path)
+    store_path, points = store_for_dashboard(scored_path, demo_dir / "radar.db", console)
+    return DemoResult(batch, report, which, scored_path, store_path, points)
+
+
+def store_for_dashboard(scored_path: Path, store_path: Path, console: Console
+                        ) -> tuple[Path, int]:
+    """Put the scored tweets into a post store with their weekly risk history and alerts,
+    as a monitoring cycle would, so the dashboard has the demo's data."""
+    from datetime import UTC, datetime
+
+    from nlp.monitor import alert_step, risk_step, store_scored_dump
+    from nlp.monitor_config import MonitorConfig
+    from nlp.store import open_store
+
+    with open_store(store_path) as store:
+        rows, version = store_scored_dump(store, scored_path, "airline-sentiment-2015")
+        config = MonitorConfig()
+        now = datetime.now(UTC)
+        windows = risk_step(store, config, version, now)
+        alerts, _ = alert_step(store, config, windows, now, lambda message: None)
+    console.print(f"dashboard data: {rows:,} posts, {len(windows)} weekly risk points, "
+                  f"{alerts} alerts -> {store_path}", soft_wrap=True)
+    return store_path, len(windows)

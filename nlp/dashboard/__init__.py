@@ -5,6 +5,7 @@ plotly package, never from a CDN.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 from pathlib import Path
@@ -42,3 +43,13 @@ def plotly_version() -> str:
         return importlib.metadata.version("plotly")
     except importlib.metadata.PackageNotFoundError:
         return "0"
+
+
+def static_version() -> str:
+    """A short hash of the dashboard's own static files, so a changed file gets a new URL."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]

@@ -258,3 +258,26 @@ def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the
         second = run_cycle(config, store, FakeClassifier, Stop(), log=lambda m: None)
         assert second.scored == 8 and second.points >= 1
         assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 23
+
+
+def test_a_scored_dump_is_stored_without_scoring_again(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nlp.contract import score_record
+    from nlp.monitor import store_scored_dump
+
+    model = FakeClassifier()
+    texts = ["on hold for an hour", "my bill doubled, I will switch", "thanks!"]
+    keys = [("demo", f"t{i}") for i in range(3)]
+    predictions = model.predict(texts, keys)
+    records = [{**score_record(p, p.post_id, "Acme", f"a{i}", NOW - timedelta(days=i)),
+                "text": t} for i, (p, t) in enumerate(zip(predictions, texts, strict=True))]
+    path = tmp_path / "scored.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path)
+    with open_store(tmp_path / "radar.db") as store:
+        rows, version = store_scored_dump(store, path, "demo")
+        assert (rows, version) == (3, "fake-1")
+        stored = sorted(store.iter_predictions("fake-1"), key=lambda p: p.post_id)
+        assert stored == sorted(predictions, key=lambda p: p.post_id)
+        assert [p.brand for p in store.iter_posts(brand="Acme")] == ["Acme"] * 3

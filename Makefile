@@ -21,7 +21,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast lint clean
+# The dashboard's browser test drives Debian's chromium through chromium-driver.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test test-fast lint clean browser
 
 setup: $(STAMP)
 
@@ -37,11 +40,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/radar demo
 
-test: $(STAMP)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium and chromium-driver (Debian) for the dashboard's browser test ..."; \
+		$(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get update -q >/dev/null 2>&1 && \
+		     $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+		|| echo "could not install chromium; the browser tests will skip"; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check nlp training tests serve.py

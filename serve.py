@@ -5,36 +5,56 @@ Endpoints: ``POST /v1/classify``, ``POST /v1/risk``, ``GET /v1/model``,
 ``app.state``; concurrent requests are micro-batched into one model call that
 runs off the event loop (``nlp.microbatch``).
 
+The monitoring dashboard (``GET /``, ``GET /brands/{brand}``) and its JSON
+(``GET /v1/brands``, ``GET /v1/brands/{brand}/history``) only read the risk history in
+the post store (``RADAR_DB``), so they work without a model (docs/dashboard.md).
+
 Run: ``radar serve`` or ``python serve.py`` (needs the ``serve`` extra).
 Settings come from the environment when the app starts (``ServeSettings.from_env``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hmac
 import logging
 import os
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 try:
-    from fastapi import Depends, FastAPI, Header, HTTPException, Request
+    from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from fastapi.templating import Jinja2Templates
     from pydantic import BaseModel, ConfigDict, Field, StrictStr
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("serve.py needs the 'serve' extra: pip install -e '.[serve]'") from exc
 
+from nlp import dashboard
 from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
 from nlp.contract import Thresholds, score_record, thresholds_for
+from nlp.dashboard import views
+from nlp.history import (
+    HistoryPoint,
+    alert_payloads,
+    brand_history,
+    latest_points,
+    window_customers,
+)
 from nlp.microbatch import MicroBatcher, QueueFullError
+from nlp.report import Pseudonymizer
 from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
+from nlp.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
 from nlp.summary import BrandTally
 from nlp.taxonomy import SCHEMA
 from nlp.types import Prediction
@@ -42,6 +62,8 @@ from nlp.types import Prediction
 log = logging.getLogger("complaint_radar.serve")
 API_KEY_HEADER = "X-API-Key"
 DEFAULT_BRANDS = Path("data/brands.yaml")
+ENV_NAMES = {"db_path": DB_ENV}  # settings whose variable is not RADAR_<NAME>
+PLOTLY_CACHE = "public, max-age=31536000, immutable"  # its URL carries plotly's version
 
 
 @dataclass(frozen=True)
@@ -60,40 +82,49 @@ class ServeSettings:
     batch_wait_ms: float = 0.0  # > 0: also wait this long for company (more batching)
     queue_max: int = 256
     brands_path: Path | None = None  # brand book; None: data/brands.yaml when it exists
+    # The dashboard's store (RADAR_DB); read per request, never created by a GET.
+    db_path: Path = field(default_factory=resolve_db_path)
+    dashboard_min_risk: float = views.DEFAULT_MIN_RISK  # customers listed on a brand page
+    dashboard_customers: int = views.DEFAULT_CUSTOMER_LIMIT  # at most this many
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
-        for name in ("max_posts", "max_chars", "max_body_bytes", "batch_max", "queue_max"):
+        for name in ("max_posts", "max_chars", "max_body_bytes", "batch_max", "queue_max",
+                     "dashboard_customers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {self.batch_wait_ms}")
         if self.api_key is not None and len(self.api_key) < 16:
             raise ValueError("RADAR_API_KEY must be at least 16 characters")
+        if not 0.0 <= self.dashboard_min_risk <= 1.0:
+            raise ValueError(f"dashboard_min_risk must be in [0, 1], "
+                             f"got {self.dashboard_min_risk}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
         """Read ``RADAR_MODEL_DIR``, ``RADAR_HOST``, ``RADAR_PORT``, ``RADAR_API_KEY``,
         ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``, ``RADAR_MAX_BODY_BYTES``,
         ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``, ``RADAR_BATCH_WAIT_MS``,
-        ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``."""
+        ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``, ``RADAR_DB`` (the store; default
+        ``data/radar.db``), ``RADAR_DASHBOARD_MIN_RISK``, ``RADAR_DASHBOARD_CUSTOMERS``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"RADAR_{f.name.upper()}")
+            name = ENV_NAMES.get(f.name, f"RADAR_{f.name.upper()}")
+            raw = env.get(name)
             if raw is None or raw == "":
                 continue
             try:
                 values[f.name] = _parse_setting(f.name, raw)
             except ValueError:
-                raise ValueError(
-                    f"RADAR_{f.name.upper()}={raw!r} is not a valid {f.name}") from None
+                raise ValueError(f"{name}={raw!r} is not a valid {f.name}") from None
         return cls(**values)
 
 
 def _parse_setting(name: str, raw: str) -> Any:
-    if name in ("model_dir", "brands_path"):
+    if name in ("model_dir", "brands_path", "db_path"):
         return Path(raw)
     if name in ("host", "api_key"):
         return raw
@@ -101,7 +132,7 @@ def _parse_setting(name: str, raw: str) -> Any:
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ValueError(raw)
         return raw.lower() in ("1", "true", "yes")
-    if name == "batch_wait_ms":
+    if name in ("batch_wait_ms", "dashboard_min_risk"):
         return float(raw)
     return int(raw)
 
@@ -213,6 +244,63 @@ class HealthResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class HistoryPointResponse(BaseModel):
+    brand: str
+    window_start: str
+    window_end: str
+    score_version: str
+    model_version: str = Field(description="The model that scored this window's posts.")
+    customers: int
+    posts: int
+    at_risk_share: float = Field(description="Mean customer risk (docs/risk.md).")
+    ci_low: float
+    ci_high: float
+    ci_method: str
+    expected_at_risk: float
+    previous_share: float | None
+    trend: float | None = Field(description="Change of at-risk share against the previous "
+                                            "window; None: no previous window.")
+    trend_low: float | None = Field(description="The change's 95% interval.")
+    trend_high: float | None
+    trend_significant: bool | None
+    drivers: dict[str, float] = Field(description="Each driver's share of the brand's risk.")
+    computed_at: str = Field(description="When the monitor computed this point.")
+    trend_label: Literal["up", "down", "flat", "new"] = Field(
+        description="up/down: the change's interval excludes zero; flat: it does not; "
+                    "new: no previous window.")
+
+
+class BrandsResponse(BaseModel):
+    score_version: str
+    brands: list[HistoryPointResponse] = Field(
+        description="Each brand's latest window, highest at-risk share first.")
+
+
+class CustomerPostResponse(BaseModel):
+    source: str
+    text: str = Field(description="The post with @handles and links masked.")
+    created_at: str | None
+    url: str | None = Field(description="The raw post, where the source has URLs.")
+
+
+class AtRiskCustomerResponse(BaseModel):
+    customer: str = Field(description="A pseudonym (keyed HMAC, RADAR_PSEUDONYM_KEY).")
+    risk: float
+    drivers: dict[str, float]
+    posts: list[CustomerPostResponse] = Field(description="The posts that drove the risk.")
+
+
+class BrandHistoryResponse(BaseModel):
+    brand: str
+    score_version: str
+    points: list[HistoryPointResponse] = Field(description="Every window, earliest first.")
+    window_start: str = Field(description="The latest window, whose customers are listed.")
+    window_end: str
+    min_risk: float
+    theme: str | None
+    customers: list[AtRiskCustomerResponse] = Field(description="Riskiest first.")
 
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 503)}
@@ -424,7 +512,190 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         classifier()
         return HealthResponse(status="ready")
 
+    _add_dashboard(app, settings, v1)
     return app
+
+
+# --- the dashboard -----------------------------------------------------------------------
+
+
+class PageError(Exception):
+    """An HTML page that cannot be shown as asked: rendered as a message page, not JSON."""
+
+    def __init__(self, status: int, title: str, message: str,
+                 links: list[tuple[str, str]] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+        self.links, self.headers = links or [], headers
+
+
+def _basic_password(authorization: str | None) -> str | None:
+    """The password of an HTTP Basic ``Authorization`` header; None if there is none."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return password if colon else None
+
+
+def _same_secret(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
+    """The pages, their static files and their JSON; they read the store, never the model."""
+    templates = Jinja2Templates(directory=dashboard.TEMPLATES_DIR)
+    templates.env.filters.update(pct=views.percent, pts=views.points_change,
+                                 utc=views.format_utc, day=views.format_day)
+    pseudonymize = Pseudonymizer()  # one key per app: pseudonyms stay put across requests
+    asset_version = dashboard.static_version()
+    plotly_version = dashboard.plotly_version()
+    brand_errors = {**ERRORS, 404: {"model": ErrorResponse}}
+
+    def render(request: Request, name: str, status: int = 200,
+               headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+        context.update(base=request.scope.get("root_path", ""), asset_version=asset_version,
+                       plotly_version=plotly_version, score_version=SCORE_VERSION,
+                       store_path=str(settings.db_path), confidence=views.CONFIDENCE_LABEL)
+        # The pages name customers' posts: no shared cache may keep them.
+        return templates.TemplateResponse(request, name, context, status_code=status,
+                                          headers={"Cache-Control": "no-store",
+                                                   **(headers or {})})
+
+    @app.exception_handler(PageError)
+    async def page_error(request: Request, exc: PageError) -> HTMLResponse:
+        return render(request, "message.html", exc.status, exc.headers, title=exc.title,
+                      message=exc.message, links=exc.links, show_home=exc.status != 401)
+
+    def page_access(request: Request) -> None:
+        """The X-API-Key header, or HTTP Basic with the key as password (browsers)."""
+        if settings.api_key is None:
+            return
+        if (_same_secret(request.headers.get(API_KEY_HEADER), settings.api_key)
+                or _same_secret(_basic_password(request.headers.get("authorization")),
+                                settings.api_key)):
+            return
+        raise PageError(401, "Sign in",
+                        "this dashboard needs the service's API key: sign in with any user "
+                        f"name and the key as password, or send the {API_KEY_HEADER} header",
+                        headers={"WWW-Authenticate": 'Basic realm="complaint-radar", '
+                                                     'charset="UTF-8"'})
+
+    @contextmanager
+    def read_store(page: bool) -> Iterator[PostStore]:
+        """The store for one request, closed after it; a missing file is not created."""
+        path = settings.db_path
+        problem = None
+        if not path.is_file():
+            problem = views.missing_store_message(path)
+        else:
+            try:
+                store = open_store(path)
+            except StoreError as exc:
+                problem = str(exc)
+        if problem is not None:
+            raise PageError(503, "No risk history", problem) if page \
+                else HTTPException(503, problem)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def resolve_brand(store: PostStore, brand: str, page: bool) -> HistoryPoint:
+        """The brand's latest point (the name matched exactly, else ignoring case)."""
+        latest = {p.brand: p for p in latest_points(store, SCORE_VERSION)}
+        name = views.find_brand(latest, brand)
+        if name is None:
+            message = views.unknown_brand_message(brand, sorted(latest))
+            if page:
+                raise PageError(404, "Unknown brand", message,
+                                [(b, views.brand_href(b)) for b in sorted(latest)])
+            raise HTTPException(404, message)
+        return latest[name]
+
+    pages = [Depends(page_access)]
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        try:
+            path = dashboard.plotly_js_path()
+        except dashboard.DashboardError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return FileResponse(path, media_type="text/javascript; charset=utf-8",
+                            headers={"Cache-Control": PLOTLY_CACHE})
+
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+
+    @app.get("/", response_class=HTMLResponse, dependencies=pages, include_in_schema=False)
+    def overview(request: Request) -> HTMLResponse:
+        with read_store(page=True) as store:
+            points = latest_points(store, SCORE_VERSION)
+        rows = views.overview_rows(points)
+        message = None if rows else views.empty_history_message(settings.db_path, SCORE_VERSION)
+        last = max((p.computed_at for p in points), default=None)
+        return render(request, "overview.html", rows=rows, message=message, last_update=last)
+
+    @app.get("/brands/{brand:path}", response_class=HTMLResponse, dependencies=pages,
+             include_in_schema=False)
+    def brand_page(request: Request, brand: str, theme: str | None = None) -> HTMLResponse:
+        with read_store(page=True) as store:
+            latest = resolve_brand(store, brand, page=True)
+            name = latest.brand
+            try:
+                theme = views.check_theme(theme)
+            except ValueError as exc:
+                links = [(f"{t.key} ({t.label})", views.brand_href(name, t.key))
+                         for t in views.theme_choices()]
+                raise PageError(400, "Unknown theme", str(exc), links) from None
+            history = brand_history(store, name, SCORE_VERSION)
+            rows = window_customers(store, latest, settings.dashboard_min_risk, theme,
+                                    settings.dashboard_customers)
+            alerts = views.alert_views(alert_payloads(store, name))
+        return render(
+            request, "brand.html", row=views.brand_row(latest),
+            brand_path=views.brand_href(name).removeprefix("/brands/"),
+            risk_figure=views.risk_figure(history), driver_figure=views.driver_figure(history),
+            customers=views.customer_views(rows, pseudonymize), alerts=alerts,
+            themes=views.theme_choices(), theme=theme,
+            theme_label=views.driver(theme).label if theme else None,
+            min_risk=settings.dashboard_min_risk, limit=settings.dashboard_customers)
+
+    @app.get("/v1/brands", response_model=BrandsResponse, dependencies=v1, responses=ERRORS)
+    def brands_json() -> BrandsResponse:
+        with read_store(page=False) as store:
+            points = latest_points(store, SCORE_VERSION)
+        ordered = sorted(points, key=lambda p: (-p.at_risk_share, p.brand))
+        return BrandsResponse(score_version=SCORE_VERSION, brands=[
+            HistoryPointResponse(**views.point_record(p)) for p in ordered])
+
+    @app.get("/v1/brands/{brand:path}/history", response_model=BrandHistoryResponse,
+             dependencies=v1, responses=brand_errors)
+    def brand_history_json(
+            brand: str, theme: str | None = None,
+            min_risk: Annotated[float, Query(ge=0.0, le=1.0)] = settings.dashboard_min_risk,
+            limit: Annotated[int, Query(ge=1, le=1000)] = settings.dashboard_customers,
+    ) -> BrandHistoryResponse:
+        with read_store(page=False) as store:
+            latest = resolve_brand(store, brand, page=False)
+            try:
+                theme = views.check_theme(theme)
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from None
+            history = brand_history(store, latest.brand, SCORE_VERSION)
+            rows = window_customers(store, latest, min_risk, theme, limit)
+        record = views.point_record(latest)
+        return BrandHistoryResponse(
+            brand=latest.brand, score_version=SCORE_VERSION,
+            points=[HistoryPointResponse(**views.point_record(p)) for p in history],
+            window_start=record["window_start"], window_end=record["window_end"],
+            min_risk=min_risk, theme=theme,
+            customers=[AtRiskCustomerResponse(**views.customer_record(c))
+                       for c in views.customer_views(rows, pseudonymize)])
 
 
 def _check_limits(request: ClassifyRequest, settings: ServeSettings) -> None:

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -34,6 +35,7 @@ THEME_JUMP = "theme_jump"
 KINDS = (RISK_RISE, THEME_JUMP)
 EXAMPLE_CHARS = 280  # an example longer than this is shortened in messages (not in the payload)
 MAX_EXAMPLES = 20  # Slack refuses sections over 3,000 characters
+EPS = 1e-12
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class AlertRules:
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any] | None) -> AlertRules:
         """From the YAML config; absent keys keep their defaults, unknown keys are an error."""
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise ValueError(f"alert rules must be a mapping of rule to value, got "
+                             f"{type(mapping).__name__}")
         mapping = dict(mapping or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(mapping) - known)
@@ -199,7 +204,7 @@ class Alert:
             for number, example in enumerate(self.examples, start=1):
                 lines.append(f'{number}. "{_shorten(example.get("text") or "")}"')
                 where = ", ".join(str(v) for v in (example.get("source"),
-                                                    example.get("created_at"),
+                                                    _display_time(example.get("created_at")),
                                                     example.get("url")) if v)
                 if where:
                     lines.append(f"   {where}")
@@ -219,7 +224,9 @@ class Alert:
         if not sender or not recipients or not all(recipients):
             raise ValueError(f"an alert e-mail needs a sender and recipients, got {sender!r} "
                              f"and {list(recipients)!r}")
-        message = EmailMessage()
+        # Folding at 78 characters puts a subject of just that length on a line of its own,
+        # which readers unfold with a leading space; no subject of ours comes near 998.
+        message = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
         message["Subject"] = f"complaint-radar: {self.headline}"
         message["From"] = sender
         message["To"] = ", ".join(recipients)
@@ -274,7 +281,8 @@ def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: Example
             if driver == BASE_DRIVER:
                 continue  # "no theme" rising says nothing about why
             change = share - before.drivers.get(driver, 0.0)
-            if change >= rules.theme_jump and share >= rules.theme_min_share:
+            # A jump of exactly the threshold fires, whatever the float subtraction rounds to.
+            if change >= rules.theme_jump - EPS and share >= rules.theme_min_share - EPS:
                 jumps.append((THEME_JUMP, driver, share, before.drivers.get(driver, 0.0),
                               change, None, None))
         fired += sorted(jumps, key=lambda j: (-j[4], j[1]))
@@ -373,6 +381,17 @@ def _iso(value: datetime | str | None) -> str | None:
         except ValueError:
             return value  # already ISO 8601 or the source's own format: keep it
     return value.isoformat().replace("+00:00", "Z")
+
+
+def _display_time(value: str | None) -> str | None:
+    """'2026-11-29 16:46 UTC' from an ISO 8601 UTC time; anything else as it is."""
+    try:
+        moment = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return value
+    if moment is None or moment.utcoffset() != timedelta(0):
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _day(moment: datetime, last: bool = False) -> str:

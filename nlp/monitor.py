@@ -186,15 +186,20 @@ def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: date
     rules = AlertRules.from_dict(config.alert_rules)
     brands = sorted({w.risk.brand for w in windows})
     history = {b: brand_history(store, b, SCORE_VERSION) for b in brands}
-    alerts = find_alerts(history, lambda point: window_customers(store, point, 0.0, None, 20),
+    alerts = find_alerts(history, lambda point: window_customers(store, point, 0.0, None, 50),
                          rules)
     if not alerts:
         return 0, 0
-    channels = channels_from_config(config.channels)
-    results = deliver(store, alerts, channels, now=lambda: now)
+    try:
+        channels, config_error = channels_from_config(config.channels), None
+    except ValueError as exc:  # e.g. a missing secret: record the alerts, then say so
+        channels, config_error = [], exc
+    results = deliver(store, alerts, channels, now=now)
     sent = sum(1 for r in results if r.status == "sent")
     log(f"alerts: {len(alerts)} found, {sent} deliveries sent"
         + ("" if channels else " (no channels configured: recorded only)"))
+    if config_error is not None:
+        raise ValueError(f"{len(alerts)} alerts recorded but not sent: {config_error}")
     return len(alerts), sent
 
 

@@ -234,7 +234,7 @@ def channels_from_config(mapping: Mapping[str, Any] | None,
         missing = [k for k in ("host", "from", "to") if not section.get(k)]
         if missing:
             raise ValueError(f"alerts.channels.email needs {missing}")
-        starttls, use_ssl = bool(section.get("starttls", False)), bool(section.get("ssl", False))
+        starttls, use_ssl = (_flag(section, key) for key in ("starttls", "ssl"))
         port = section.get("port", 465 if use_ssl else 587 if starttls else 25)
         try:
             channels.append(SmtpChannel(
@@ -281,6 +281,13 @@ def _from_env(section: Mapping[str, Any], key: str, name: str, env: Mapping[str,
     return value
 
 
+def _flag(section: Mapping[str, Any], key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):  # "no" in quotes would otherwise read as True
+        raise ValueError(f"alerts.channels.email.{key} must be true or false, got {value!r}")
+    return value
+
+
 def _timeout(section: Mapping[str, Any], name: str) -> float:
     value = section.get("timeout", 10.0)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -306,7 +313,7 @@ class DeliveryResult:
 def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channel],
             max_attempts: int = 4, backoff_base_s: float = 1.0, backoff_cap_s: float = 60.0,
             sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
-            now: datetime | None = None) -> list[DeliveryResult]:
+            now: datetime | Callable[[], datetime] | None = None) -> list[DeliveryResult]:
     """Record each alert and send it on every channel that has not sent it yet.
 
     A failing attempt is retried after :func:`nlp.collect.runner.backoff_delay` (or the
@@ -316,7 +323,8 @@ def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channe
     call. One channel failing never stops the others.
 
     Args:
-        now: the time recorded; None reads the clock at each record.
+        now: the time recorded: a fixed time, a clock to call at each record, or None
+            for the UTC clock.
 
     Returns:
         One result per alert and channel, in order.
@@ -332,7 +340,12 @@ def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channe
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
     rng = rng or random.Random()
-    clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+
+    def clock() -> datetime:
+        if callable(now):
+            return now()
+        return now if now is not None else datetime.now(UTC)
+
     results: list[DeliveryResult] = []
     for alert in alerts:
         record_alert(store, alert.key, alert.brand, alert.window_end, alert.kind,
@@ -367,7 +380,9 @@ def _send_with_retries(channel: Channel, alert: Alert, max_attempts: int,
         except Exception as exc:  # a broken channel must not stop the others
             # Recorded, redacted and retried; no traceback in the log, as a library's
             # message (and so its traceback) can quote a secret.
-            error = channel.redact(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
+            redact = getattr(channel, "redact", None)
+            error = (redact(f"{type(exc).__name__}: {exc}") if redact is not None
+                     else type(exc).__name__)[:ERROR_CHARS]
             retryable = True
         if not retryable or attempt == max_attempts:
             return attempt, error

@@ -226,6 +226,15 @@ def _x(point: HistoryPoint) -> str:
     return point.window_start.strftime("%Y-%m-%d %H:%M")
 
 
+def _date_axis(history: Sequence[HistoryPoint]) -> dict[str, Any]:
+    """One tick per window start, labelled by day (weekly windows need no finer ticks)."""
+    axis: dict[str, Any] = {"type": "date", "title": {"text": "window start (UTC)"}}
+    if 1 < len(history) <= 16:
+        axis.update(tickmode="array", tickvals=[_x(p) for p in history],
+                    ticktext=[p.window_start.strftime("%b %d") for p in history])
+    return axis
+
+
 def _window_text(point: HistoryPoint) -> str:
     return f"{format_day(point.window_start)} – {format_day(point.window_end)}"
 
@@ -282,7 +291,7 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
                                 "font": {"size": 11, "color": "#2c3e50"}})
     layout = {
         "height": 360, "margin": {"l": 60, "r": 20, "t": 36, "b": 40},
-        "xaxis": {"type": "date", "title": {"text": "window start (UTC)"}},
+        "xaxis": _date_axis(history),
         "yaxis": {"title": {"text": "customers at risk"}, "tickformat": ".0%",
                   "rangemode": "tozero"},
         "legend": {"orientation": "h", "x": 0, "y": 1.12},
@@ -310,7 +319,7 @@ def driver_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
                      "hovertemplate": f"{label}: " "%{y:.1%}<extra></extra>"})
     layout = {
         "height": 340, "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
-        "xaxis": {"type": "date", "title": {"text": "window start (UTC)"}},
+        "xaxis": _date_axis(history),
         "yaxis": {"title": {"text": "share of customers, by driver"}, "tickformat": ".0%",
                   "rangemode": "tozero"},
         "hovermode": "x unified", "legend": {"orientation": "v"},

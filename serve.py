@@ -274,6 +274,8 @@ class HistoryPointResponse(BaseModel):
 
 class BrandsResponse(BaseModel):
     score_version: str
+    message: str | None = Field(
+        None, description="Why there are no brands: no store yet, or no history in it.")
     brands: list[HistoryPointResponse] = Field(
         description="Each brand's latest window, highest at-risk share first.")
 
@@ -539,7 +541,7 @@ def _basic_password(authorization: str | None) -> str | None:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    user, colon, password = decoded.partition(":")
+    _user, colon, password = decoded.partition(":")
     return password if colon else None
 
 
@@ -587,33 +589,44 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
                                                      'charset="UTF-8"'})
 
     @contextmanager
-    def read_store(page: bool) -> Iterator[PostStore]:
-        """The store for one request, closed after it; a missing file is not created."""
-        path = settings.db_path
-        problem = None
-        if not path.is_file():
-            problem = views.missing_store_message(path)
-        else:
-            try:
-                store = open_store(path)
-            except StoreError as exc:
-                problem = str(exc)
-        if problem is not None:
-            raise PageError(503, "No risk history", problem) if page \
-                else HTTPException(503, problem)
+    def read_store(page: bool) -> Iterator[PostStore | None]:
+        """The store for one request, closed after it; None while there is no store file.
+
+        A missing file is the state before the monitor's first run, not a server fault: the
+        pages and JSON say so (no 5xx), and a GET never creates the file. A file that is no
+        store (or from a newer version) is a fault: 503 with the store's message.
+        """
+        if not settings.db_path.is_file():
+            yield None
+            return
+        try:
+            store = open_store(settings.db_path)
+        except StoreError as exc:
+            raise PageError(503, "Store unreadable", str(exc)) if page \
+                else HTTPException(503, str(exc)) from exc
         try:
             yield store
         finally:
             store.close()
 
-    def resolve_brand(store: PostStore, brand: str, page: bool) -> HistoryPoint:
+    def points_or_message(store: PostStore | None) -> tuple[list[HistoryPoint], str | None]:
+        """Each brand's latest point, or what to say when there is none."""
+        if store is None:
+            return [], views.missing_store_message(settings.db_path)
+        points = latest_points(store, SCORE_VERSION)
+        return points, (None if points else
+                        views.empty_history_message(settings.db_path, SCORE_VERSION))
+
+    def resolve_brand(store: PostStore | None, brand: str, page: bool) -> HistoryPoint:
         """The brand's latest point (the name matched exactly, else ignoring case)."""
-        latest = {p.brand: p for p in latest_points(store, SCORE_VERSION)}
+        points, message = points_or_message(store)
+        latest = {p.brand: p for p in points}
         name = views.find_brand(latest, brand)
         if name is None:
-            message = views.unknown_brand_message(brand, sorted(latest))
+            # No history at all says why (no store, or an empty one); else name the brands.
+            message = message or views.unknown_brand_message(brand, sorted(latest))
             if page:
-                raise PageError(404, "Unknown brand", message,
+                raise PageError(404, "Unknown brand" if points else "No risk history", message,
                                 [(b, views.brand_href(b)) for b in sorted(latest)])
             raise HTTPException(404, message)
         return latest[name]
@@ -634,9 +647,8 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     @app.get("/", response_class=HTMLResponse, dependencies=pages, include_in_schema=False)
     def overview(request: Request) -> HTMLResponse:
         with read_store(page=True) as store:
-            points = latest_points(store, SCORE_VERSION)
+            points, message = points_or_message(store)
         rows = views.overview_rows(points)
-        message = None if rows else views.empty_history_message(settings.db_path, SCORE_VERSION)
         last = max((p.computed_at for p in points), default=None)
         return render(request, "overview.html", rows=rows, message=message, last_update=last)
 
@@ -668,9 +680,9 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     @app.get("/v1/brands", response_model=BrandsResponse, dependencies=v1, responses=ERRORS)
     def brands_json() -> BrandsResponse:
         with read_store(page=False) as store:
-            points = latest_points(store, SCORE_VERSION)
+            points, message = points_or_message(store)
         ordered = sorted(points, key=lambda p: (-p.at_risk_share, p.brand))
-        return BrandsResponse(score_version=SCORE_VERSION, brands=[
+        return BrandsResponse(score_version=SCORE_VERSION, message=message, brands=[
             HistoryPointResponse(**views.point_record(p)) for p in ordered])
 
     @app.get("/v1/brands/{brand:path}/history", response_model=BrandHistoryResponse,

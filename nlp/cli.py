@@ -609,8 +609,11 @@ def serve(
     model: Annotated[Path | None, typer.Option(
         help="Model folder or MLflow URI, e.g. models:/complaint-radar@champion (default: "
              "$RADAR_MODEL_DIR or models/baseline).")] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="Post store the dashboard reads (default: $RADAR_DB or data/radar.db).")
+    ] = None,
 ) -> None:
-    """Start the REST endpoint (needs the serve extra). Other settings: RADAR_* variables."""
+    """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
     import dataclasses
 
     try:
@@ -621,8 +624,8 @@ def serve(
         raise _fail(f"{exc}. Install the serve extra: pip install -e '.[serve]'") from exc
     try:
         settings = ServeSettings.from_env()
-        overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model))
-                     if v is not None}
+        overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),
+                                       ("db_path", db)) if v is not None}
         settings = dataclasses.replace(settings, **overrides)
     except ValueError as exc:
         raise _fail(str(exc)) from exc

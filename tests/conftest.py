@@ -116,3 +116,9 @@ def train_tiny_transformer(root: Path, mirror_dir: Path):
         mp.setenv("RADAR_CACHE_DIR", str(root / "cache"))
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         return config, train_transformer(config, tracking_uri=uri), uri
+
+
+@pytest.fixture
+def anyio_backend():
+    """Async tests run on asyncio only (selenium brings trio, which anyio would add)."""
+    return "asyncio"

@@ -24,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nlp.alerts import find_alerts
 from nlp.history import (
+    brand_history,
     latest_points,
     post_key,
     record_alert,
@@ -162,7 +164,7 @@ def build_fixture_store(db_path: Path, seed: int = 7) -> DashboardFixture:
         order = tuple(sorted(latest, key=lambda b: (-latest[b].risk.at_risk_share, b)))
         trends = {b: _trend(w) for b, w in latest.items()}
         top = order[0]
-        _record_rise_alert(store, latest[top])
+        _record_alerts(store)
         point = next(p for p in latest_points(store, SCORE_VERSION) if p.brand == top)
         at_risk = window_customers(store, point, min_risk=0.5, limit=1000)
         counts: dict[str, int] = {}
@@ -190,21 +192,19 @@ def _trend(window) -> str:
     return "up" if window.risk.trend > 0 else "down"
 
 
-def _record_rise_alert(store, window) -> None:
-    r = window.risk
-    change = r.trend or 0.0
-    top_driver = next(iter(r.drivers), "unthemed")
-    key = f"{r.brand}|{r.window_end:%Y-%m-%d}|risk_rise"
-    record_alert(store, key, r.brand, r.window_end, "risk_rise", {
-        "brand": r.brand, "kind": "risk_rise", "window_end": r.window_end.isoformat(),
-        "change": change, "change_low": window.trend_low, "change_high": window.trend_high,
-        "top_driver": top_driver,
-        "summary": (f"{r.brand}: at-risk share rose {change * 100:+.1f} pts "
-                    f"(95% CI {window.trend_low * 100:+.1f} to {window.trend_high * 100:+.1f}), "
-                    f"top driver {top_driver}")},
-        created_at=r.window_end + timedelta(hours=6))
-    record_delivery(store, key, "webhook", 1, "sent", None, r.window_end + timedelta(hours=6))
-    record_delivery(store, key, "email", 3, "sent", None, r.window_end + timedelta(hours=6))
+def _record_alerts(store) -> int:
+    """The monitor's own alert rules over the fixture history, recorded with deliveries
+    (the webhook at once, the e-mail after two failures), as ``radar monitor`` would."""
+    history = {p.brand: brand_history(store, p.brand, SCORE_VERSION)
+               for p in latest_points(store, SCORE_VERSION)}
+    alerts = find_alerts(history, lambda point: window_customers(store, point, limit=50))
+    for alert in alerts:
+        at = alert.window_end + timedelta(hours=6)
+        record_alert(store, alert.key, alert.brand, alert.window_end, alert.kind,
+                     alert.to_payload(), at)
+        record_delivery(store, alert.key, "webhook", 1, "sent", None, at)
+        record_delivery(store, alert.key, "email", 3, "sent", None, at)
+    return len(alerts)
 
 
 # --- a real server ---------------------------------------------------------------------------

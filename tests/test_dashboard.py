@@ -11,7 +11,6 @@ import base64
 import dataclasses
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,7 +24,13 @@ from fastapi.testclient import TestClient  # noqa: E402
 import serve  # noqa: E402
 from nlp import dashboard  # noqa: E402
 from nlp.dashboard import views  # noqa: E402
-from nlp.history import HistoryPoint, brand_history, latest_points, window_customers  # noqa: E402
+from nlp.history import (  # noqa: E402
+    HistoryPoint,
+    alert_payloads,
+    brand_history,
+    latest_points,
+    window_customers,
+)
 from nlp.report import Pseudonymizer  # noqa: E402
 from nlp.risk import DRIVER_KEYS, SCORE_VERSION  # noqa: E402
 from nlp.store import open_store  # noqa: E402
@@ -215,12 +220,18 @@ def test_brand_page_lists_pseudonymised_customers_with_their_posts(client, fixtu
     assert re.search(r"<time datetime=\"2024-02-\d\dT", html)
 
 
-def test_brand_page_shows_recent_alerts(client):
-    acme = Tags(client.get("/brands/AcmeTelco").text)
-    assert acme.having("section") and any(a.get("id") == "alerts" for a in acme.having("section"))
+def test_brand_page_shows_recent_alerts(client, store):
     html = client.get("/brands/AcmeTelco").text
-    assert "AcmeTelco: at-risk share rose" in html
-    assert "email: sent after 3 attempts" in html and "webhook: sent" in html
+    section = html[html.index('id="alerts"'):html.index('id="customers"')]
+    recorded = alert_payloads(store, "AcmeTelco")
+    assert {a["kind"] for a in recorded} >= {"risk_rise"}
+    assert section.count('<li class="alert">') == len(recorded)
+    for alert in recorded:
+        assert alert["headline"] in section.replace("&#39;", "'")
+        assert alert["change_text"] in section
+        for example in alert["examples"]:
+            assert example["text"].replace("'", "&#39;") in section
+    assert "email: sent after 3 attempts" in section and "webhook: sent" in section
     assert 'id="alerts"' not in client.get("/brands/Bluebird%20Air").text
 
 
@@ -277,7 +288,7 @@ def test_brands_json_is_the_latest_point_per_brand_with_trend_label(client, fixt
     response = client.get("/v1/brands")
     assert response.status_code == 200
     body = response.json()
-    assert body["score_version"] == SCORE_VERSION
+    assert body["score_version"] == SCORE_VERSION and body["message"] is None
     assert [b["brand"] for b in body["brands"]] == list(fixture.brands_by_share)
     for record in body["brands"]:
         assert set(record) == POINT_FIELDS | {"trend_label"}
@@ -343,6 +354,7 @@ def test_pages_accept_the_key_header_or_basic_auth(keyed_client):
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Basic ")
         assert "API key" in refused.text and "AcmeTelco</a>" not in refused.text
+        assert_only_local_assets(refused.text)
         assert keyed_client.get(path, headers={"X-API-Key": API_KEY}).status_code == 200
         assert keyed_client.get(path, headers=basic("anyone", API_KEY)).status_code == 200
         assert keyed_client.get(path, headers=basic("anyone", "wrong-password")).status_code \
@@ -402,49 +414,72 @@ def test_no_page_loads_anything_from_elsewhere(client, fixture):
 
 
 def test_missing_store_is_said_clearly_and_not_created(tmp_path):
+    """Before the monitor's first run: a message, no server error, and no file made."""
     db_path = tmp_path / "never.db"
     settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)
-    expected = f"no store at {db_path}; run `radar monitor --config &lt;config.yaml&gt; --once`"
+    message = views.missing_store_message(db_path)
+    assert message == f"no store at {db_path}; run `radar monitor --config <config.yaml> --once`"
+    shown = message.replace("<", "&lt;").replace(">", "&gt;")
     with TestClient(create_app(settings)) as c:
-        for path in ("/", "/brands/AcmeTelco"):
-            response = c.get(path)
-            assert response.status_code == 503
-            assert expected in response.text
+        page = c.get("/")
+        assert page.status_code == 200 and shown in page.text
+        assert not Tags(page.text).having("tr", "brand-row")
+        brand = c.get("/brands/AcmeTelco")
+        assert brand.status_code == 404 and shown in brand.text
+        for response in (page, brand):
             assert_only_local_assets(response.text)
-        api = c.get("/v1/brands")
-        assert api.status_code == 503
-        assert api.json()["detail"] == views.missing_store_message(db_path)
-        assert c.get("/v1/brands/AcmeTelco/history").status_code == 503
-    assert not db_path.exists() and not list(tmp_path.glob("never.db*"))
+        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
+                                              "message": message, "brands": []}
+        history = c.get("/v1/brands/AcmeTelco/history")
+        assert history.status_code == 404 and history.json()["detail"] == message
+    assert not list(tmp_path.glob("never.db*"))
 
 
 def test_empty_store_says_there_is_no_history_yet(tmp_path):
     db_path = tmp_path / "radar.db"
     open_store(db_path).close()
+    message = views.empty_history_message(db_path, SCORE_VERSION)
     with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=db_path))) as c:
         page = c.get("/")
         assert page.status_code == 200
-        assert "holds no risk history (risk.v1) yet" in page.text
-        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION, "brands": []}
-        assert c.get("/brands/AcmeTelco").status_code == 404
+        assert f"the store at {db_path} holds no risk history (risk.v1) yet" in page.text
+        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
+                                              "message": message, "brands": []}
+        brand = c.get("/brands/AcmeTelco")
+        assert brand.status_code == 404 and "holds no risk history" in brand.text
+
+
+def test_a_file_that_is_no_store_is_a_503_with_the_reason(tmp_path):
+    db_path = tmp_path / "other.db"
+    db_path.write_bytes(b"this is not sqlite" * 100)
+    with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=db_path))) as c:
+        page, api = c.get("/"), c.get("/v1/brands")
+    assert page.status_code == api.status_code == 503
+    assert "not a complaint-radar store" in page.text
+    assert "not a complaint-radar store" in api.json()["detail"]
 
 
 def test_each_request_opens_and_closes_the_store(fixture, tmp_path, monkeypatch):
-    opened = []
+    closes: list[list[bool]] = []  # one list per opened store, one entry per close
 
     def tracking_open(path):
-        opened.append(open_store(path))
-        return opened[-1]
+        store = open_store(path)
+        closes.append([])
+        calls, real_close = closes[-1], store.close
+
+        def close():
+            calls.append(True)
+            real_close()
+
+        store.close = close
+        return store
 
     monkeypatch.setattr(serve, "open_store", tracking_open)
     app = create_app(ServeSettings(model_dir=tmp_path, db_path=fixture.db_path))
     with TestClient(app) as c:
         for path in ("/", "/brands/AcmeTelco", "/brands/Nonesuch", "/v1/brands"):
             c.get(path)
-    assert len(opened) == 4
-    for store in opened:
-        with pytest.raises(sqlite3.ProgrammingError):
-            store.db.execute("SELECT 1")
+    assert closes == [[True]] * 4  # each request its own store, closed once, errors too
 
 
 def test_dashboard_works_while_no_model_is_loaded(client):
@@ -516,10 +551,15 @@ def test_unsafe_post_urls_are_not_linked():
         assert views.safe_url(url) is None
 
 
-def test_alerts_without_a_summary_still_say_what_happened():
-    shown = views.alert_views([{"kind": "theme_jump", "window_end": "2024-01-08T00:00:00Z",
-                                "change": 0.12, "deliveries": []}])
-    assert shown[0].summary == "theme jump: +12.0 pts" and shown[0].window_end == "2024-01-08"
+def test_alerts_without_the_usual_fields_still_say_what_happened():
+    [shown] = views.alert_views([{"kind": "theme_jump", "window_end": "2024-01-08T00:00:00Z",
+                                  "change": 0.12, "examples": [{"text": "hi @bob", "url": "x"}],
+                                  "deliveries": [{"channel": "webhook", "status": "failed",
+                                                  "attempts": 4}]}])
+    assert (shown.kind, shown.change, shown.top_driver) == ("theme jump", "+12.0 pts", "")
+    assert shown.headline == "theme jump (window ending 2024-01-08)"
+    assert [(p.text, p.url) for p in shown.examples] == [("hi @user", None)]
+    assert shown.deliveries == ("webhook: failed after 4 attempts",)
     assert len(views.alert_views([{"kind": "x"}] * 9)) == views.RECENT_ALERTS
 
 

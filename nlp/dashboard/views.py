@@ -409,13 +409,19 @@ def customer_record(view: CustomerView) -> dict[str, Any]:
 # --- alerts -------------------------------------------------------------------------------------
 
 
+ALERT_KINDS = {"risk_rise": "risk rise", "theme_jump": "theme jump"}
+ALERT_EXAMPLES = 3
+
+
 @dataclass(frozen=True)
 class AlertView:
-    """A recorded alert, in one line, and how its deliveries went."""
+    """A recorded alert in a line or two, its example posts, and how its deliveries went."""
 
     kind: str
-    window_end: str
-    summary: str
+    headline: str  # says which window (the alert's own wording)
+    change: str
+    top_driver: str
+    examples: tuple[PostView, ...]
     deliveries: tuple[str, ...]
 
 
@@ -423,23 +429,47 @@ def alert_views(payloads: Iterable[Mapping[str, Any]],
                 limit: int = RECENT_ALERTS) -> list[AlertView]:
     """The newest alerts (``alert_payloads`` order) in words.
 
-    Reads only a few common fields, so any alert payload shows: a ``text``, ``summary``,
-    ``title`` or ``message`` when the payload has one, else its kind and change.
+    Reads the fields of :meth:`nlp.alerts.Alert.to_payload` (``headline``, ``change_text``,
+    ``top_driver``, ``examples``) and falls back on what any payload has (its kind and
+    change), so an alert recorded by an older or newer monitor still shows.
     """
     views = []
     for payload in list(payloads)[:limit]:
         kind = str(payload.get("kind") or "alert")
-        summary = next((str(payload[k]) for k in ("summary", "text", "title", "message")
-                        if isinstance(payload.get(k), str) and payload[k].strip()), "")
-        if not summary:
-            change = payload.get("change")
-            summary = kind.replace("_", " ") + (
-                f": {points_change(change)}" if isinstance(change, int | float) else "")
+        end = payload.get("window_end")
+        fallback = ALERT_KINDS.get(kind, kind.replace("_", " ")) + (
+            f" (window ending {str(end)[:10]})" if end else "")
+        headline = next((str(payload[k]) for k in ("headline", "summary", "text", "title")
+                         if isinstance(payload.get(k), str) and payload[k].strip()), fallback)
+        change = payload.get("change_text")
+        if not isinstance(change, str):
+            number = payload.get("change")
+            change = points_change(number) if isinstance(number, int | float) else ""
+        top = payload.get("top_driver")
+        top_text = (f"{driver(str(top['driver'])).label} {percent(top.get('share'), 0)}"
+                    if isinstance(top, Mapping) and top.get("driver") else "")
+        examples = tuple(
+            PostView(source=str(e.get("source") or ""),
+                     text=normalize_text(str(e.get("text") or "")),
+                     created_at=_any_time(e.get("created_at")), url=safe_url(e.get("url")))
+            for e in (payload.get("examples") or [])[:ALERT_EXAMPLES]
+            if isinstance(e, Mapping))
         deliveries = tuple(f"{d.get('channel')}: {d.get('status')}"
                            + (f" after {d['attempts']} attempts" if d.get("attempts", 1) > 1
                               else "")
                            for d in payload.get("deliveries", ()))
-        end = payload.get("window_end")
-        views.append(AlertView(kind=kind, window_end=str(end)[:10] if end else "–",
-                               summary=normalize_text(summary), deliveries=deliveries))
+        views.append(AlertView(kind=ALERT_KINDS.get(kind, kind.replace("_", " ")),
+                               headline=normalize_text(headline), change=change,
+                               top_driver=top_text, examples=examples,
+                               deliveries=deliveries))
     return views
+
+
+def _any_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as alerts store it, or the store's own format; None if neither."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

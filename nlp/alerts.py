@@ -16,13 +16,14 @@ without author ids. Delivery and its bookkeeping live in :mod:`nlp.notify`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 from nlp.history import HistoryPoint
@@ -231,7 +232,10 @@ class Alert:
         message["From"] = sender
         message["To"] = ", ".join(recipients)
         domain = sender.rpartition("@")[2] or "complaint-radar"
-        message["Message-ID"] = make_msgid("radar", domain=domain)
+        # Derived from the alert's key: if a delivery is repeated (a crash between sending
+        # and recording it), mail systems see the same message and can drop the copy.
+        digest = hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32]
+        message["Message-ID"] = f"<radar.{digest}@{domain}>"
         if date is not None:
             message["Date"] = format_datetime(date)
         message["X-Complaint-Radar-Alert"] = self.key  # lets a mail rule spot repeats
@@ -252,7 +256,7 @@ ExampleSource = Callable[[HistoryPoint], list[dict[str, Any]]]
 
 def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: ExampleSource,
                 rules: AlertRules = AlertRules(), confidence: float = 0.95) -> list[Alert]:
-    """The alerts of each brand's latest window against the window just before it.
+    """The alerts of each brand's latest two windows, each against the window before it.
 
     Args:
         history: points per brand (any order; one score version per brand).
@@ -265,11 +269,7 @@ def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: Example
         Alerts by brand, each brand's ``risk_rise`` first, then theme jumps, biggest first.
     """
     alerts: list[Alert] = []
-    for brand in sorted(history):
-        pair = _consecutive(history[brand])
-        if pair is None:
-            continue
-        before, now = pair
+    for brand, before, now in _pairs(history):
         if min(before.customers, now.customers) < rules.min_customers:
             continue
         fired: list[tuple[str, str | None, float, float, float, float | None, float | None]] = []
@@ -300,6 +300,18 @@ def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: Example
                 model_version=now.model_version, score_version=now.score_version,
                 previous_customers=before.customers, confidence=confidence))
     return alerts
+
+
+def _pairs(history: Mapping[str, Sequence[HistoryPoint]]):
+    """Per brand: the latest window against the one before, and that one against its own
+    predecessor. A cycle that brings a week's rise may also bring the first posts of the
+    next week; the completed week is still checked (alert keys keep it from repeating)."""
+    for brand in sorted(history):
+        points = sorted(history[brand], key=lambda p: (p.window_end, p.window_start))
+        for end in (len(points) - 1, len(points)):
+            pair = _consecutive(points[:end]) if end >= 2 else None
+            if pair is not None:
+                yield brand, *pair
 
 
 def _consecutive(points: Sequence[HistoryPoint]) -> tuple[HistoryPoint, HistoryPoint] | None:
@@ -339,12 +351,14 @@ def pick_examples(customers: Iterable[Mapping[str, Any]], count: int,
     """Up to ``count`` masked posts from the candidate customers (kept in their order).
 
     One post per customer before a second from anyone, so three examples are three
-    voices; for a theme, customers whose drivers include it come first.
+    voices; for a theme, customers it drives (:func:`nlp.history.has_theme`) come first.
     """
     customers = list(customers)
     if theme is not None:
-        customers = ([c for c in customers if theme in (c.get("drivers") or {})]
-                     + [c for c in customers if theme not in (c.get("drivers") or {})])
+        from nlp.history import has_theme
+
+        customers = ([c for c in customers if has_theme(c.get("drivers") or {}, theme)]
+                     + [c for c in customers if not has_theme(c.get("drivers") or {}, theme)])
     queues = [[p for p in (c.get("posts") or []) if p.get("text")] for c in customers]
     picked: list[dict[str, Any]] = []
     seen: set[tuple[Any, Any]] = set()

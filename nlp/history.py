@@ -18,6 +18,16 @@ from nlp.risk import BrandWindow
 from nlp.store import PostStore, format_time, parse_stored_time
 
 KEY_SEPARATOR = "\t"  # between source and post_id in a stored post key
+# A customer "has" a theme when it drives at least this share of their risk. A model gives
+# every theme some probability, so every complaining customer has every driver a little;
+# filters and alert examples need the themes that matter for the customer.
+THEME_MIN_SHARE = 0.15
+
+
+def has_theme(drivers: Mapping[str, float], theme: str,
+              min_share: float = THEME_MIN_SHARE) -> bool:
+    """Whether ``theme`` is one of the drivers that matter for a customer."""
+    return drivers.get(theme, 0.0) >= min_share
 
 
 def post_key(source: str, post_id: str) -> str:
@@ -134,7 +144,8 @@ def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.
                      theme: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The customers of one point, riskiest first, with the posts that drove each.
 
-    ``theme`` keeps the customers whose drivers include it. Each post carries its text,
+    ``theme`` keeps the customers for whom it drives at least ``THEME_MIN_SHARE`` of
+    their risk (:func:`has_theme`). Each post carries its text,
     time, source and URL as stored; callers decide what to show (pseudonyms, masking).
     """
     rows = store.db.execute(
@@ -146,7 +157,7 @@ def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.
     out: list[dict[str, Any]] = []
     for customer, risk, drivers_json, keys_json in rows:
         drivers = json.loads(drivers_json)
-        if theme is not None and theme not in drivers:
+        if theme is not None and not has_theme(drivers, theme):
             continue
         posts = []
         for key in json.loads(keys_json):
@@ -267,9 +278,12 @@ def stored_brands(store: PostStore) -> list[str]:
         "SELECT DISTINCT brand FROM post_brands ORDER BY brand").fetchall()]
 
 
-def latest_post_time(store: PostStore, brand: str) -> datetime | None:
-    """The newest dated post counting for ``brand``."""
+def latest_post_time(store: PostStore, brand: str, until: datetime | None = None
+                     ) -> datetime | None:
+    """The newest dated post counting for ``brand`` (at or before ``until`` if given)."""
+    bound, params = ("", (brand,)) if until is None else (" AND p.created_at <= ?",
+                                                           (brand, format_time(until)))
     row = store.db.execute(
         "SELECT MAX(p.created_at) FROM posts p JOIN post_brands b ON b.source = p.source AND "
-        "b.post_id = p.post_id WHERE b.brand = ?", (brand,)).fetchone()
+        f"b.post_id = p.post_id WHERE b.brand = ?{bound}", params).fetchone()
     return parse_stored_time(row[0]) if row and row[0] else None

@@ -35,8 +35,12 @@ from nlp.store import PostStore
 Log = Callable[[str], None]
 
 
+class StopRequested(Exception):
+    """Raised inside a wait when a stop was asked for (not an error)."""
+
+
 class Stop:
-    """Set by SIGTERM/SIGINT; cycles check it between steps."""
+    """Set by SIGTERM/SIGINT; cycles check it between steps and waits end on it."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -76,7 +80,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def collect_step(spec: CollectSpec, store: PostStore, log: Log) -> int:
+def collect_step(spec: CollectSpec, store: PostStore, log: Log, stop: Stop | None = None
+                 ) -> int:
     """Collect one query (resuming); returns the new posts. Raises CollectError/KeyError."""
     from nlp.collect import load_source_module, parse_since
     from nlp.collect.base import Query
@@ -90,8 +95,21 @@ def collect_step(spec: CollectSpec, store: PostStore, log: Log) -> int:
     if stored is not None and not stored.done:
         # A relative since ("30d") moves every cycle; an unfinished pass resumes with its own.
         query = replace(query, since=None)
-    result = collect_posts(source, query, store, RunnerConfig(
-        max_pages=spec.max_pages, max_requests=spec.max_requests, max_retries=spec.max_retries))
+    stop = stop if stop is not None else Stop()
+
+    def wait(seconds: float) -> None:
+        # A SIGTERM during a platform's Retry-After ends the wait and the collection.
+        if stop.wait(seconds):
+            raise StopRequested
+
+    try:
+        result = collect_posts(source, query, store, RunnerConfig(
+            max_pages=spec.max_pages, max_requests=spec.max_requests,
+            max_retries=spec.max_retries), sleep=wait)
+    except StopRequested:
+        log(f"collect {spec.source} {spec.query!r}: stopped while waiting; the next cycle "
+            "resumes from the checkpoint")
+        return 0
     log(f"collect {spec.source} {spec.query!r} ({spec.brand}): {result.posts_new} new, "
         f"{result.posts_seen} seen, {result.status}: {result.reason}")
     if result.status == "failed":
@@ -160,23 +178,28 @@ def risk_step(store: PostStore, config: MonitorConfig, model_version: str,
     brands = list(config.brands) or stored_brands(store)
     windows = []
     for brand in brands:
-        last = latest_post_time(store, brand)
-        horizon = None
-        if last is not None:
-            end = config.anchor + (((last - config.anchor) // config.window) + 1) * config.window
-            horizon = end - config.history_windows * config.window
+        # A post dated in the future (a wrong clock) must not move the history's end.
+        last = latest_post_time(store, brand, until=now)
+        if last is None:
+            continue  # nothing dated yet: a history needs dated posts
+        end = config.anchor + (((last - config.anchor) // config.window) + 1) * config.window
+        # One window more than is kept, so the oldest kept window still has its trend.
+        horizon = end - (config.history_windows + 1) * config.window
         posts = [replace(RiskPost.from_prediction(prediction, brand, post.author_id,
                                                   post.created_at, post.text),
                          post_id=post_key(post.source, post.post_id))
-                 for post, prediction in iter_scored(store, model_version, brand, horizon)]
+                 for post, prediction in iter_scored(store, model_version, brand, horizon)
+                 if post.created_at is not None and post.created_at < end]
         if posts:
-            windows.extend(score_brands(posts, RiskConfig(), config.window, config.anchor)[0])
+            scored, _ = score_brands(posts, RiskConfig(), config.window, config.anchor)
+            windows.extend(w for w in scored if w.risk.window_start is not None
+                           and w.risk.window_start >= horizon + config.window)
     save_brand_windows(store, windows, model_version, now)
     return windows
 
 
 def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: datetime,
-               log: Log) -> tuple[int, int]:
+               log: Log, stop: Stop | None = None) -> tuple[int, int]:
     """Find alerts on the brands' latest windows and deliver them; (found, delivered)."""
     from nlp.alerts import AlertRules, find_alerts
     from nlp.history import brand_history, window_customers
@@ -194,7 +217,8 @@ def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: date
         channels, config_error = channels_from_config(config.channels), None
     except ValueError as exc:  # e.g. a missing secret: record the alerts, then say so
         channels, config_error = [], exc
-    results = deliver(store, alerts, channels, now=now)
+    results = deliver(store, alerts, channels, now=now,
+                      sleep=(lambda s: stop.wait(s)) if stop is not None else time.sleep)
     sent = sum(1 for r in results if r.status == "sent")
     log(f"alerts: {len(alerts)} found, {sent} deliveries sent"
         + ("" if channels else " (no channels configured: recorded only)"))
@@ -213,7 +237,8 @@ def run_cycle(config: MonitorConfig, store: PostStore, load_model: Callable[[], 
         if stop:
             break
         try:
-            result.collected[f"{spec.source} {spec.query}"] = collect_step(spec, store, log)
+            result.collected[f"{spec.source} {spec.query}"] = collect_step(spec, store, log,
+                                                                           stop)
         except Exception as exc:  # noqa: BLE001 - one source must not stop the cycle
             result.errors.append(f"collect {spec.source} {spec.query!r}: {exc}")
     for spec in config.imports:
@@ -229,18 +254,26 @@ def run_cycle(config: MonitorConfig, store: PostStore, load_model: Callable[[], 
         except Exception as exc:  # noqa: BLE001 - reported; history needs a model
             result.errors.append(f"model: {exc}")
             classifier = None
+        windows = None
         if classifier is not None:
             result.model_version = classifier.model_version
-            result.scored = score_step(store, classifier, config.score_batch, stop, log)
+            try:
+                result.scored = score_step(store, classifier, config.score_batch, stop, log)
+            except Exception as exc:  # noqa: BLE001 - what was scored is kept; go on
+                result.errors.append(f"scoring: {type(exc).__name__}: {exc}")
             if not stop:
                 now = datetime.now(UTC)
-                windows = risk_step(store, config, classifier.model_version, now)
-                result.points = len(windows)
                 try:
-                    result.alerts, result.delivered = alert_step(store, config, windows, now,
-                                                                 log)
-                except Exception as exc:  # noqa: BLE001 - alerts must not lose the history
-                    result.errors.append(f"alerts: {exc}")
+                    windows = risk_step(store, config, classifier.model_version, now)
+                    result.points = len(windows)
+                except Exception as exc:  # noqa: BLE001 - reported; the loop goes on
+                    result.errors.append(f"risk history: {type(exc).__name__}: {exc}")
+        if windows is not None and not stop:
+            try:
+                result.alerts, result.delivered = alert_step(store, config, windows, now, log,
+                                                             stop)
+            except Exception as exc:  # noqa: BLE001 - alerts must not lose the history
+                result.errors.append(f"alerts: {exc}")
     result.stopped = bool(stop)
     result.seconds = time.perf_counter() - started
     return result

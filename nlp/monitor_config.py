@@ -129,7 +129,7 @@ def load_monitor_config(path: Path) -> MonitorConfig:
         raise MonitorConfigError(f"{path}: no such file (see monitor.example.yaml)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError on bad dates
         raise MonitorConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         raise MonitorConfigError(f"{path}: expected a mapping at the top level")
@@ -153,7 +153,12 @@ def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
             raise MonitorConfigError(f"{at}: expected a mapping with collect and/or imports")
         _only(entry, {"collect", "imports"}, at)
         for i, spec in enumerate(entry.get("collect") or []):
-            collect.append(_collect_spec(spec, str(brand), f"{at}.collect[{i}]"))
+            try:
+                collect.append(_collect_spec(spec, str(brand), f"{at}.collect[{i}]"))
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, MonitorConfigError):
+                    raise
+                raise MonitorConfigError(f"{at}.collect[{i}]: {exc}") from exc
         for i, spec in enumerate(entry.get("imports") or []):
             imports.append(_import_spec(spec, str(brand), base_dir, f"{at}.imports[{i}]"))
     alerts = raw.get("alerts") or {}
@@ -168,6 +173,7 @@ def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
             raise MonitorConfigError(f"{where}: anchor {anchor!r} is not an ISO 8601 date"
                                      ) from None
     anchor = anchor.replace(tzinfo=UTC) if anchor.tzinfo is None else anchor.astimezone(UTC)
+    _check_alerts(alerts, f"{where}: alerts")
     store = raw.get("store")
     try:
         return MonitorConfig(
@@ -187,6 +193,21 @@ def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
         raise MonitorConfigError(f"{where}: {exc}") from exc
 
 
+def _check_alerts(alerts: Mapping[str, Any], at: str) -> None:
+    """Alert rules and channels are checked at start, not when the first alert fires."""
+    from nlp.alerts import AlertRules
+    from nlp.notify import channels_from_config
+
+    try:
+        AlertRules.from_dict(alerts.get("rules") or {})
+    except (TypeError, ValueError) as exc:
+        raise MonitorConfigError(f"{at}.rules: {exc}") from exc
+    try:
+        channels_from_config(alerts.get("channels") or {})
+    except (TypeError, ValueError) as exc:
+        raise MonitorConfigError(f"{at}.channels: {exc}") from exc
+
+
 def _collect_spec(spec: Any, brand: str, at: str) -> CollectSpec:
     from nlp.collect import SOURCES
 
@@ -202,6 +223,13 @@ def _collect_spec(spec: Any, brand: str, at: str) -> CollectSpec:
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise MonitorConfigError(f"{at}: options must be a mapping of strings")
+    from nlp.collect import parse_since
+
+    parse_since(spec.get("since"))  # refuse a bad since now, not in every cycle
+    max_pages = spec.get("max_pages")
+    if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
+        raise MonitorConfigError(f"{at}: max_pages must be a whole number >= 1, got "
+                                 f"{max_pages!r}")
     return CollectSpec(source=spec["source"], query=str(spec["query"]), brand=brand,
                        since=None if spec.get("since") is None else str(spec["since"]),
                        options={str(k): str(v) for k, v in options.items()},

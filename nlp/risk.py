@@ -489,9 +489,12 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
                 previous = None
                 continue
             risks = np.array([c.risk for c in customers])
-            # One random stream per (brand, window): a brand's interval does not depend on
-            # which other brands are in the file.
-            rng = np.random.default_rng([config.seed, _stable_int(brand), index])
+            # One random stream per (brand, window), keyed by the window's start: a brand's
+            # interval depends neither on the other brands in the file nor on how many
+            # windows before it were read (the monitor's history stays put).
+            start = bounds[index][0]
+            key = int(start.timestamp()) & 0xFFFFFFFF if start is not None else index
+            rng = np.random.default_rng([config.seed, _stable_int(brand), key])
             results.append(_brand_window(brand, bounds[index], customers, risks, previous,
                                          post_counts[(brand, index)], config, rng))
             previous = risks

@@ -371,8 +371,9 @@ class PostStore:
             yield
 
     # --- posts ----------------------------------------------------------------------------
-    def _existing_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
+    def _existing_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The stored text of each key that is already stored."""
+        found: dict[tuple[str, str], str] = {}
         by_source: dict[str, list[str]] = {}
         for source, post_id in keys:
             by_source.setdefault(source, []).append(post_id)
@@ -381,16 +382,17 @@ class PostStore:
                 chunk = ids[start:start + KEY_CHUNK]
                 marks = ", ".join("?" * len(chunk))
                 rows = self.db.execute(
-                    f"SELECT post_id FROM posts WHERE source = ? AND post_id IN ({marks})",
-                    (source, *chunk)).fetchall()
-                found.update((source, row[0]) for row in rows)
+                    f"SELECT post_id, text FROM posts WHERE source = ? AND post_id IN "
+                    f"({marks})", (source, *chunk)).fetchall()
+                found.update(((source, row[0]), row[1]) for row in rows)
         return found
 
     def save_posts(self, posts: Sequence[Post], run_id: str | None = None) -> SaveCounts:
         """Insert new posts and update stored ones (idempotent), in one transaction.
 
-        A post seen again gets the new text and fills fields it lacked; a brand it is
-        seen under is added to its brands (``post_brands``), never swapped for another.
+        A post seen again gets the new text and fills fields it lacked; if its text
+        changed, its predictions are dropped so it is scored again. A brand it is seen
+        under is added to its brands (``post_brands``), never swapped for another.
         """
         unique: dict[tuple[str, str], Post] = {}
         brands: set[tuple[str, str, str]] = set()
@@ -401,6 +403,10 @@ class PostStore:
         now = _now()
         with self.db.transaction():
             existing = self._existing_keys(list(unique))
+            # An edited post is scored again: its predictions were made on the old text.
+            self.db.executemany(
+                "DELETE FROM predictions WHERE source = ? AND post_id = ?",
+                [key for key, text in existing.items() if unique[key].text != text])
             self.db.executemany(_UPSERT_POST, (
                 (p.source, p.post_id, p.brand, p.author_id, format_time(p.created_at), p.text,
                  p.url, p.parent_id, p.lang,

@@ -27,6 +27,7 @@ from typing import Any
 from nlp.alerts import find_alerts
 from nlp.history import (
     brand_history,
+    has_theme,
     latest_points,
     post_key,
     record_alert,
@@ -170,7 +171,7 @@ def build_fixture_store(db_path: Path, seed: int = 7) -> DashboardFixture:
         counts: dict[str, int] = {}
         for row in at_risk:
             for key in row["drivers"]:
-                counts[key] = counts.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + has_theme(row["drivers"], key)
         themes = [k for k, n in counts.items()
                   if 0 < n < len(at_risk) and k not in ("churn_intent", "unthemed")]
         # Closest to half, so the filter visibly removes customers and keeps some.

@@ -356,6 +356,15 @@ class CustomerView:
         return " ".join(d.key for d in self.drivers)
 
 
+def main_drivers(drivers: Mapping[str, float]) -> tuple[Driver, ...]:
+    """The drivers that matter for a customer (:func:`nlp.history.has_theme`), at least the
+    biggest: a model gives every theme a little, so listing all of them says nothing."""
+    from nlp.history import has_theme
+
+    ranked = ranked_drivers(drivers)
+    return tuple(d for d in ranked if has_theme(drivers, d.key)) or ranked[:1]
+
+
 def safe_url(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) one; anything else (``javascript:``, relative)
     is not linked."""
@@ -377,7 +386,7 @@ def customer_views(rows: Iterable[Mapping[str, Any]],
                      url=safe_url(post.get("url")))
             for post in row["posts"])
         views.append(CustomerView(pseudonym=pseudonymize(row["customer"]), risk=row["risk"],
-                                  drivers=ranked_drivers(row["drivers"]), posts=posts))
+                                  drivers=main_drivers(row["drivers"]), posts=posts))
     return views
 
 

@@ -350,3 +350,55 @@ def test_a_rise_in_the_latest_week_alerts_once_through_the_webhook(tmp_path, mon
     assert second.errors == [] and second.delivered == 0
     assert len(receiver.bodies) == first.alerts
     receiver.server.shutdown()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("brands: {A: {collect: [{source: hackernews, query: x, max_requests: lots}]}}\n",
+     "brands.A.collect[0]: invalid literal"),
+    ("brands: {A: {collect: [{source: hackernews, query: x, since: someday}]}}\n",
+     "brands.A.collect[0]: --since 'someday'"),
+    ("anchor: 2024-13-01\nbrands: {A: {}}\n", "not valid YAML"),
+    ("brands: {A: {}}\nalerts: {rules: {min_customer: 5}}\n", "alerts.rules: "),
+    ("brands: {A: {}}\nalerts: {channels: {webhook: {url_env: RADAR_UNSET_HOOK}}}\n",
+     "alerts.channels: .*RADAR_UNSET_HOOK"),
+])
+def test_config_mistakes_are_caught_at_start(tmp_path, text, message, monkeypatch):
+    monkeypatch.delenv("RADAR_UNSET_HOOK", raising=False)
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MonitorConfigError, match=message.replace("[", r"\[").replace(
+            "]", r"\]")):
+        load_monitor_config(path)
+
+
+def test_undated_posts_and_future_dates_do_not_break_the_history(tmp_path):
+    from nlp.monitor import run_cycle
+
+    (tmp_path / "dumps").mkdir()
+    config_path = tmp_path / "monitor.yaml"
+    config_path.write_text(textwrap.dedent("""\
+        store: radar.db
+        brands:
+          Undated: {imports: [{path: dumps/undated.csv, format: csv}]}
+          Acme: {imports: [{path: dumps/acme.csv, format: csv}]}
+        """), encoding="utf-8")
+    (tmp_path / "dumps" / "undated.csv").write_text("id,text\n1,on hold again\n2,all good\n")
+    future = (NOW + timedelta(days=3650)).isoformat()
+    _dump(tmp_path / "dumps" / "acme.csv", 0, 20)
+    with (tmp_path / "dumps" / "acme.csv").open("a") as fh:
+        fh.write(f'f1,"on hold in the future",timetraveller,{future}\n')
+    config = load_monitor_config(config_path)
+    with open_store(config.store) as store:
+        result = run_cycle(config, store, FakeClassifier, log=lambda m: None)
+        assert result.errors == [] and result.scored == 23
+        points = brand_history(store, "Acme", SCORE_VERSION)
+        assert points and max(p.window_end for p in points) <= NOW + timedelta(days=7)
+        assert brand_history(store, "Undated", SCORE_VERSION) == []
+
+
+def test_a_theme_filter_keeps_customers_it_drives_not_everyone_it_touches(tmp_path):
+    from nlp.history import has_theme
+
+    # a model gives every theme a little: 0.05 is "touches", 0.40 is "drives"
+    drivers = {"billing": 0.40, "waiting": 0.05, "churn_intent": 0.55}
+    assert has_theme(drivers, "billing") and not has_theme(drivers, "waiting")

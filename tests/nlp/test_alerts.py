@@ -208,11 +208,25 @@ def test_too_few_customers_fire_nothing_even_for_a_real_rise(store):
                            AlertRules(min_customers=15))) == 1
 
 
-def test_only_the_latest_pair_of_windows_is_compared(store):
-    """A rise two windows ago is not re-announced by a later flat window."""
+def test_a_completed_week_is_checked_when_the_next_has_begun(store):
+    """The cycle that brings a week's rise may also bring the next week's first posts:
+    the completed week still alerts, and only that one."""
     rng = random.Random(3)
     low, high = 0.2 / RISK_PER_COMPLAINT, 0.45 / RISK_PER_COMPLAINT
     data = store_weeks(store, {3: [synthetic_posts(rng, 3, 60, low)],
+                               2: [synthetic_posts(rng, 2, 60, high)],
+                               1: [synthetic_posts(rng, 1, 60, high)]})
+    assert data.history[BRAND][1].trend_significant is True
+
+    (alert,) = find_alerts(data.history, customers_of(store), AlertRules())
+    assert alert.kind == "risk_rise" and alert.window_end == data.history[BRAND][1].window_end
+
+
+def test_a_rise_three_windows_back_is_not_announced(store):
+    rng = random.Random(3)
+    low, high = 0.2 / RISK_PER_COMPLAINT, 0.45 / RISK_PER_COMPLAINT
+    data = store_weeks(store, {4: [synthetic_posts(rng, 4, 60, low)],
+                               3: [synthetic_posts(rng, 3, 60, high)],
                                2: [synthetic_posts(rng, 2, 60, high)],
                                1: [synthetic_posts(rng, 1, 60, high)]})
     assert data.history[BRAND][1].trend_significant is True

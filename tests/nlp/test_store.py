@@ -423,3 +423,11 @@ def test_another_applications_sqlite_file_is_refused_untouched(tmp_path):
     with sqlite3.connect(path) as other:
         tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master")}
         assert tables == {"posts"}
+
+
+def test_an_edited_post_loses_its_predictions_so_it_is_scored_again(store):
+    store.save_posts([_post("1", text="late delivery"), _post("2", text="rude agent")])
+    store.save_predictions([_prediction("1"), _prediction("2")])
+    store.save_posts([_post("1", text="late delivery, now refunded"),
+                      _post("2", text="rude agent")])
+    assert [p.post_id for p in store.iter_unscored("baseline-1")] == ["1"]

@@ -561,9 +561,11 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
 
     def render(request: Request, name: str, status: int = 200,
                headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+        # Before sign-in (401) a page says nothing about the server: no store path.
         context.update(base=request.scope.get("root_path", ""), asset_version=asset_version,
                        plotly_version=plotly_version, score_version=SCORE_VERSION,
-                       store_path=str(settings.db_path), confidence=views.CONFIDENCE_LABEL)
+                       store_path=None if status == 401 else str(settings.db_path),
+                       confidence=views.CONFIDENCE_LABEL)
         # The pages name customers' posts: no shared cache may keep them.
         return templates.TemplateResponse(request, name, context, status_code=status,
                                           headers={"Cache-Control": "no-store",

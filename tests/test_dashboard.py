@@ -354,6 +354,7 @@ def test_pages_accept_the_key_header_or_basic_auth(keyed_client):
         refused = keyed_client.get(path)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Basic ")
+        assert "radar.db" not in refused.text  # nothing about the server before sign-in
         assert "API key" in refused.text and "AcmeTelco</a>" not in refused.text
         assert_only_local_assets(refused.text)
         assert keyed_client.get(path, headers={"X-API-Key": API_KEY}).status_code == 200

@@ -9,6 +9,7 @@ mapping that batch scoring and the importers share.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 # Columns used when the mapping does not name one and the file has a column of that name.
 DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id"), "brand": ("brand",),
                  "author": ("author_id", "author"), "time": ("created_at", "time", "date")}
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256 (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class DumpError(ValueError):

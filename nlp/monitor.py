@@ -19,7 +19,6 @@ end it between steps, never inside a write.
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nlp.dumps import sha256_file
 from nlp.monitor_config import CollectSpec, ImportSpec, MonitorConfig
 from nlp.store import PostStore
 
@@ -70,14 +70,6 @@ class CycleResult:
     errors: list[str] = field(default_factory=list)
     stopped: bool = False
     seconds: float = 0.0
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def collect_step(spec: CollectSpec, store: PostStore, log: Log, stop: Stop | None = None
@@ -131,7 +123,7 @@ def import_step(spec: ImportSpec, store: PostStore, log: Log) -> dict[str, int]:
                                 f"{spec.brand})")
     done: dict[str, int] = {}
     for path in files:
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if imported_file(store, digest):
             continue
         result = import_file(path, store, spec.format, brand=spec.brand, source=spec.source)

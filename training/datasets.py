@@ -11,7 +11,6 @@ Files are looked up in this order, and verified by sha256 before use:
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import datasets
 
 from nlp.collect.files import parse_airline_time as parse_airline_datetime
+from nlp.dumps import sha256_file
 from training.labels import map_airline_reason
 
 MIRROR_ENV = "RADAR_DATA_MIRROR"
@@ -80,14 +80,6 @@ class DatasetSpec:
             "sha256": self.sha256,
             "citation": self.citation,
         }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_file(spec: DatasetSpec, path: Path) -> None:

@@ -180,6 +180,18 @@ class Alert:
         out["change_text"] = self.change_text()
         return out
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Alert:
+        """The alert back from :meth:`to_payload` (how a recorded alert is sent again)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in payload.items() if k in names}
+        for name in ("window_start", "window_end", "previous_window_end"):
+            values[name] = datetime.fromisoformat(str(values[name]).replace("Z", "+00:00"))
+        top = values.get("top_driver")
+        values["top_driver"] = None if top is None else (top["driver"], float(top["share"]))
+        values["examples"] = tuple(dict(e) for e in values.get("examples") or ())
+        return cls(**values)
+
     def slack_payload(self) -> dict[str, Any]:
         """A Slack incoming-webhook message; the full alert rides along under ``"radar"``."""
         lines = [f"*{_mrkdwn(self.brand)}*: {_mrkdwn(self.summary)}"]

@@ -211,6 +211,21 @@ def alert_payloads(store: PostStore, brand: str | None = None) -> list[dict[str,
     return out
 
 
+def undelivered_alerts(store: PostStore, channels: Iterable[str], since: datetime
+                       ) -> list[dict[str, Any]]:
+    """Payloads of alerts recorded since ``since`` that some channel has not sent yet."""
+    channels = list(channels)
+    if not channels:
+        return []
+    rows = store.db.execute("SELECT alert_key, payload FROM alerts WHERE created_at >= ? "
+                            "ORDER BY created_at, alert_key", (format_time(since),)).fetchall()
+    pending = []
+    for key, payload in rows:
+        if any(delivery_status(store, key, channel) != "sent" for channel in channels):
+            pending.append(json.loads(payload))
+    return pending
+
+
 def delivery_status(store: PostStore, alert_key: str, channel: str) -> str | None:
     row = store.db.execute("SELECT status FROM alert_deliveries WHERE alert_key = ? AND "
                            "channel = ?", (alert_key, channel)).fetchone()

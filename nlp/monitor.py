@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from nlp.monitor_config import CollectSpec, ImportSpec, MonitorConfig
 from nlp.store import PostStore
 
 Log = Callable[[str], None]
+REDELIVER_FOR = timedelta(days=14)  # how long a failed alert delivery keeps being retried
 
 
 class StopRequested(Exception):
@@ -193,8 +194,8 @@ def risk_step(store: PostStore, config: MonitorConfig, model_version: str,
 def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: datetime,
                log: Log, stop: Stop | None = None) -> tuple[int, int]:
     """Find alerts on the brands' latest windows and deliver them; (found, delivered)."""
-    from nlp.alerts import AlertRules, find_alerts
-    from nlp.history import brand_history, window_customers
+    from nlp.alerts import Alert, AlertRules, find_alerts
+    from nlp.history import brand_history, undelivered_alerts, window_customers
     from nlp.notify import channels_from_config, deliver
     from nlp.risk import SCORE_VERSION
 
@@ -203,13 +204,19 @@ def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: date
     history = {b: brand_history(store, b, SCORE_VERSION) for b in brands}
     alerts = find_alerts(history, lambda point: window_customers(store, point, 0.0, None, 50),
                          rules)
-    if not alerts:
-        return 0, 0
     try:
         channels, config_error = channels_from_config(config.channels), None
     except ValueError as exc:  # e.g. a missing secret: record the alerts, then say so
         channels, config_error = [], exc
-    results = deliver(store, alerts, channels, now=now,
+    # Alerts whose delivery failed in an earlier cycle are sent again even when their
+    # window is no longer among the latest (for REDELIVER_FOR after they were recorded).
+    found = {a.key for a in alerts}
+    earlier = [Alert.from_payload(p) for p in
+               undelivered_alerts(store, [c.name for c in channels], now - REDELIVER_FOR)
+               if p["key"] not in found]
+    if not alerts and not earlier:
+        return 0, 0
+    results = deliver(store, alerts + earlier, channels, now=now,
                       sleep=(lambda s: stop.wait(s)) if stop is not None else time.sleep)
     sent = sum(1 for r in results if r.status == "sent")
     log(f"alerts: {len(alerts)} found, {sent} deliveries sent"

@@ -3,11 +3,11 @@
 :func:`deliver` records each alert once (:func:`nlp.history.record_alert`), sends it on
 every channel that has not sent it yet, retries a failing channel with exponential
 backoff and records the outcome per channel. An alert recorded as sent on a channel is not
-sent there again, across monitor cycles too; one that failed is tried again by a later
-cycle that finds the alert again. Delivery is at least once: a crash between sending and
-recording, or a receiver that times out after accepting, can repeat it, so receivers should
-use the alert's key (``radar.key``; the e-mail's Message-ID is derived from it) to drop
-repeats.
+sent there again, across monitor cycles too; one that failed is tried again by later
+cycles (the monitor rebuilds it from its recorded payload). Delivery is at least once: a
+crash between sending and recording, or a receiver that times out after accepting, can
+repeat it, so receivers should use the alert's key (``radar.key``; the e-mail's
+Message-ID is derived from it) to drop repeats.
 
 Secrets (the webhook URL, SMTP credentials) come from environment variables named in
 the YAML config, never from the file, and never appear in recorded errors or logs.

@@ -402,3 +402,50 @@ def test_a_theme_filter_keeps_customers_it_drives_not_everyone_it_touches(tmp_pa
     # a model gives every theme a little: 0.05 is "touches", 0.40 is "drives"
     drivers = {"billing": 0.40, "waiting": 0.05, "churn_intent": 0.55}
     assert has_theme(drivers, "billing") and not has_theme(drivers, "waiting")
+
+
+def test_a_failed_delivery_is_sent_by_a_later_cycle_after_its_window_has_passed(
+        tmp_path, monkeypatch):
+    from nlp.alerts import Alert
+    from nlp.history import delivery_status, record_alert, record_delivery
+    from nlp.monitor import alert_step
+    from nlp.monitor_config import MonitorConfig
+
+    receiver = Receiver()
+    monkeypatch.setenv("RADAR_TEST_WEBHOOK", receiver.url)
+    config = MonitorConfig(channels={"webhook": {"url_env": "RADAR_TEST_WEBHOOK"}})
+    alert = Alert(key="Acme|2026-11-23T00:00:00Z|risk_rise|", kind="risk_rise", brand="Acme",
+                  window_start=datetime(2026, 11, 16, tzinfo=UTC),
+                  window_end=datetime(2026, 11, 23, tzinfo=UTC),
+                  previous_window_end=datetime(2026, 11, 16, tzinfo=UTC), share=0.5,
+                  previous_share=0.3, change=0.2, change_low=0.1, change_high=0.3, theme=None,
+                  top_driver=("waiting", 0.6), customers=60,
+                  examples=({"text": "on hold", "url": None, "created_at": None,
+                             "source": "x"},), model_version="fake-1", score_version="risk.v1")
+    with open_store(tmp_path / "radar.db") as store:
+        record_alert(store, alert.key, alert.brand, alert.window_end, alert.kind,
+                     alert.to_payload(), NOW - timedelta(days=2))
+        record_delivery(store, alert.key, "webhook", 4, "failed", "HTTP 503", NOW)
+        # A cycle whose latest windows fire nothing still sends the earlier, failed alert.
+        found, sent = alert_step(store, config, [], NOW, lambda m: None)
+        assert (found, sent) == (0, 1)
+        assert delivery_status(store, alert.key, "webhook") == "sent"
+        (body,) = receiver.bodies
+        assert body["radar"]["key"] == alert.key and body["radar"]["change_low"] == 0.1
+        assert alert_step(store, config, [], NOW, lambda m: None) == (0, 0)  # not again
+    assert len(receiver.bodies) == 1
+    receiver.server.shutdown()
+
+
+def test_an_alert_round_trips_through_its_payload():
+    from nlp.alerts import Alert
+
+    alert = Alert(key="k", kind="theme_jump", brand="Acme",
+                  window_start=datetime(2026, 11, 16, tzinfo=UTC),
+                  window_end=datetime(2026, 11, 23, tzinfo=UTC),
+                  previous_window_end=datetime(2026, 11, 16, tzinfo=UTC), share=0.4,
+                  previous_share=0.2, change=0.2, change_low=None, change_high=None,
+                  theme="billing", top_driver=("billing", 0.4), customers=30,
+                  examples=(), model_version="m", score_version="risk.v1",
+                  previous_customers=25)
+    assert Alert.from_payload(json.loads(json.dumps(alert.to_payload()))) == alert

@@ -449,3 +449,15 @@ def test_an_alert_round_trips_through_its_payload():
                   examples=(), model_version="m", score_version="risk.v1",
                   previous_customers=25)
     assert Alert.from_payload(json.loads(json.dumps(alert.to_payload()))) == alert
+
+
+def test_the_example_config_loads_and_names_its_missing_secret(monkeypatch):
+    example = Path(__file__).resolve().parents[2] / "monitor.example.yaml"
+    monkeypatch.delenv("RADAR_WEBHOOK_URL", raising=False)
+    with pytest.raises(MonitorConfigError, match="RADAR_WEBHOOK_URL"):
+        load_monitor_config(example)
+    monkeypatch.setenv("RADAR_WEBHOOK_URL", "https://hooks.example.com/services/T0/B0/x")
+    config = load_monitor_config(example)
+    assert config.brands == ("AcmeTelco",)
+    assert [c.source for c in config.collect] == ["mastodon", "hackernews"]
+    assert config.imports[0].source == "acme-reviews"

@@ -140,17 +140,15 @@ def score_step(store: PostStore, classifier: Any, batch_size: int, stop: Stop,
     """Score the posts without a prediction from this model version, a batch per write."""
     version = classifier.model_version
     scored = 0
+    after = None
     while not stop:
-        batch = []
-        for post in store.iter_unscored(version):
-            batch.append(post)
-            if len(batch) >= batch_size:
-                break
+        batch = store.unscored_batch(version, batch_size, after)
         if not batch:
             break
         predictions = classifier.predict([p.text for p in batch], keys=[p.key for p in batch])
         store.save_predictions(predictions)
         scored += len(predictions)
+        after = batch[-1].key
     if scored:
         log(f"scored {scored} new posts with {version}")
     return scored

@@ -493,20 +493,35 @@ class PostStore:
 
     def iter_unscored(self, model_version: str, brand: str | None = None,
                       batch_size: int = 1000) -> Iterator[Post]:
-        """Posts without a prediction from ``model_version``."""
-        brand_clause, params = (f"{_HAS_BRAND} AND ", [brand]) if brand is not None else ("", [])
-        cursor = self.db.execute(
+        """Posts without a prediction from ``model_version``, in key order."""
+        after = None
+        while batch := self.unscored_batch(model_version, batch_size, after, brand):
+            yield from batch
+            after = batch[-1].key
+
+    def unscored_batch(self, model_version: str, limit: int,
+                       after: tuple[str, str] | None = None, brand: str | None = None
+                       ) -> list[Post]:
+        """Up to ``limit`` posts without a prediction from ``model_version`` whose key comes
+        after ``after``: each batch seeks on the primary key, so scoring a large store
+        reads it once instead of once per batch."""
+        clauses, params = [], []
+        if brand is not None:
+            clauses.append(_HAS_BRAND)
+            params.append(brand)
+        if after is not None:
+            clauses.append("(posts.source, posts.post_id) > (?, ?)")
+            params.extend(after)
+        clauses.append("NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = posts.source "
+                       "AND r.post_id = posts.post_id AND r.model_version = ?)")
+        rows = self.db.execute(
             "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
             "posts.created_at, posts.text, posts.url, posts.parent_id, posts.lang FROM posts "
-            f"WHERE {brand_clause}NOT EXISTS (SELECT 1 FROM predictions r WHERE "
-            "r.source = posts.source AND r.post_id = posts.post_id AND r.model_version = ?) "
-            "ORDER BY posts.source, posts.post_id",
-            (*params, model_version))
-        while rows := cursor.fetchmany(batch_size):
-            for row in rows:
-                yield Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
-                           created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
-                           parent_id=row[7], lang=row[8])
+            f"WHERE {' AND '.join(clauses)} ORDER BY posts.source, posts.post_id LIMIT ?",
+            (*params, model_version, limit)).fetchall()
+        return [Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
+                     created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                     parent_id=row[7], lang=row[8]) for row in rows]
 
     # --- checkpoints ----------------------------------------------------------------------
     def get_checkpoint(self, source: str, query_key: str) -> CheckpointRow | None:

@@ -489,6 +489,29 @@ def corpus_sample(
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), soft_wrap=True)
 
 
+@corpus_app.command("sample-ood")
+def corpus_sample_ood(
+    annotations: AnnotationsOption = ANNOTATIONS,
+    texts: Annotated[Path, typer.Option(help="Where the pool with texts goes (for annotators; "
+                                             "not committed).")] = Path(
+        "data/processed/annotation-pool.jsonl"),
+) -> None:
+    """Append the out-of-domain rounds (industries beyond airlines) to the pool, once."""
+    from collections import Counter
+
+    from training.annotation import sample_ood_pool
+    from training.datasets import DatasetError
+
+    try:
+        pool = sample_ood_pool(_all_rows(), annotations, texts)
+    except DatasetError as exc:
+        raise _fail(str(exc)) from exc
+    counts = Counter(item["industry"] for item in pool)
+    console.print(f"{len(pool)} out-of-domain items -> {annotations / 'pool.jsonl'} (ids), "
+                  f"{texts} (texts): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                  soft_wrap=True)
+
+
 @corpus_app.command("agreement")
 def corpus_agreement(
     annotations: AnnotationsOption = ANNOTATIONS,
@@ -497,9 +520,14 @@ def corpus_agreement(
              "adjudication.")] = None,
     texts: Annotated[Path, typer.Option(help="The pool with texts (`radar corpus sample`).")
                      ] = Path("data/processed/annotation-pool.jsonl"),
+    ood: Annotated[bool, typer.Option("--ood", help="The out-of-domain round's pair "
+                                                    "(annotator-h, annotator-i).")] = False,
 ) -> None:
     """Cohen's kappa per label between the two annotators of the double-labelled items."""
-    from training.annotation import DOUBLE, AnnotationError, agreement, read_annotations
+    from training.annotation import DOUBLE as FIRST_ROUND
+    from training.annotation import DOUBLE_OOD, AnnotationError, agreement, read_annotations
+
+    DOUBLE = DOUBLE_OOD if ood else FIRST_ROUND  # noqa: N806
 
     try:
         labels, adjudication = read_annotations(annotations)

@@ -105,7 +105,8 @@ def draw_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], plan: PoolPlan) 
             if taken >= plan.random_per_dataset[dataset]:
                 break
             taken += take(rows[int(i)], dataset, "random")
-    everything = [(d, r) for d in sorted(rows_by_dataset) for r in rows_by_dataset[d]]
+    # Only the plan's datasets: datasets registered later have their own round (training.ood).
+    everything = [(d, r) for d in sorted(plan.random_per_dataset) for r in rows_by_dataset[d]]
     for name, pattern in SEARCHES.items():
         regex = re.compile(pattern, re.IGNORECASE)
         hits = [(d, r) for d, r in everything if regex.search(r["text"])]
@@ -322,6 +323,8 @@ POOL_FILE = "pool.jsonl"
 RAW_DIR = "raw"
 ADJUDICATION_FILE = "adjudication.jsonl"
 DOUBLE = ("annotator-a", "annotator-b")
+# The out-of-domain round's double-labelled pair (150 items, issue [H]).
+DOUBLE_OOD = ("annotator-h", "annotator-i")
 
 
 def sample_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], annotation_dir: Path,
@@ -334,6 +337,35 @@ def sample_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], annotation_dir
     write_jsonl([{"item_id": item["item_id"], "text": item["text"]} for item in pool],
                 Path(texts_path))
     return pool
+
+
+def sample_ood_pool(rows_by_dataset: Mapping[str, Sequence[Mapping]], annotation_dir: Path,
+                    texts_path: Path) -> list[dict]:
+    """Append the out-of-domain round (``training.ood``) to the pool, once.
+
+    Returns the round's items; the texts of the whole pool are written for annotators.
+    """
+    from training.ood import SUPPLEMENT_PLAN_FIELDS, OodPlan, draw_ood_pool
+
+    path = Path(annotation_dir) / POOL_FILE
+    first_round = [item for item in read_jsonl(path)
+                   if not str(item["sample"]).startswith("ood")]
+    rows = {(r["source"], r["post_id"]): r for name in rows_by_dataset
+            for r in rows_by_dataset[name]}
+    existing = [rows[(i["source"], i["post_id"])] for i in first_round]
+    ood = draw_ood_pool(rows_by_dataset, existing, OodPlan(first_number=len(first_round) + 1))
+    existing += ood
+    ood += draw_ood_pool(rows_by_dataset, existing, OodPlan(
+        first_number=len(first_round) + len(ood) + 1, **SUPPLEMENT_PLAN_FIELDS))
+    write_jsonl([{k: item[k] for k in ("item_id", "source", "post_id", "sample")}
+                 for item in first_round]
+                + [{k: item[k] for k in ("item_id", "source", "post_id", "sample", "industry")}
+                   for item in ood], path)
+    Path(texts_path).parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl([{"item_id": i["item_id"], "text": rows[(i["source"], i["post_id"])]["text"]}
+                 for i in first_round] + [{"item_id": i["item_id"], "text": i["text"]}
+                                          for i in ood], Path(texts_path))
+    return ood
 
 
 def read_annotations(annotation_dir: Path) -> tuple[dict[str, dict[str, dict]], dict[str, dict]]:
@@ -357,10 +389,20 @@ def make_gold(annotation_dir: Path, rows_by_dataset: Mapping[str, Sequence[Mappi
     gold = assemble_gold(pool, labels, adjudication)
     rows = {(r["source"], r["post_id"]): r for name in rows_by_dataset
             for r in rows_by_dataset[name]}
-    texts = {g["item_id"]: rows[(g["source"], g["post_id"])]["text"] for g in gold}
-    authors = {g["item_id"]: rows[(g["source"], g["post_id"])].get("author_id") for g in gold}
-    side = split_gold(gold, texts, authors)
+    # The out-of-domain round is split by industry (training.ood), frozen; the first round
+    # keeps its hashed dev/test split, computed over its own items only so it never moves.
+    industry = {i["item_id"]: i["industry"] for i in pool if i.get("industry")}
+    first = [g for g in gold if g["item_id"] not in industry]
+    texts = {g["item_id"]: rows[(g["source"], g["post_id"])]["text"] for g in first}
+    authors = {g["item_id"]: rows[(g["source"], g["post_id"])].get("author_id") for g in first}
+    side = split_gold(first, texts, authors)
+    from training.ood import ood_side
+
     for g in gold:
-        g["split"] = side[g["item_id"]]
+        if g["item_id"] in industry:
+            g["industry"] = industry[g["item_id"]]
+            g["split"] = ood_side(industry[g["item_id"]])
+        else:
+            g["split"] = side[g["item_id"]]
     write_jsonl(gold, annotation_dir / "gold.jsonl")
     return gold

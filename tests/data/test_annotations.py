@@ -9,7 +9,8 @@ import pytest
 
 from nlp.taxonomy import SENTIMENTS, THEME_KEYS
 from tests.conftest import REPO
-from training.annotation import read_annotations
+from training.annotation import DOUBLE, DOUBLE_OOD, read_annotations
+from training.ood import HELD_OUT_INDUSTRIES, industry_of, is_held_out, ood_side
 from training.splits import near_duplicate_key
 
 FOLDER = REPO / "data" / "annotations"
@@ -24,7 +25,7 @@ def test_gold_has_the_promised_size_and_double_labelled_set(gold):
     assert len(gold) >= 900
     assert len({g["item_id"] for g in gold}) == len(gold)
     assert sum(len(g["annotators"]) == 2 for g in gold) >= 200
-    assert {g["split"] for g in gold} == {"dev", "test"}
+    assert {g["split"] for g in gold} == {"dev", "test", "ood-dev", "ood-test"}
     assert sum(g["sample"] == "random" for g in gold) >= 200  # for prevalence estimates
 
 
@@ -47,10 +48,13 @@ def test_gold_records_its_origin_and_matches_the_pool(gold):
 
 def test_double_labelled_disagreements_are_all_adjudicated(gold):
     labels, adjudication = read_annotations(FOLDER)
-    first, second = labels["annotator-a"], labels["annotator-b"]
     fields = ("sentiment", "complaint", "themes", "churn_intent")
-    differ = {i for i in set(first) & set(second)
-              if any(first[i][f] != second[i][f] for f in fields)}
+    differ = set()
+    for a, b in (DOUBLE, DOUBLE_OOD):
+        first, second = labels[a], labels[b]
+        shared = set(first) & set(second)
+        assert len(shared) >= 150
+        differ |= {i for i in shared if any(first[i][f] != second[i][f] for f in fields)}
     assert differ == set(adjudication)
     by_id = {g["item_id"]: g for g in gold}
     for item in differ:
@@ -75,3 +79,32 @@ def test_themes_reach_thirty_positives_where_the_readme_says_they_do(gold):
     for theme in THEME_KEYS:
         if counts[theme] < 30:
             assert f"`{theme}`" in readme and "short" in readme, theme
+
+
+# --- the out-of-domain gold (issue [H]) ------------------------------------------------
+
+
+def test_the_out_of_domain_round_is_split_by_industry(gold, real_datasets):
+    rows = {(r["source"], r["post_id"]): r for ds in real_datasets.values() for r in ds}
+    ood = [g for g in gold if g["split"].startswith("ood-")]
+    assert len(ood) >= 1000
+    for g in ood:
+        row = rows[(g["source"], g["post_id"])]
+        assert g["industry"] == industry_of(row), g["item_id"]
+        assert g["split"] == ood_side(g["industry"]), g["item_id"]
+    held_out = {g["industry"] for g in ood if g["split"] == "ood-test"}
+    assert held_out == set(HELD_OUT_INDUSTRIES)
+    # the first round keeps its split; its items of held-out industries are scored out of
+    # domain and never train (training.corpus)
+    assert all(g["split"] in ("dev", "test") for g in gold if not g["split"].startswith("ood"))
+
+
+def test_the_out_of_domain_test_has_the_positives_the_readme_reports(gold, real_datasets):
+    rows = {(r["source"], r["post_id"]): r for ds in real_datasets.values() for r in ds}
+    test = [g for g in gold if is_held_out(rows[(g["source"], g["post_id"])])]
+    counts = Counter(t for g in test for t in g["themes"])
+    assert sum(g["churn_intent"] for g in test) >= 30
+    readme = (FOLDER / "README.md").read_text()
+    for theme in THEME_KEYS:
+        if counts[theme] < 20:  # short: the README must say so, with the count
+            assert f"`{theme}`: {counts[theme]} out-of-domain test positives" in readme, theme

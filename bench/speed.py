@@ -8,6 +8,12 @@ each in a fresh subprocess (so peak memory is its own):
   engine-torch       nlp.engine.TransformerEngine, PyTorch backend
   engine-onnx-int8   nlp.engine.TransformerEngine, ONNX Runtime, int8 dynamic quantisation
 
+and, with ``--champion URI`` (a fine-tuned multi-task model: folder or ``models:/``), the
+product path that ``radar score`` takes, all four heads:
+
+  champion-torch     nlp.classifier.load_classifier(URI), PyTorch
+  champion-onnx-int8 nlp.classifier.load_classifier(URI, backend="onnx")
+
 and prints posts/s, peak RSS, agreement of predicted labels with the default pipeline,
 and the macro-F1 of the two engine backends on the de-duplicated airline test split.
 
@@ -29,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+CHAMPION: str | None = None  # set from --champion in main()
 METHODS = ("pipeline-default", "pipeline-bs64", "engine-torch", "engine-onnx-int8")
+CHAMPION_METHODS = ("champion-torch", "champion-onnx-int8")
 
 
 def bench_texts(n: int, seed: int) -> list[str]:
@@ -40,6 +48,20 @@ def bench_texts(n: int, seed: int) -> list[str]:
     texts = registry.load("airline-sentiment-2015")["text"]
     rng = np.random.default_rng(seed)
     return [normalize_text(texts[i]) for i in rng.choice(len(texts), size=n, replace=False)]
+
+
+def speed_only_model(encoder_dir: Path, out_dir: Path) -> Path:
+    """A sequence-classification folder of ``encoder_dir`` with an untrained 3-way head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out_dir = Path(str(out_dir) + "-speed-only")
+    if not (out_dir / "config.json").is_file():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            encoder_dir, num_labels=3, id2label={0: "negative", 1: "neutral", 2: "positive"},
+            label2id={"negative": 0, "neutral": 1, "positive": 2})
+        model.save_pretrained(out_dir)
+        AutoTokenizer.from_pretrained(encoder_dir).save_pretrained(out_dir)
+    return out_dir
 
 
 def eval_split():
@@ -54,7 +76,14 @@ def run_method(method: str, model: Path, texts: list[str], out: Path, evaluate: 
     """One method in this process: warm up, time the scoring, save labels and figures."""
     from sklearn.metrics import f1_score
 
-    if method.startswith("pipeline"):
+    if method.startswith("champion"):
+        from nlp.classifier import load_classifier
+
+        clf = load_classifier(CHAMPION, backend="onnx" if "onnx" in method else "torch")
+
+        def predict(batch):
+            return [p.sentiment for p in clf.predict(batch)]
+    elif method.startswith("pipeline"):
         from transformers import pipeline
 
         kwargs = {"batch_size": 64} if method == "pipeline-bs64" else {}
@@ -95,31 +124,49 @@ def main() -> None:
                         help="Hugging Face sequence-classification folder")
     parser.add_argument("--n", type=int, default=5000, help="posts to score (default 5000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS + CHAMPION_METHODS,
+                        default=list(METHODS))
+    parser.add_argument("--champion", help="also time this fine-tuned multi-task model "
+                                           "(folder or models:/ URI) as radar score runs it")
     parser.add_argument("--no-eval", action="store_true", help="skip the macro-F1 evaluation")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=METHODS + CHAMPION_METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if not (args.model / "config.json").is_file():
-        sys.exit(f"{args.model} is not a model folder; make one with bench/make_speed_model.py")
+        if args.champion and (Path(args.champion) / "encoder" / "config.json").is_file():
+            # No fine-tuned sequence classifier to hand: the pipelines time the champion's
+            # own encoder under an untrained 3-way head. Speed only: their labels mean
+            # nothing, so only the champion rows' macro-F1 and accuracy count.
+            args.model = speed_only_model(Path(args.champion) / "encoder", args.model)
+        else:
+            sys.exit(f"{args.model} is not a model folder; make one with "
+                     f"bench/make_speed_model.py, or give --champion FOLDER (a fine-tuned "
+                     f"model folder, e.g. from `radar models export`)")
     texts = bench_texts(args.n, args.seed)
+    global CHAMPION
+    CHAMPION = args.champion
+    methods = list(args.methods)
+    if args.champion:
+        methods += [m for m in CHAMPION_METHODS if m not in methods]
     if args.worker:
         run_method(args.worker, args.model, texts, args.worker_out,
-                   evaluate=not args.no_eval and args.worker.startswith("engine"))
+                   evaluate=not args.no_eval and not args.worker.startswith("pipeline"))
         return
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for method in args.methods:
+        for method in methods:
             out = Path(tmp) / f"{method}.json"
             print(f"running {method} ...", file=sys.stderr, flush=True)
             command = [sys.executable, __file__, "--model", str(args.model), "--n", str(args.n),
                        "--seed", str(args.seed), "--worker", method, "--worker-out", str(out)]
             if args.no_eval:
                 command.append("--no-eval")
+            if args.champion:
+                command += ["--champion", args.champion]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             results.append(json.loads(out.read_text()))
     report(results, args)

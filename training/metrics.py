@@ -92,9 +92,15 @@ def _best_temperature_binary(logits: np.ndarray, gold: np.ndarray) -> float:
     return float(min(TEMPERATURES, key=lambda t: _nll_binary(logits, gold, t)))
 
 
+# A threshold fitted on a handful of positives follows them, not the label: below this
+# many dev positives a label keeps the default threshold.
+MIN_THRESHOLD_POSITIVES = 8
+DEFAULT_THRESHOLD = 0.5
+
+
 def _best_threshold(probs: np.ndarray, gold: np.ndarray) -> float:
-    if gold.sum() == 0:
-        return 0.5
+    if gold.sum() < MIN_THRESHOLD_POSITIVES:
+        return DEFAULT_THRESHOLD
     scores = [f1_score(gold, (probs >= t).astype(int), zero_division=0) for t in THRESHOLDS]
     return float(THRESHOLDS[int(np.argmax(scores))])
 

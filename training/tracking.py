@@ -22,6 +22,7 @@ from nlp.classifier import (  # noqa: F401  (re-exported: one definition of the 
     resolve_tracking_uri,
 )
 
+PREVIOUS_ALIAS = "previous-champion"
 CHAMPION_ALIAS = "champion"
 SELECTION_METRIC = "dev_score"
 DEFAULT_ARTIFACT_DIR = Path("mlartifacts")
@@ -125,6 +126,8 @@ def register_model(model_uri: str, run_id: str, score: float, tracking_uri: str 
     wins = previous_score is None or score > previous_score
     if wins:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        if previous is not None:  # `radar evaluate` shows it beside the new champion
+            client.set_registered_model_alias(name, PREVIOUS_ALIAS, previous)
     return Registration(str(version.version), wins, previous, previous_score)
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nlp.taxonomy import THEME_KEYS
-from training.labels import map_airline_reason
+from training.labels import map_airline_reason, map_intent
 
 WEAK_KEYS = (*THEME_KEYS, "churn_intent")
 MIN_PRECISION = 0.5
@@ -71,6 +71,24 @@ def _airline_reason(theme: str) -> LabelingFunction:
         return 1 if theme in map_airline_reason(str(row["reason"])) else None
 
     return LabelingFunction(theme, f"{theme}:airline_reason", vote)
+
+
+def _intent(key: str, polarity: int) -> LabelingFunction:
+    """A dataset intent or issue that implies the label (``training.labels.map_intent``):
+    ``polarity`` 1 votes yes where the map says so; 0 votes no on plain questions (themes)
+    and on every mapped intent other than leaving (churn)."""
+
+    def vote(row: Row) -> Vote:
+        mapped = map_intent(row)
+        if mapped is None:
+            return None
+        if key == "churn_intent":
+            said = mapped.churn
+        else:
+            said = 1 if key in mapped.themes else (0 if mapped.complaint == 0 else None)
+        return said if said == polarity else None
+
+    return LabelingFunction(key, f"{key}:intent_{'yes' if polarity else 'no'}", vote)
 
 
 def _no_complaint(key: str) -> LabelingFunction:
@@ -193,6 +211,7 @@ def labeling_functions() -> list[LabelingFunction]:
            for key, patterns in PATTERNS.items() for name, pattern in patterns.items()]
     lfs += [_airline_reason(t) for t in ("waiting", "staff_attitude", "product_failure")]
     lfs += [_no_complaint(t) for t in THEME_KEYS]
+    lfs += [_intent(key, polarity) for key in WEAK_KEYS for polarity in (1, 0)]
     return lfs
 
 
@@ -258,9 +277,15 @@ def fit_weak_model(corpus_rows: Sequence[Row], dev_rows: Sequence[Row],
     corpus_votes = apply_lfs(corpus_rows, lfs)
     dev_votes = apply_lfs(dev_rows, lfs)
     stats = []
+    # A "no" vote overrides every "yes" (WeakModel.probabilities), so a "yes" LF is measured
+    # where it decides: on dev items no "no" LF of its label vetoes.
+    vetoed = {key: {i for i, votes in enumerate(dev_votes)
+                    if any(votes[j] == 0 for j, lf in enumerate(lfs) if lf.key == key)}
+              for key in WEAK_KEYS}
     for j, lf in enumerate(lfs):
-        polarity = 0 if lf.name.endswith(":gold_not_complaint") else 1
-        fired = [i for i, votes in enumerate(dev_votes) if votes[j] is not None]
+        polarity = 0 if lf.name.endswith((":gold_not_complaint", ":intent_no")) else 1
+        fired = [i for i, votes in enumerate(dev_votes) if votes[j] is not None
+                 and (polarity == 0 or i not in vetoed[lf.key])]
         correct = sum(gold_value(dev_gold[i], lf.key) == dev_votes[i][j] for i in fired)
         coverage = sum(v[j] is not None for v in corpus_votes) / max(len(corpus_votes), 1)
         precision = (correct + 1) / (len(fired) + 2)

@@ -24,6 +24,7 @@ from training.behaviour import (
     INV_CASES,
     INV_LABELS,
     MFT_CASES,
+    MFT_GROUPS,
     MFT_POSITIVES,
     PERTURBATIONS,
     DirCase,
@@ -34,7 +35,9 @@ from training.behaviour import (
 )
 
 MODEL_ENV = "RADAR_BEHAVIOUR_MODEL"
-MIN_MFT_PASS_RATE = 0.70
+MIN_MFT_PASS_RATE = 0.85  # issue [H]: the whole MFT >= 85% on the champion
+MIN_CHURN_PASS_RATE = 0.95  # churn intent across industries, with its near-misses
+MIN_NEGATION_PASS_RATE = 0.90
 MIN_INV_PASS_RATE = 0.90
 MIN_DIR_PASS_RATE = 0.80
 AIRLINES = ("United", "Ryanair", "Delta", "easyJet")
@@ -193,6 +196,10 @@ def test_counts_add_up_on_the_full_suite_and_texts_go_in_one_call():
         assert tally.passed + tally.failed + tally.skipped == tally.cases
         assert failures[suite] == tally.failed
     assert sum(t.cases for t in report.labels["mft"].values()) == len(MFT_CASES)
+    assert list(report.groups) == list(MFT_GROUPS)
+    assert sum(t.cases for t in report.groups.values()) == len(MFT_CASES)
+    assert sum(t.passed for t in report.groups.values()) == report.suites["mft"].passed
+    assert "churn intent across industries" in report.to_markdown()
     assert sum(t.cases for t in report.labels["dir"].values()) == len(DIR_CASES)
     assert sum(t.cases for t in report.perturbations.values()) == len(INV_CASES)
     assert all(report.labels["inv"][label].cases == len(INV_CASES) for label in INV_LABELS)
@@ -331,3 +338,36 @@ def test_trained_model_meets_the_minimum_pass_rate(trained_report, suite, minimu
         f"{suite} pass rate {rate} is below {minimum}\n{trained_report.to_markdown()}\n"
         f"{len(failures)} failures:\n" + "\n".join(failures)
     )
+
+
+def test_churn_cases_cover_ten_industries_with_near_misses():
+    churn = [c for c in MFT_CASES if c.group == "churn"]
+    assert all(c.label == "churn_intent" for c in churn)
+    assert sum(c.expected for c in churn) >= 60
+    assert sum(not c.expected for c in churn) >= 30
+    near = " ".join(c.text.lower() for c in churn if not c.expected)
+    for phrase in ("cancel my order", "booking", "transfer"):
+        assert phrase in near, phrase
+    negation = [c for c in MFT_CASES if c.group == "negation"]
+    assert len(negation) >= 50 and {c.label for c in negation} >= {"complaint",
+                                                                  "sentiment:positive"}
+
+
+def test_an_unknown_group_is_an_error():
+    with pytest.raises(ValueError, match="group must be one of"):
+        MFTCase("@EE bye", "churn_intent", True, group="vibes")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("group", "minimum"), [
+    ("churn", MIN_CHURN_PASS_RATE),
+    ("negation", MIN_NEGATION_PASS_RATE),
+])
+def test_trained_model_meets_the_group_pass_rate(trained_report, group, minimum):
+    rate = trained_report.group_pass_rate(group)
+    failures = [str(f) for f in trained_report.failures
+                if isinstance(f.case, MFTCase) and f.case.group == group]
+
+    assert rate is not None and rate >= minimum, (
+        f"{group} pass rate {rate} is below {minimum}\n{len(failures)} failures:\n"
+        + "\n".join(failures))

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from nlp.cli import app
 from tests.conftest import REPO
+from training.ood import HELD_OUT_INDUSTRIES
 from training.splits import near_duplicate_key
 
 runner = CliRunner()
@@ -35,8 +36,19 @@ def test_corpus_build_is_deterministic_and_keeps_gold_test_out(mirror_dir, tmp_p
 
     corpus = datasets.load_from_disk(str(outs[0]))
     gold = [json.loads(x) for x in (REPO / "data/annotations/gold.jsonl").read_text().splitlines()]
-    assert len(corpus["validation"]) + len(corpus["test"]) == len(gold)
+    in_both = len({(s, p) for s, p in zip(corpus["test"]["source"], corpus["test"]["post_id"],
+                                          strict=True)}
+                  & {(s, p) for s, p in zip(corpus["ood_test"]["source"],
+                                            corpus["ood_test"]["post_id"], strict=True)})
+    assert (len(corpus["validation"]) + len(corpus["test"]) + len(corpus["ood_test"])
+            == len(gold) + in_both)
     train = corpus["train"]
+    # whole industries stay out of training, and nothing like an out-of-domain test item
+    assert not set(train["industry"]) & set(HELD_OUT_INDUSTRIES)
+    assert not set(corpus["validation"]["industry"]) & set(HELD_OUT_INDUSTRIES)
+    assert set(corpus["ood_test"]["industry"]) == set(HELD_OUT_INDUSTRIES)
+    ood_texts = {near_duplicate_key(t) for t in corpus["ood_test"]["text"]}
+    assert not ood_texts & {near_duplicate_key(t) for t in train["text"]}
     test_texts = {near_duplicate_key(t) for t in corpus["test"]["text"]}
     assert not test_texts & {near_duplicate_key(t) for t in train["text"]}
     test_authors = {a.casefold() for a in corpus["test"]["author_id"] if a}

@@ -248,6 +248,13 @@ def test_save_cv_and_read_cv_round_trip(cv_result, tmp_path):
 # --- radar evaluate ------------------------------------------------------------------------
 
 
+def evaluate_figures(trained) -> dict:
+    """The figures `radar evaluate` computes on gold test and the out-of-domain test."""
+    from training.evaluate_model import evaluate_gold_splits
+
+    return evaluate_gold_splits(trained["classifier"], trained["corpus_dir"])
+
+
 def test_radar_evaluate_prints_the_yardsticks_and_writes_the_card(trained, baseline_config,
                                                                   tiny_trained, tmp_path):
     card_dir = tmp_path / "card"
@@ -269,6 +276,18 @@ def test_radar_evaluate_prints_the_yardsticks_and_writes_the_card(trained, basel
         line = next(line for line in printed if f" {measure} " in line)
         assert f" {ours} " in line and f" {weak} " in line, (line, ours, weak)
     assert "gold test: macro-F1 over the 9 themes" in card_rows
+    # issue [H]: in-domain and out-of-domain side by side, then per held-out industry
+    assert "in-domain and out-of-domain" in out and "out-of-domain test per held-out" in out
+    assert "## In-domain and out-of-domain" in card
+    side = {cells[1].strip(): [c.strip() for c in cells[2:-1]]
+            for cells in (line.split("|") for line in card.splitlines()) if len(cells) == 7}
+    m = trained_metrics = evaluate_figures(trained)
+    assert side["complaint macro-F1"][:2] == [f"{m['test_complaint_macro_f1']:.3f}",
+                                              f"{m['ood_test_complaint_macro_f1']:.3f}"]
+    assert side["churn intent F1"][2] != "–"  # the weak labels' figures are beside it
+    assert trained_metrics["ood_test_themes_supported"] == 7  # ivr_menu, marketing_spam short
+    for industry in ("telecom & services", "banking & lending"):
+        assert f"| {industry} |" in card
     assert "airline sentiment accuracy" in out and "not run (radar evaluate" in out
     assert f"model card: {card_dir / CARD_FILE}" in out
     assert f"logged to run {trained['result'].run_id}" in out

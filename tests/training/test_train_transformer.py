@@ -105,14 +105,14 @@ def test_each_epoch_is_logged_and_the_best_one_is_kept(trained):
 def test_the_run_holds_metrics_json_figures_and_the_pyfunc_model(trained, tmp_path):
     client, run_id = trained["client"], trained["result"].run_id
     figures = {a.path for a in client.list_artifacts(run_id, "figures")}
-    assert figures == {f"figures/{s}_{k}.png" for s in ("dev", "test")
+    assert figures == {f"figures/{s}_{k}.png" for s in ("dev", "test", "ood_test")
                        for k in ("confusion", "pr_curves")}
     for path in figures:
         local = Path(client.download_artifacts(run_id, path, str(tmp_path)))
         assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     logged = json.loads(Path(client.download_artifacts(run_id, "metrics.json", str(tmp_path)))
                         .read_text(encoding="utf-8"))
-    assert set(logged["per_label"]) == {"dev", "test"}
+    assert set(logged["per_label"]) == {"dev", "test", "ood_test"}
     assert len(logged["history"]) == 2
     assert set(logged["thresholds"]) == {"complaint", "churn_intent", *SCHEMA.theme_keys}
     assert len(logged["calibration"]["themes"]) == len(SCHEMA.themes)
@@ -224,7 +224,8 @@ def test_list_model_versions_shows_every_version_newest_first(trained, store_cop
 
 def test_list_model_versions_shows_the_champion_alias(store_copy):
     versions = list_model_versions(store_copy["tracking_uri"])
-    assert {v["version"]: v["aliases"] for v in versions} == {3: ["champion"], 2: [], 1: []}
+    assert {v["version"]: v["aliases"] for v in versions} == {
+        3: ["champion"], 2: [], 1: ["previous-champion"]}
 
 
 def models_list_table(tracking_uri: str) -> tuple[dict[str, str], str]:
@@ -247,7 +248,7 @@ def test_radar_models_list_prints_every_version(trained, store_copy):
 
 def test_radar_models_list_prints_the_champion_alias(store_copy):
     versions, _ = models_list_table(store_copy["tracking_uri"])
-    assert versions == {"3": "champion", "2": "-", "1": "-"}
+    assert versions == {"3": "champion", "2": "-", "1": "previous-champion"}
 
 
 def test_registration_reports_versions_as_strings(store_copy):
@@ -326,3 +327,21 @@ def test_the_champion_is_compared_only_on_gold_dev_items_neither_model_trained_o
     # over all of dev (which holds the items the champion trained on)
     assert own == pytest.approx(theirs, abs=1e-3)
     assert own != pytest.approx(dev_score(head_metrics(logits, labels)), abs=1e-6)
+
+
+def test_a_new_champion_keeps_the_old_one_as_previous_champion(store_copy):
+    client = store_copy["client"]
+    assert store_copy["higher"].champion
+    previous = client.get_model_version_by_alias(NAME, "previous-champion")
+    assert str(previous.version) == store_copy["alias_after_lower"]
+
+
+def test_the_behaviour_suite_runs_against_the_tiny_transformer(trained):
+    from nlp.classifier import load_classifier
+    from training.behaviour import MFT_CASES, MFT_GROUPS, run_behaviour
+
+    clf = load_classifier(str(trained["result"].model_dir))
+    report = run_behaviour(clf)
+    assert report.suites["mft"].cases == len(MFT_CASES)
+    assert set(report.groups) == set(MFT_GROUPS)
+    assert all(report.group_pass_rate(g) is not None for g in MFT_GROUPS)

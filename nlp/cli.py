@@ -115,7 +115,8 @@ def datasets_verify(
             err_console.print(f"[red]FAIL[/red] {exc}", soft_wrap=True)
             continue
         console.print(f"[green]ok[/green]   {name}: {path} ({where}); sha256 matches; "
-                      f"{spec.raw_rows:,} rows in the file, {rows:,} after de-duplication",
+                      f"{spec.raw_rows:,} rows in the file, {rows:,} loaded (after de-duplication "
+                      f"and the loader's filters)",
                       soft_wrap=True)
     if failures:
         raise _fail(f"{failures} dataset(s) failed verification")

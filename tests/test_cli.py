@@ -23,7 +23,7 @@ def test_datasets_list_and_verify(mirror_dir, monkeypatch):
     assert "complaints-2019" in listed.output and "CC BY-NC-SA 4.0" in listed.output
     verified = runner.invoke(app, ["datasets", "verify"])
     assert verified.exit_code == 0, verified.output
-    assert "14,640 rows in the file, 14,485 after de-duplication" in _flat(verified.output)
+    assert "14,640 rows in the file, 14,485 loaded" in _flat(verified.output)
 
 
 def test_verify_fails_loudly_on_a_corrupt_mirror(mirror_dir, tmp_path, monkeypatch):

@@ -71,7 +71,6 @@ class DatasetSpec:
     # Further files of a multi-file release, verified like the main one: (relpath, sha256).
     # A "@SHA256SUMS" sha256 means "listed, with its hash, in the main file" (nlu-plus-plus).
     extra_files: tuple[tuple[str, str], ...] = ()
-    industry: str = "airline"  # what the dataset's posts are about, for per-industry figures
 
     def describe(self) -> dict[str, str | int | None]:
         return {
@@ -430,7 +429,6 @@ REGISTRY: dict[str, DatasetSpec] = {
             ),
             raw_rows=3449,
             loader=load_complaints_2019,
-            industry="mixed (9 domains)",
         ),
         DatasetSpec(
             name="airline-sentiment-2015",
@@ -459,7 +457,6 @@ REGISTRY: dict[str, DatasetSpec] = {
                       "Encoders. NLP4ConvAI."),
             raw_rows=13083,
             loader=load_banking77,
-            industry="banking",
         ),
         DatasetSpec(
             name="nlu-plus-plus",
@@ -476,7 +473,6 @@ REGISTRY: dict[str, DatasetSpec] = {
                       "Findings of NAACL."),
             raw_rows=3080,
             loader=load_nlu_plus_plus,
-            industry="banking, hotels",
         ),
         DatasetSpec(
             name="bitext-customer-support",
@@ -489,7 +485,6 @@ REGISTRY: dict[str, DatasetSpec] = {
                       "Machine-generated text."),
             raw_rows=4514,
             loader=load_bitext,
-            industry="customer-support (generic e-commerce)",
         ),
         DatasetSpec(
             name="cfpb-complaints-sample",
@@ -502,7 +497,6 @@ REGISTRY: dict[str, DatasetSpec] = {
                       "(random sample)."),
             raw_rows=6623,
             loader=load_cfpb,
-            industry="consumer finance",
         ),
     )
 }

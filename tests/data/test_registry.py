@@ -183,3 +183,82 @@ def test_real_loader_row_counts_and_duplicate_handling(real_datasets):
                                      "Virgin America"}
     assert all(t.endswith("Z") for t in airline["created_at"])
     assert min(airline["created_at"]) >= "2015-02-17" and max(airline["created_at"]) < "2015-02-25"
+
+
+# --- the support datasets of issue [H] ---------------------------------------------------
+
+
+def test_a_multi_file_release_is_verified_file_by_file(tmp_path, monkeypatch):
+    import hashlib as h
+
+    ontology, fold = '{"intents": {}}', '[{"text": "close my account", "intents": ["x"]}]'
+    listing = (f"{h.sha256(ontology.encode()).hexdigest()}  data/ontology.json\n"
+               f"{h.sha256(fold.encode()).hexdigest()}  data/banking/fold0.json\n")
+    root = tmp_path / "mirror"
+    _write(root, "nlu/SHA256SUMS", listing)
+    _write(root, "nlu/data/ontology.json", ontology)
+    spec = dataclasses.replace(
+        registry.get_spec("nlu-plus-plus"), relpath="nlu/SHA256SUMS",
+        sha256=h.sha256(listing.encode()).hexdigest(),
+        extra_files=(("data/ontology.json", "@SHA256SUMS"),
+                     ("data/banking/fold0.json", "@SHA256SUMS")))
+    monkeypatch.setenv("RADAR_DATA_MIRROR", str(root))
+    monkeypatch.setenv("RADAR_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DatasetError, match="fold0.json is missing"):
+        resolve_path(spec, download=False)
+    _write(root, "nlu/data/banking/fold0.json", fold + " ")  # tampered
+    with pytest.raises(ChecksumError, match="fold0.json"):
+        resolve_path(spec, download=False)
+    _write(root, "nlu/data/banking/fold0.json", fold)
+    assert resolve_path(spec, download=False) == ("mirror", root / "nlu/SHA256SUMS")
+    unlisted = dataclasses.replace(spec, extra_files=(("data/hotels/fold0.json", "@SHA256SUMS"),))
+    with pytest.raises(DatasetError, match="not listed"):
+        resolve_path(unlisted, download=False)
+
+
+@pytest.mark.parametrize(("loader", "name", "content", "message"), [
+    (registry.load_bitext, "b.csv", "instruction,intent\nhi,x\n", "lacks columns"),
+    (registry.load_bitext, "b.csv", "instruction,intent,category\n ,x,Y\n",
+     "data row 1 lacks instruction"),
+    (registry.load_cfpb, "c.csv", "Product,Issue\nx,y\n", "lacks columns"),
+    (registry.load_cfpb, "c.csv",
+     "Date received,Product,Issue,Sub-issue,Consumer complaint narrative,Company,Complaint ID\n"
+     "03-18-2020,Mortgage,Fees,,They charged me twice,Acme,1\n", "is not YYYY/M/D"),
+])
+def test_support_loaders_reject_bad_files_with_the_row(tmp_path, loader, name, content,
+                                                       message):
+    with pytest.raises(DatasetError, match=message):
+        loader(_write(tmp_path, name, content))
+
+
+def test_banking77_needs_both_files_and_nlu_folds_must_be_json(tmp_path):
+    _write(tmp_path, "train.csv", "text,category\nwhere is my card,card_arrival\n")
+    _write(tmp_path, "test.csv", "text,category\n,card_arrival\n")
+    with pytest.raises(DatasetError, match="test.csv data row 1 lacks text"):
+        registry.load_banking77(tmp_path / "train.csv")
+    _write(tmp_path, "nlu/data/banking/fold0.json", "[{not json")
+    with pytest.raises(DatasetError, match="fold0.json is not JSON"):
+        registry.load_nlu_plus_plus(tmp_path / "nlu" / "SHA256SUMS")
+
+
+def test_cfpb_keeps_narratives_only_and_cuts_letters_at_a_word(tmp_path):
+    header = ("Date received,Product,Issue,Sub-issue,Consumer complaint narrative,Company,"
+              "Complaint ID\n")
+    letter = "word " * 300
+    rows = registry.load_cfpb(_write(tmp_path, "c.csv", header
+                                     + "2020/3/18,Debt collection,Communication tactics,,,A,1\n"
+                                     + f'2019/9/4,Mortgage,Fees,,"{letter}",B,2\n'))
+    assert rows["post_id"] == ["2"] and rows["domain"] == ["lending"]
+    assert rows["created_at"] == ["2019-09-04T00:00:00Z"]
+    assert len(rows["text"][0]) <= registry.CFPB_MAX_CHARS + 2
+    assert rows["text"][0].endswith("word …")
+
+
+def test_real_support_datasets_load_with_their_row_counts(real_datasets):
+    assert len(real_datasets["banking77"]) == 13083
+    assert len(real_datasets["nlu-plus-plus"]) == 3080
+    assert len(real_datasets["bitext-customer-support"]) == 4514
+    assert len(real_datasets["cfpb-complaints-sample"]) == 1532
+    for name in ("banking77", "nlu-plus-plus", "bitext-customer-support",
+                 "cfpb-complaints-sample"):
+        assert len(set(real_datasets[name]["post_id"])) == len(real_datasets[name]), name

@@ -242,3 +242,34 @@ def test_masks_and_sources_say_which_labels_are_present(annotated, tmp_path):
 def test_missing_gold_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="no gold annotations"):
         build_corpus(tmp_path / "c", tmp_path / "nothing", _datasets(), written_path=None)
+
+
+def test_training_rebuilds_a_corpus_that_predates_the_held_out_industries(tmp_path,
+                                                                          monkeypatch):
+    import datasets
+    from rich.console import Console
+
+    import training.corpus as corpus_module
+    from training.train_transformer import load_corpus
+
+    old = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"]})})
+    old.save_to_disk(str(tmp_path / "corpus"))
+    built = []
+
+    def fake_build(out_dir, *args, **kwargs):
+        built.append(out_dir)
+        datasets.DatasetDict({"train": datasets.Dataset.from_dict(
+            {"text": ["a"], "industry": ["retail"]})}).save_to_disk(str(out_dir) + ".new")
+        import shutil
+
+        shutil.rmtree(out_dir)
+        shutil.move(str(out_dir) + ".new", out_dir)
+
+    monkeypatch.setattr(corpus_module, "build_corpus", fake_build)
+    console = Console(record=True, width=200)
+    corpus = load_corpus(tmp_path / "corpus", console)
+    assert built == [tmp_path / "corpus"]
+    assert "industry" in corpus["train"].column_names
+    assert "predates the held-out industries" in console.export_text()
+    load_corpus(tmp_path / "corpus", console)
+    assert len(built) == 1  # a current corpus is used as it is

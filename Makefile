@@ -56,7 +56,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: $(STAMP)
-	$(BIN)/ruff check nlp training tests serve.py
+	$(BIN)/ruff check nlp radar training tests bench serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,7 +3,7 @@
 Endpoints: ``POST /v1/classify``, ``POST /v1/risk``, ``GET /v1/model``,
 ``GET /healthz``, ``GET /readyz``. The model is loaded once in ``lifespan`` into
 ``app.state``; concurrent requests are micro-batched into one model call that
-runs off the event loop (``nlp.microbatch``).
+runs off the event loop (``nlp.classifier.microbatch``).
 
 The monitoring dashboard (``GET /``, ``GET /brands/{brand}``) and its JSON
 (``GET /v1/brands``, ``GET /v1/brands/{brand}/history``) only read the risk history in
@@ -39,25 +39,25 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("serve.py needs the 'serve' extra: pip install -e '.[serve]'") from exc
 
-from nlp import dashboard
 from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
-from nlp.contract import Thresholds, score_record, thresholds_for
-from nlp.dashboard import views
-from nlp.history import (
+from nlp.classifier.contract import Thresholds, score_record, thresholds_for
+from nlp.classifier.microbatch import MicroBatcher, QueueFullError
+from nlp.report import Pseudonymizer
+from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
+from nlp.summary import BrandTally
+from nlp.taxonomy import SCHEMA
+from nlp.types import Prediction
+from radar import dashboard
+from radar.dashboard import views
+from radar.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
+from radar.store.history import (
     HistoryPoint,
     alert_payloads,
     brand_history,
     latest_points,
     window_customers,
 )
-from nlp.microbatch import MicroBatcher, QueueFullError
-from nlp.report import Pseudonymizer
-from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
-from nlp.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
-from nlp.summary import BrandTally
-from nlp.taxonomy import SCHEMA
-from nlp.types import Prediction
 
 log = logging.getLogger("complaint_radar.serve")
 API_KEY_HEADER = "X-API-Key"

@@ -48,8 +48,8 @@ def write_twcs(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def run_one(rows: int) -> None:
-    from nlp.collect.files import import_file
-    from nlp.store import open_store
+    from radar.collect.files import import_file
+    from radar.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "twcs.csv"

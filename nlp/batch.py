@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from nlp.classifier import Classifier
-from nlp.contract import BATCH_COLUMNS, THEME_SEPARATOR, Thresholds, score_record, thresholds_for
+from nlp.classifier.contract import (
+    BATCH_COLUMNS,
+    THEME_SEPARATOR,
+    Thresholds,
+    score_record,
+    thresholds_for,
+)
 from nlp.dumps import (
     ColumnMap,
     DumpError,
@@ -78,7 +84,8 @@ def score_dump(dump_path: Path, out_path: Path, classifier: Classifier,
                ) -> BatchResult:
     """Score every row of ``dump_path`` into ``out_path``; see the module docstring.
 
-    ``thresholds`` defaults to the classifier's own (:func:`nlp.contract.thresholds_for`).
+    ``thresholds`` defaults to the classifier's own
+    (:func:`nlp.classifier.contract.thresholds_for`).
     """
     started = time.perf_counter()
     thresholds = thresholds or thresholds_for(classifier)

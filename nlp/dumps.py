@@ -13,10 +13,11 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nlp.errors import RowError
+from nlp.times import parse_time
 from nlp.types import Post
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -256,43 +257,6 @@ def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8") ->
         if reader.format == "csv" or row.values is not None:
             return reader.columns
     return reader.columns
-
-
-class RowError(ValueError):
-    """One row cannot become a post; the message is the quarantine reason."""
-
-
-def parse_time(value: Any, column: str, time_format: str | None = None) -> datetime | None:
-    """ISO 8601 text (or ``time_format``), epoch seconds, or a datetime -> UTC.
-
-    Naive times are taken as UTC.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and time_format is not None:
-        try:
-            moment = datetime.strptime(value.strip(), time_format)
-        except ValueError:
-            raise RowError(f"time {value[:40]!r} in column {column!r} does not match "
-                           f"{time_format!r}") from None
-    elif isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise RowError(f"time {value!r} in column {column!r} is out of range") from exc
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise RowError(f"unparseable time {value[:40]!r} in column {column!r} "
-                           "(expected ISO 8601)") from None
-    else:
-        raise RowError(f"time in column {column!r} is a {type(value).__name__}, not a time")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _optional_text(value: Any) -> str | None:

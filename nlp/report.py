@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from nlp.brands import BrandBook, BrandCounter
-from nlp.dumps import DumpError, DumpReader, RowError, parse_time, peek_columns
+from nlp.dumps import DumpError, DumpReader, peek_columns
+from nlp.errors import RowError
 from nlp.risk import BrandWindow, Exclusions, RiskConfig, RiskPost, parse_window, score_brands
 from nlp.taxonomy import THEME_KEYS
+from nlp.times import parse_time
 
 REQUIRED = ("id", "p_complaint", "p_positive")
 PSEUDONYM_ENV = "RADAR_PSEUDONYM_KEY"

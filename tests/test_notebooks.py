@@ -15,7 +15,7 @@ def scored_airline(tiny_trained, tmp_path_factory):
     """The airline tweets scored by the tiny baseline, as `radar score` writes them."""
     from nlp.batch import score_dump
     from nlp.classifier import load_classifier
-    from training.demo import write_airline_dump
+    from radar.demo import write_airline_dump
 
     root = tmp_path_factory.mktemp("scored")
     dump = root / "airline.jsonl"

@@ -20,8 +20,8 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import serve  # noqa: E402
-from nlp.contract import COLUMNS  # noqa: E402
-from nlp.microbatch import MicroBatcher, QueueFullError  # noqa: E402
+from nlp.classifier.contract import COLUMNS  # noqa: E402
+from nlp.classifier.microbatch import MicroBatcher, QueueFullError  # noqa: E402
 from nlp.summary import NO_BRAND  # noqa: E402
 from nlp.taxonomy import SENTIMENTS, THEME_KEYS  # noqa: E402
 from nlp.types import Prediction  # noqa: E402

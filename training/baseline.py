@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-from nlp.baseline import BaselineClassifier, LinearHead
+from nlp.classifier.baseline import BaselineClassifier, LinearHead
 from nlp.text import normalize_for_tfidf
 from training.config import BaselineConfig
 from training.labels import AIRLINE_SUPPORTED_THEMES, AIRLINE_UNMAPPED_REASONS

@@ -49,7 +49,7 @@ def cross_validate(config: FineTuneConfig, folds: int = 10, epochs: int = 2,
     import torch
     from transformers import AutoTokenizer
 
-    from nlp.multitask import build_network
+    from nlp.classifier.multitask import build_network
     from nlp.text import normalize_text
     from training.finetune import fit, predict_logits
     from training.train_transformer import find_encoder_dir

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import datasets
 
-from nlp.collect.files import parse_airline_time as parse_airline_datetime
 from nlp.dumps import sha256_file
+from nlp.times import parse_airline_time as parse_airline_datetime
 from training.labels import map_airline_reason
 
 MIRROR_ENV = "RADAR_DATA_MIRROR"
@@ -222,8 +222,10 @@ def load_complaints_2019(path: Path) -> datasets.Dataset:
 
 AIRLINE_COLUMNS = ("tweet_id", "airline_sentiment", "airline_sentiment_confidence",
                    "negativereason", "airline", "name", "text", "tweet_created")
+
+
 def parse_airline_time(value: str) -> str:
-    """``DD-MM-YYYY HH:MM`` (US Pacific, UTC-8) -> ISO 8601 UTC text (see nlp.collect.files)."""
+    """``DD-MM-YYYY HH:MM`` (US Pacific, UTC-8) -> ISO 8601 UTC text (see nlp.times)."""
     return parse_airline_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from nlp.baseline import BaselineClassifier
+from nlp.classifier.baseline import BaselineClassifier
 from nlp.taxonomy import SENTIMENTS
 from training.baseline import fit_head, theme_training_rows
 from training.config import BaselineConfig

@@ -35,7 +35,7 @@ from rich.progress import (
 )
 from torch.nn import functional as F  # noqa: N812
 
-from nlp.multitask import MultiTaskNetwork
+from nlp.classifier.multitask import MultiTaskNetwork
 from nlp.text import normalize_text
 from training.config import FineTuneConfig
 from training.metrics import dev_score, head_metrics

@@ -13,7 +13,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from nlp.contract import COLUMNS, score_record, thresholds_for
+from nlp.classifier.contract import COLUMNS, score_record, thresholds_for
 
 TEXT_COLUMN = "text"
 

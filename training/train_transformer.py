@@ -160,7 +160,7 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
     """Fine-tune, calibrate, evaluate on gold, save, log and register (module docstring)."""
     import torch
 
-    from nlp.multitask import build_network
+    from nlp.classifier.multitask import build_network
     from training.finetune import encode_split, fit, predict_logits
 
     console = console or Console(stderr=True)
@@ -402,7 +402,7 @@ def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path)
     import shutil
 
     from nlp.classifier import META_FILE, SCHEMA_FILE
-    from nlp.multitask import save_network
+    from nlp.classifier.multitask import save_network
     from training.evaluate_model import CV_FILE
     from training.train import save_atomically
 

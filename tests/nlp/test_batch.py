@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nlp.batch import BatchError, parts_dir_for, quarantine_path_for, score_dump
-from nlp.contract import BATCH_COLUMNS as COLUMNS
+from nlp.classifier.contract import BATCH_COLUMNS as COLUMNS
 from nlp.dumps import ColumnMap, DumpError
 from nlp.types import Prediction
 

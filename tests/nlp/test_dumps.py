@@ -3,7 +3,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nlp.dumps import ColumnMap, DumpError, DumpReader, RawRow, RowError, parse_time, row_to_post
+from nlp.dumps import ColumnMap, DumpError, DumpReader, RawRow, row_to_post
+from nlp.errors import RowError
+from nlp.times import parse_time
 
 
 def _rows(path):

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nlp.brands import BrandBook
-from nlp.contract import BATCH_COLUMNS
+from nlp.classifier.contract import BATCH_COLUMNS
 from nlp.report import (
     PSEUDONYM_ENV,
     Pseudonymizer,

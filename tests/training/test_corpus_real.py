@@ -7,7 +7,7 @@ import json
 
 from typer.testing import CliRunner
 
-from nlp.cli import app
+from radar.cli import app
 from tests.conftest import REPO
 from training.ood import HELD_OUT_INDUSTRIES
 from training.splits import near_duplicate_key

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nlp.classifier import load_classifier
-from nlp.cli import app
 from nlp.taxonomy import THEME_KEYS
+from radar.cli import app
 from tests.conftest import train_tiny_transformer
 from training import datasets as registry
 from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv

@@ -45,7 +45,7 @@ def test_a_missing_piece_says_how_to_install(tmp_path):
 def test_radar_models_teacher_says_what_to_install(tmp_path):
     from typer.testing import CliRunner
 
-    from nlp.cli import app
+    from radar.cli import app
 
     (tmp_path / "wheels").mkdir()
     result = CliRunner().invoke(app, ["models", "teacher", "--wheels", str(tmp_path / "wheels"),

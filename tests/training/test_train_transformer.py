@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nlp.classifier import ComplaintClassifier, load_classifier, read_model_meta
-from nlp.contract import COLUMNS, thresholds_for
+from nlp.classifier.contract import COLUMNS, thresholds_for
 from nlp.taxonomy import SCHEMA
 from tests.conftest import train_tiny_transformer
 from training import datasets as registry
@@ -230,7 +230,7 @@ def test_list_model_versions_shows_the_champion_alias(store_copy):
 
 def models_list_table(tracking_uri: str) -> tuple[dict[str, str], str]:
     """``radar models list``: {version: aliases cell} and the whole output."""
-    from nlp.cli import app
+    from radar.cli import app
 
     result = CliRunner().invoke(app, ["models", "list", "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
@@ -256,7 +256,7 @@ def test_registration_reports_versions_as_strings(store_copy):
 
 
 def test_radar_models_list_on_an_empty_store_says_how_to_train(tmp_path):
-    from nlp.cli import app
+    from radar.cli import app
 
     result = CliRunner().invoke(app, ["models", "list", "--tracking-uri",
                                       f"sqlite:///{tmp_path / 'empty.db'}"])

@@ -1,0 +1,359 @@
+"""The root ``radar`` command: it mounts every area's commands, and holds the product's own
+(``demo``, ``score``, ``report``, ``serve``): thin commands that parse, build a config and
+call one function.
+
+It is the composition root: the one module that starts ``serve.py``'s app (in ``radar
+serve``, lazily). Commands import what they run when they run, so ``radar --help`` loads
+no model stack.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from nlp.console import TrackingOption, console, err_console, fail
+
+if TYPE_CHECKING:
+    from nlp.report import Report
+
+app = typer.Typer(help="complaint-radar: who is on their way out, per brand, and why.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+DEMO_CONFIG = Path("training/configs/demo.yaml")
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
+
+
+def _mount_areas() -> None:
+    """Every area's commands: training, collection and the store, monitoring."""
+    from radar.collect import cli as collect_cli
+    from radar.monitor import cli as monitor_cli
+    from training import cli as training_cli
+
+    training_cli.register(app)
+    collect_cli.register(app)
+    monitor_cli.register(app)
+
+
+_mount_areas()
+
+
+@app.command()
+def demo(
+    config: ConfigOption = DEMO_CONFIG, tracking_uri: TrackingOption = None,
+    out_dir: Annotated[Path, typer.Option(help="Where the demo's dump and scored file go.")
+                       ] = Path("data/processed/demo"),
+) -> None:
+    """Verify data, use the fine-tuned champion (training one on first run), score the airline
+    tweets, report risk per brand."""
+    from radar.demo import run_demo
+    from training.config import ConfigError, load_config
+    from training.datasets import DatasetError
+    from training.train_transformer import TrainError
+
+    try:
+        result = run_demo(load_config(config), tracking_uri, err_console, demo_dir=out_dir)
+    except (ConfigError, DatasetError, TrainError) as exc:
+        raise fail(str(exc)) from exc
+    batch, versions = result.batch, ", ".join(result.report.model_versions)
+    console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "
+                                                f"tweets, model {versions}"))
+    console.print(_risk_table(result.report, "airline-sentiment-2015: ex-customers at risk per "
+                                             f"brand (model {versions})"))
+    _print_report_notes(result.report)
+    console.print(f"scored tweets: {result.scored_path}; explore them with `radar report "
+                  f"{result.scored_path} --window {result.report.window} --brand United`",
+                  soft_wrap=True)
+    if result.store_path is not None:
+        console.print(f"dashboard: start it with `.venv/bin/radar serve --db {result.store_path}`"
+                      ", then open http://127.0.0.1:8000/ (weekly risk per brand, the posts "
+                      "behind it, alerts)", soft_wrap=True)
+
+
+def _brand_table(summaries, title: str) -> Table:
+    table = Table(title=title, caption="complaint: p at or above the model's threshold; reasons: "
+                                       "share of the brand's complaints naming the theme (themes "
+                                       "the model predicts)")
+    for column, justify in (("brand", "left"), ("posts", "right"), ("negative", "right"),
+                            ("complaints", "right"), ("top reasons", "left")):
+        table.add_column(column, justify=justify)
+    for s in summaries:
+        reasons = ", ".join(f"{key} {share:.0%}" for key, share in s.top_reasons) or "-"
+        table.add_row(s.brand, f"{s.posts:,}", f"{s.negative_share:.1%}",
+                      f"{s.complaint_share:.1%}", reasons)
+    return table
+
+
+ColOption = "Column of the dump holding the post's {} (default: {})."
+
+
+@app.command()
+def score(
+    dump: Annotated[Path, typer.Argument(help="Review dump: .csv (with a header), .jsonl or "
+                                              ".parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet, .csv or "
+                                                          ".jsonl (by extension).")],
+    model: Annotated[str, typer.Option(help="Model: a folder, models:/complaint-radar@champion, "
+                                            "models:/complaint-radar/N or runs:/<run_id>/model.")
+                     ] = "models:/complaint-radar@champion",
+    backend: Annotated[str, typer.Option(help="torch, or onnx (fine-tuned models: ONNX Runtime "
+                                              "with int8 weights, faster on CPU).")] = "torch",
+    text_col: Annotated[str | None, typer.Option(help=ColOption.format("text", "text"))] = None,
+    id_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("id", "id or post_id; else row-N"))] = None,
+    brand_col: Annotated[str | None, typer.Option(help=ColOption.format("brand", "brand"))] = None,
+    author_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("author", "author_id or author"))] = None,
+    time_col: Annotated[str | None, typer.Option(
+        help=ColOption.format("time, ISO 8601 or epoch seconds", "created_at, time or date"))
+    ] = None,
+    time_format: Annotated[str | None, typer.Option(
+        help="strptime format of the time column, e.g. '%d-%m-%Y %H:%M' (naive times are "
+             "taken as UTC); default ISO 8601.")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Rows per chunk (memory and resume "
+                                                 "granularity).")] = 2048,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
+                                              "--out.")] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score a review dump: every row scored or quarantined with a reason, resumable."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nlp.batch import BatchError, score_dump
+    from nlp.classifier import ModelLoadError, load_classifier
+    from nlp.dumps import ColumnMap, DumpError
+
+    try:
+        classifier = load_classifier(model, tracking_uri, backend=backend)
+    except (ModelLoadError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)
+    columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
+                        time=time_col, time_format=time_format)
+    bar = Progress(TextColumn(f"scoring {dump.name}"), BarColumn(), TaskProgressColumn(),
+                   TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+                   TimeRemainingColumn(), console=err_console)
+    started = time.perf_counter()
+    with bar:
+        task = bar.add_task("score", total=None, rows=0, rate=0.0)
+
+        def on_progress(position: int, size: int, rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=position, total=size, rows=rows, rate=rate)
+
+        try:
+            result = score_dump(dump, out, classifier, columns, chunk_size, resume,
+                                progress=on_progress)
+        except (BatchError, DumpError) as exc:
+            raise fail(str(exc)) from exc
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted; finished chunks are kept in {out}.parts. Run the "
+                              "same command with --resume to continue.", soft_wrap=True)
+            raise typer.Exit(code=130) from None
+    resumed = (f" ({result.resumed_rows:,} from the interrupted run)"
+               if result.resumed_rows else "")
+    console.print(
+        f"rows in {result.rows_in:,}{resumed} = scored {result.rows_scored:,} + quarantined "
+        f"{result.rows_quarantined:,}; {result.rows_in / max(result.seconds, 1e-9):,.0f} rows/s",
+        soft_wrap=True)
+    console.print(f"output: {result.out_path}", soft_wrap=True)
+    if result.rows_in and not result.rows_scored:
+        err_console.print("[bold yellow]warning:[/bold yellow] every row was quarantined; "
+                          "check the column options against the quarantine file's reasons")
+    if result.quarantine_path:
+        console.print(f"quarantine: {result.quarantine_path} (one JSON object per row: row, "
+                      "reason, raw)", soft_wrap=True)
+    console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
+                                                 f"{classifier.model_version}"))
+
+
+BRANDS_DEFAULT = Path("data/brands.yaml")
+ARROWS = {"up": "[red]▲[/red]", "down": "[green]▼[/green]", "flat": "≈", "new": "new"}
+
+
+def _risk_table(report: Report, title: str) -> Table:
+    """The latest window's brands: share, interval, expected, trend and top drivers."""
+    from nlp.report import trend_label
+    from nlp.risk import RiskConfig
+
+    config = RiskConfig()
+    latest = report.latest()
+    start = latest[0].risk.window_start if latest else None
+    end = latest[0].risk.window_end if latest else None
+    window = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start
+              else "undated posts, one window")
+    version = latest[0].risk.score_version if latest else ""
+    caption = (f"window {window} ({report.window}); at-risk share = mean customer risk, "
+               f"{version}; trend vs the previous window: ▲/▼ beyond the noise, ≈ within it; "
+               f"* fewer than {config.min_bootstrap_customers} customers before")
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for column, justify in (("brand", "left"), ("customers", "right"), ("at risk", "right"),
+                            (f"{config.confidence:.0%} CI", "right"), ("expected", "right"),
+                            ("trend", "left"), ("top drivers (share of risk)", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for w in latest:
+        r = w.risk
+        trend = ARROWS[trend_label(w)] + (f" {r.trend:+.1%}" if r.trend is not None else "")
+        if (w.previous_customers is not None
+                and w.previous_customers < config.min_bootstrap_customers):
+            trend += "*"
+        drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
+        interval = f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–")
+        table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
+                      f"{r.expected_at_risk:,.0f}", trend, drivers)
+    return table
+
+
+def _accounting(report: Report) -> str:
+    e = report.exclusions
+    counted = sum(w.posts for w in report.windows)
+    return (f"rows {report.rows_in:,} = counted {counted:,} + brand accounts {e.brand_account:,} "
+            f"+ news/bots {e.bot_or_news:,} + duplicates {e.duplicate:,} + outside the windows "
+            f"(undated) {e.outside_windows:,} + no brand {report.without_brand:,} + unreadable "
+            f"{report.unreadable:,}")
+
+
+def _print_report_notes(report: Report) -> None:
+    console.print(_accounting(report), soft_wrap=True)
+    if report.unknown_brands:
+        listed = ", ".join(f"{b} ({n:,})" for b, n in list(report.unknown_brands.items())[:10])
+        err_console.print(f"[yellow]brands not in the brand book[/yellow] (kept as written; add "
+                          f"them to --brands): {listed}", soft_wrap=True)
+    for example in report.unreadable_examples:
+        err_console.print(f"[yellow]unreadable[/yellow] {example}", soft_wrap=True)
+    latest_brands = {w.risk.brand for w in report.latest()}
+    quiet = sorted({w.risk.brand for w in report.windows} - latest_brands)
+    if quiet:
+        console.print(f"no customers in the latest window: {', '.join(quiet)}", soft_wrap=True)
+
+
+@app.command()
+def report(
+    scored: Annotated[Path, typer.Argument(help="Output of `radar score` (.parquet, .csv or "
+                                                ".jsonl).")],
+    window: Annotated[str, typer.Option(help="Window length: 7d, 36h, 2w, or 'all'.")] = "7d",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every brand-window "
+                                                                 "as a JSON list here.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the same as CSV.")] = None,
+    brands: Annotated[Path | None, typer.Option(help="Brand book YAML (default: "
+                                                     "data/brands.yaml when it exists).")] = None,
+    brand: Annotated[str | None, typer.Option(help="List this brand's at-risk customers and the "
+                                                   "posts behind each.")] = None,
+    show_authors: Annotated[bool, typer.Option(help="With --brand: real author ids instead of "
+                                                    "pseudonyms.")] = False,
+    min_risk: Annotated[float, typer.Option(help="With --brand: lowest risk listed.")] = 0.5,
+    top: Annotated[int, typer.Option(help="With --brand: most customers listed.")] = 20,
+    brand_from: Annotated[str, typer.Option(help="Where a post's brand comes from: 'column' "
+                                                 "(the brand column, else mentions) or "
+                                                 "'mention' (mentions only).")] = "column",
+) -> None:
+    """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1)."""
+    from nlp.brands import BrandBook, BrandBookError
+    from nlp.report import ReportError, build_report, report_records, write_csv, write_json
+
+    if brand_from not in ("column", "mention"):
+        raise fail(f"--brand-from must be 'column' or 'mention', got {brand_from!r}")
+    if not 0.0 <= min_risk <= 1.0 or top < 1:
+        raise fail(f"--min-risk must be in [0, 1] and --top >= 1, got {min_risk}, {top}")
+    for out in (json_out, csv_out):
+        if out is not None and out.is_dir():
+            raise fail(f"{out} is a folder; give a file name, e.g. {out / 'risk.json'}")
+        if out is not None and not out.parent.is_dir():
+            raise fail(f"{out}: folder {out.parent} does not exist")
+    try:
+        book_path = brands or (BRANDS_DEFAULT if BRANDS_DEFAULT.is_file() else None)
+        book = BrandBook.from_yaml(book_path) if book_path else None
+        result = build_report(scored, book, window=window,
+                              mentions_only=brand_from == "mention")
+    except (BrandBookError, ReportError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    versions = ", ".join(result.model_versions) or "unknown"
+    console.print(_risk_table(result, f"{scored.name}: ex-customers at risk per brand "
+                                      f"(model {versions})"))
+    _print_report_notes(result)
+    records = report_records(result)
+    if json_out:
+        write_json(records, json_out)
+        console.print(f"json: {json_out} ({len(records)} brand-windows)", soft_wrap=True)
+    if csv_out:
+        write_csv(records, csv_out)
+        console.print(f"csv: {csv_out} ({len(records)} brand-windows)", soft_wrap=True)
+    if brand:
+        _print_customers(result, brand, min_risk, top, show_authors)
+
+
+def _print_customers(result: Report, brand: str, min_risk: float, top: int, reveal: bool) -> None:
+    from nlp.report import ReportError, customer_rows
+
+    try:
+        window, rows = customer_rows(result, brand, min_risk, top, reveal)
+    except ReportError as exc:
+        raise fail(str(exc)) from exc
+    r = window.risk
+    span = (f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d}" if r.window_start
+            else "undated posts")
+    table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, {span} "
+                        f"({len(rows)} shown of {r.customers:,} customers)",
+                  caption=None if reveal else "authors pseudonymised, @handles and links "
+                                              "masked, post ids hidden; --show-authors shows "
+                                              "them",
+                  show_lines=True)
+    table.add_column("customer", no_wrap=True)
+    table.add_column("risk", justify="right")
+    table.add_column("drivers", max_width=24)
+    table.add_column("posts that drove it", ratio=1)
+    for row in rows:
+        drivers = "\n".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
+        posts = "\n".join(escape(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
+                                 f"{p['id'] or ''}\n  {(p['text'] or '')[:200]}")
+                          for p in row["posts"])
+        table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $RADAR_HOST or "
+                                                  "127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: $RADAR_PORT or 8000).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        help="Model folder or MLflow URI, e.g. models:/complaint-radar@champion (default: "
+             "$RADAR_MODEL_DIR or models/baseline).")] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="Post store the dashboard reads (default: $RADAR_DB or data/radar.db).")
+    ] = None,
+) -> None:
+    """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
+    import dataclasses
+
+    try:
+        import uvicorn
+
+        from serve import ServeSettings, create_app
+    except ImportError as exc:
+        raise fail(f"{exc}. Install the serve extra: pip install -e '.[serve]'") from exc
+    try:
+        settings = ServeSettings.from_env()
+        overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),
+                                       ("db_path", db)) if v is not None}
+        settings = dataclasses.replace(settings, **overrides)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    app()

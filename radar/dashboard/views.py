@@ -1,0 +1,484 @@
+"""View models of the monitoring dashboard: the store's risk history turned into what the
+pages and the JSON endpoints show.
+
+Pure functions over :class:`~radar.store.history.HistoryPoint` and the rows of
+:func:`~radar.store.history.window_customers`; no web framework and no store access here, so the
+pages' content is tested without a server. Charts are plotly figures as plain dicts (what
+``Plotly.newPlot`` takes), so the Python plotly package is never imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS
+from nlp.taxonomy import THEMES
+from nlp.text import normalize_text
+from radar.store import parse_stored_time
+from radar.store.history import HistoryPoint
+
+DEFAULT_MIN_RISK = 0.5
+DEFAULT_CUSTOMER_LIMIT = 50
+TOP_DRIVERS = 3
+RECENT_ALERTS = 5
+CONFIDENCE_LABEL = "95% CI"  # risk.v1 computes its intervals at RiskConfig.confidence = 0.95
+MONITOR_COMMAND = "radar monitor --config <config.yaml> --once"
+
+TREND_ARROWS = {"up": "▲", "down": "▼", "flat": "≈", "new": "new"}
+TREND_WORDS = {"up": "rise beyond the noise", "down": "fall beyond the noise",
+               "flat": "change within the noise", "new": "no previous window to compare"}
+DRIVER_LABELS = {
+    CHURN_DRIVER: "churn intent", "waiting": "waiting", "ivr_menu": "phone menus and bots",
+    "not_known": "doesn't know me", "unresolved": "unresolved",
+    "staff_attitude": "staff attitude", "self_service": "self-service", "billing": "billing",
+    "product_failure": "product failure", "marketing_spam": "marketing and spam",
+    BASE_DRIVER: "unthemed complaint",
+}
+DRIVER_DEFINITIONS = {
+    CHURN_DRIVER: "the customer says they will leave, or have left",
+    **{theme.key: theme.definition for theme in THEMES},
+    BASE_DRIVER: "complaint evidence that no predicted theme explains",
+}
+SHARE_COLOR = "#c0392b"
+BAND_COLOR = "rgba(192, 57, 43, 0.18)"
+
+
+# --- messages and formatting ------------------------------------------------------------------
+
+
+def missing_store_message(path: Path | str) -> str:
+    """What the pages say before the monitor has written a store."""
+    return f"no store at {path}; run `{MONITOR_COMMAND}`"
+
+
+def empty_history_message(path: Path | str, score_version: str) -> str:
+    """What the pages say when the store holds no risk history of ``score_version`` yet."""
+    return (f"the store at {path} holds no risk history ({score_version}) yet; "
+            f"run `{MONITOR_COMMAND}`")
+
+
+def unknown_brand_message(brand: str, brands: Sequence[str]) -> str:
+    known = ", ".join(brands) if brands else "none yet"
+    return f"no brand {brand!r} in the risk history; brands: {known}"
+
+
+def unknown_theme_message(theme: str) -> str:
+    return f"unknown theme {theme!r}; valid themes: {', '.join(DRIVER_KEYS)}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """0.4123 -> ``41.2%``; None -> an en dash."""
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def points_change(value: float | None, digits: int = 1) -> str:
+    """A change of share in percentage points, signed: 0.041 -> ``+4.1 pts``."""
+    return "–" if value is None else f"{value * 100:+.{digits}f} pts"
+
+
+def format_utc(moment: datetime | None) -> str:
+    """``2024-02-12 06:00 UTC`` (all stored times are UTC)."""
+    return "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_day(moment: datetime | None) -> str:
+    return "–" if moment is None else moment.strftime("%Y-%m-%d")
+
+
+def brand_href(brand: str, theme: str | None = None) -> str:
+    """The brand page's path; any character of a brand name survives the trip."""
+    path = "/brands/" + quote(brand, safe="")
+    return f"{path}?{urlencode({'theme': theme})}" if theme else path
+
+
+# --- trends and drivers -------------------------------------------------------------------------
+
+
+def trend_label(point: HistoryPoint) -> str:
+    """``up`` / ``down`` when the change against the previous window exceeds the noise (its
+    interval excludes zero), ``flat`` when not, ``new`` without a previous window; the same
+    labels as :func:`nlp.report.trend_label`."""
+    if point.trend_significant is None:
+        return "new"
+    if not point.trend_significant:
+        return "flat"
+    return "up" if (point.trend or 0.0) > 0 else "down"
+
+
+def trend_title(point: HistoryPoint) -> str:
+    """The change and its interval in words (the arrow's tooltip)."""
+    label = trend_label(point)
+    if label == "new" or point.trend is None:
+        return TREND_WORDS["new"]
+    interval = ""
+    if point.trend_low is not None and point.trend_high is not None:
+        interval = (f" ({CONFIDENCE_LABEL} {points_change(point.trend_low)} to "
+                    f"{points_change(point.trend_high)})")
+    return f"{points_change(point.trend)}{interval} against the previous window: " \
+           f"{TREND_WORDS[label]}"
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A driver of risk (churn intent, a theme, or unthemed complaint) and its share."""
+
+    key: str
+    label: str
+    definition: str
+    share: float | None = None
+
+
+def driver(key: str, share: float | None = None) -> Driver:
+    return Driver(key, DRIVER_LABELS.get(key, key.replace("_", " ")),
+                  DRIVER_DEFINITIONS.get(key, ""), share)
+
+
+def ranked_drivers(drivers: Mapping[str, float], limit: int | None = None) -> tuple[Driver, ...]:
+    """Drivers by share, largest first (ties by key), at most ``limit``."""
+    ranked = sorted(((k, v) for k, v in drivers.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(driver(k, v) for k, v in ranked[:limit])
+
+
+def theme_choices() -> tuple[Driver, ...]:
+    """What the theme filter offers: every driver a customer can have."""
+    return tuple(driver(key) for key in DRIVER_KEYS)
+
+
+def check_theme(theme: str | None) -> str | None:
+    """The filter's theme, or None for all (an empty value too).
+
+    Raises:
+        ValueError: not a driver key; the message lists the valid ones.
+    """
+    if theme is None or not theme.strip():
+        return None
+    if theme not in DRIVER_KEYS:
+        raise ValueError(unknown_theme_message(theme))
+    return theme
+
+
+# --- the overview -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrandRow:
+    """One brand's latest window, as a row of the overview (and the brand page's header)."""
+
+    brand: str
+    href: str
+    at_risk_share: float
+    ci_low: float
+    ci_high: float
+    ci_method: str
+    trend: str  # up, down, flat, new
+    arrow: str
+    trend_change: float | None
+    trend_title: str
+    drivers: tuple[Driver, ...]
+    customers: int
+    posts: int
+    expected_at_risk: float
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    model_version: str
+    score_version: str
+
+
+def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS) -> BrandRow:
+    label = trend_label(point)
+    return BrandRow(
+        brand=point.brand, href=brand_href(point.brand), at_risk_share=point.at_risk_share,
+        ci_low=point.ci_low, ci_high=point.ci_high, ci_method=point.ci_method, trend=label,
+        arrow=TREND_ARROWS[label], trend_change=point.trend, trend_title=trend_title(point),
+        drivers=ranked_drivers(point.drivers, top), customers=point.customers,
+        posts=point.posts, expected_at_risk=point.expected_at_risk,
+        window_start=point.window_start, window_end=point.window_end,
+        computed_at=point.computed_at, model_version=point.model_version,
+        score_version=point.score_version)
+
+
+def overview_rows(points: Iterable[HistoryPoint]) -> list[BrandRow]:
+    """Each brand's latest point, highest at-risk share first (ties by name)."""
+    ordered = sorted(points, key=lambda p: (-p.at_risk_share, p.brand))
+    return [brand_row(p) for p in ordered]
+
+
+def find_brand(brands: Iterable[str], name: str) -> str | None:
+    """The stored brand called ``name``: exactly, else ignoring case."""
+    brands = list(brands)
+    if name in brands:
+        return name
+    folded = [b for b in brands if b.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+# --- charts (plotly figures as dicts) -------------------------------------------------------------
+
+
+def _x(point: HistoryPoint) -> str:
+    # Plotly reads "YYYY-MM-DD HH:MM" as a date; the axis says the times are UTC.
+    return point.window_start.strftime("%Y-%m-%d %H:%M")
+
+
+def _date_axis(history: Sequence[HistoryPoint]) -> dict[str, Any]:
+    """One tick per window start, labelled by day (weekly windows need no finer ticks)."""
+    axis: dict[str, Any] = {"type": "date", "title": {"text": "window start (UTC)"}}
+    if 1 < len(history) <= 16:
+        axis.update(tickmode="array", tickvals=[_x(p) for p in history],
+                    ticktext=[p.window_start.strftime("%b %d") for p in history])
+    return axis
+
+
+def _window_text(point: HistoryPoint) -> str:
+    return f"{format_day(point.window_start)} – {format_day(point.window_end)}"
+
+
+def model_changes(history: Sequence[HistoryPoint]) -> list[int]:
+    """Indexes of the points whose model version differs from the point before."""
+    return [i for i in range(1, len(history))
+            if history[i].model_version != history[i - 1].model_version]
+
+
+def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
+    """At-risk share over time with its confidence band, and a marker where the model changed.
+
+    The band is two traces: the lower bound (invisible) and the upper bound filled down to
+    it (``fill: tonexty``).
+    """
+    x = [_x(p) for p in history]
+    shares = [p.at_risk_share for p in history]
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "x": x, "y": [p.ci_low for p in history], "mode": "lines",
+         "line": {"width": 0, "color": BAND_COLOR}, "hoverinfo": "skip", "showlegend": False,
+         "name": "interval low"},
+        {"type": "scatter", "x": x, "y": [p.ci_high for p in history], "mode": "lines",
+         "line": {"width": 0, "color": BAND_COLOR}, "fill": "tonexty", "fillcolor": BAND_COLOR,
+         "hoverinfo": "skip", "name": CONFIDENCE_LABEL},
+        {"type": "scatter", "x": x, "y": shares, "mode": "lines+markers",
+         "name": "at-risk share", "line": {"color": SHARE_COLOR, "width": 2.5},
+         "marker": {"size": 7},
+         "customdata": [[p.ci_low, p.ci_high, p.customers, p.model_version, _window_text(p)]
+                        for p in history],
+         "hovertemplate": ("%{customdata[4]}<br>at risk %{y:.1%} "
+                           f"({CONFIDENCE_LABEL} " "%{customdata[0]:.1%} – %{customdata[1]:.1%})"
+                           "<br>%{customdata[2]} customers, model %{customdata[3]}"
+                           "<extra></extra>")},
+    ]
+    changes = model_changes(history)
+    shapes, annotations = [], []
+    if changes:
+        data.append({
+            "type": "scatter", "x": [x[i] for i in changes], "y": [shares[i] for i in changes],
+            "mode": "markers", "name": "model changed",
+            "marker": {"symbol": "diamond-open", "size": 15, "color": "#2c3e50",
+                       "line": {"width": 2}},
+            "text": [f"{history[i - 1].model_version} → {history[i].model_version}"
+                     for i in changes],
+            "hovertemplate": "model changed: %{text}<extra></extra>"})
+        for i in changes:
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x[i], "x1": x[i],
+                           "y0": 0, "y1": 1, "line": {"dash": "dot", "width": 1,
+                                                      "color": "#2c3e50"}})
+            annotations.append({"x": x[i], "y": 1, "xref": "x", "yref": "paper",
+                                "text": f"model {history[i].model_version}", "showarrow": False,
+                                "xanchor": "left", "yanchor": "bottom",
+                                "font": {"size": 11, "color": "#2c3e50"}})
+    layout = {
+        "height": 360, "margin": {"l": 60, "r": 20, "t": 36, "b": 40},
+        "xaxis": _date_axis(history),
+        "yaxis": {"title": {"text": "customers at risk"}, "tickformat": ".0%",
+                  "rangemode": "tozero"},
+        "legend": {"orientation": "h", "x": 0, "y": 1.12},
+        "shapes": shapes, "annotations": annotations,
+        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+    }
+    return {"data": data, "layout": layout}
+
+
+def driver_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
+    """Each driver's part of the at-risk share over time, stacked: its share of the brand's
+    risk times the at-risk share, so the stack's top is the at-risk share itself."""
+    x = [_x(p) for p in history]
+    totals: dict[str, float] = {}
+    for p in history:
+        for key, share in p.drivers.items():
+            totals[key] = totals.get(key, 0.0) + share * p.at_risk_share
+    order = sorted((k for k, v in totals.items() if v > 0), key=lambda k: (-totals[k], k))
+    data = []
+    for key in order:
+        label = driver(key).label
+        data.append({"type": "scatter", "x": x, "mode": "lines", "stackgroup": "drivers",
+                     "name": label, "line": {"width": 0.5},
+                     "y": [p.drivers.get(key, 0.0) * p.at_risk_share for p in history],
+                     "hovertemplate": f"{label}: " "%{y:.1%}<extra></extra>"})
+    layout = {
+        "height": 340, "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
+        "xaxis": _date_axis(history),
+        "yaxis": {"title": {"text": "share of customers, by driver"}, "tickformat": ".0%",
+                  "rangemode": "tozero"},
+        "hovermode": "x unified", "legend": {"orientation": "v"},
+        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+    }
+    return {"data": data, "layout": layout}
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post as the dashboard shows it: text masked, a link only to an http(s) URL."""
+
+    source: str
+    text: str
+    created_at: datetime | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """An at-risk customer under a pseudonym, with their drivers and the posts behind them."""
+
+    pseudonym: str
+    risk: float
+    drivers: tuple[Driver, ...]
+    posts: tuple[PostView, ...]
+
+    @property
+    def driver_keys(self) -> str:
+        """Space-separated driver keys (the element's ``data-drivers``)."""
+        return " ".join(d.key for d in self.drivers)
+
+
+def main_drivers(drivers: Mapping[str, float]) -> tuple[Driver, ...]:
+    """The drivers that matter for a customer (:func:`radar.store.history.has_theme`), at least the
+    biggest: a model gives every theme a little, so listing all of them says nothing."""
+    from radar.store.history import has_theme
+
+    ranked = ranked_drivers(drivers)
+    return tuple(d for d in ranked if has_theme(drivers, d.key)) or ranked[:1]
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) one; anything else (``javascript:``, relative)
+    is not linked."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def customer_views(rows: Iterable[Mapping[str, Any]],
+                   pseudonymize: Callable[[str], str]) -> list[CustomerView]:
+    """``window_customers`` rows for display: pseudonyms instead of author ids, post texts
+    with @handles and links masked (``normalize_text``)."""
+    views = []
+    for row in rows:
+        posts = tuple(
+            PostView(source=post["source"], text=normalize_text(post.get("text") or ""),
+                     created_at=_stored_time(post.get("created_at")),
+                     url=safe_url(post.get("url")))
+            for post in row["posts"])
+        views.append(CustomerView(pseudonym=pseudonymize(row["customer"]), risk=row["risk"],
+                                  drivers=main_drivers(row["drivers"]), posts=posts))
+    return views
+
+
+def _stored_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_stored_time(str(value))
+
+
+# --- JSON records -------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def point_record(point: HistoryPoint) -> dict[str, Any]:
+    """A history point for JSON: ``HistoryPoint.to_dict`` plus its trend label."""
+    return {**point.to_dict(), "trend_label": trend_label(point)}
+
+
+def customer_record(view: CustomerView) -> dict[str, Any]:
+    return {"customer": view.pseudonym, "risk": view.risk,
+            "drivers": {d.key: d.share for d in view.drivers},
+            "posts": [{"source": p.source, "text": p.text, "created_at": _iso(p.created_at),
+                       "url": p.url} for p in view.posts]}
+
+
+# --- alerts -------------------------------------------------------------------------------------
+
+
+ALERT_KINDS = {"risk_rise": "risk rise", "theme_jump": "theme jump"}
+ALERT_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """A recorded alert in a line or two, its example posts, and how its deliveries went."""
+
+    kind: str
+    headline: str  # says which window (the alert's own wording)
+    change: str
+    top_driver: str
+    examples: tuple[PostView, ...]
+    deliveries: tuple[str, ...]
+
+
+def alert_views(payloads: Iterable[Mapping[str, Any]],
+                limit: int = RECENT_ALERTS) -> list[AlertView]:
+    """The newest alerts (``alert_payloads`` order) in words.
+
+    Reads the fields of :meth:`radar.monitor.alerts.Alert.to_payload` (``headline``,
+    ``change_text``, ``top_driver``, ``examples``) and falls back on what any payload has
+    (its kind and change), so an alert recorded by an older or newer monitor still shows.
+    """
+    views = []
+    for payload in list(payloads)[:limit]:
+        kind = str(payload.get("kind") or "alert")
+        end = payload.get("window_end")
+        fallback = ALERT_KINDS.get(kind, kind.replace("_", " ")) + (
+            f" (window ending {str(end)[:10]})" if end else "")
+        headline = next((str(payload[k]) for k in ("headline", "summary", "text", "title")
+                         if isinstance(payload.get(k), str) and payload[k].strip()), fallback)
+        change = payload.get("change_text")
+        if not isinstance(change, str):
+            number = payload.get("change")
+            change = points_change(number) if isinstance(number, int | float) else ""
+        top = payload.get("top_driver")
+        top_text = (f"{driver(str(top['driver'])).label} {percent(top.get('share'), 0)}"
+                    if isinstance(top, Mapping) and top.get("driver") else "")
+        examples = tuple(
+            PostView(source=str(e.get("source") or ""),
+                     text=normalize_text(str(e.get("text") or "")),
+                     created_at=_any_time(e.get("created_at")), url=safe_url(e.get("url")))
+            for e in (payload.get("examples") or [])[:ALERT_EXAMPLES]
+            if isinstance(e, Mapping))
+        deliveries = tuple(f"{d.get('channel')}: {d.get('status')}"
+                           + (f" after {d['attempts']} attempts" if d.get("attempts", 1) > 1
+                              else "")
+                           for d in payload.get("deliveries", ()))
+        views.append(AlertView(kind=ALERT_KINDS.get(kind, kind.replace("_", " ")),
+                               headline=normalize_text(headline), change=change,
+                               top_driver=top_text, examples=examples,
+                               deliveries=deliveries))
+    return views
+
+
+def _any_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as alerts store it, or the store's own format; None if neither."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,79 @@
+"""``radar monitor``: scheduled monitoring cycles over a YAML config.
+
+:func:`register` adds the command to the ``radar`` app.
+"""
+
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nlp.console import TrackingOption, console, err_console, fail
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``monitor`` to ``app``."""
+
+    @app.command("monitor")
+    def monitor(
+        config: Annotated[Path, typer.Option("--config", "-c", help="Monitor YAML (see "
+                                             "monitor.example.yaml).")],
+        once: Annotated[bool, typer.Option(help="Run one cycle and exit (for cron or a "
+                                                "scheduler).")] = False,
+        db: Annotated[Path | None, typer.Option(
+            "--db", help="Post store; default: the config's store, $RADAR_DB, data/radar.db.")
+        ] = None,
+        tracking_uri: TrackingOption = None,
+    ) -> None:
+        """Collect, import, score new posts, update the risk history and send alerts."""
+        from nlp.classifier import load_classifier
+        from nlp.risk import SCORE_VERSION
+        from radar.monitor.config import MonitorConfigError, load_monitor_config
+        from radar.monitor.cycle import CycleResult, run_monitor
+        from radar.store import StoreError, open_store
+        from radar.store.history import latest_points
+
+        try:
+            settings = load_monitor_config(config)
+        except MonitorConfigError as exc:
+            raise fail(str(exc)) from exc
+        store_path = db or settings.store
+
+        def load_model():
+            model = load_classifier(settings.model, tracking_uri, backend=settings.backend)
+            err_console.print(f"model {model.model_version} ({settings.model})", soft_wrap=True)
+            return model
+
+        def report(result: CycleResult) -> None:
+            line = (f"cycle: {sum(result.collected.values()):,} collected, "
+                    f"{sum(result.imported.values()):,} imported, {result.scored:,} scored, "
+                    f"{result.points} history points, {result.alerts} alerts "
+                    f"({result.delivered} deliveries) in {result.seconds:.1f} s")
+            console.print(line + (" (stopped)" if result.stopped else ""), soft_wrap=True)
+            for error in result.errors:
+                err_console.print(f"[bold yellow]failed:[/bold yellow] {error}", soft_wrap=True,
+                                  markup=True, highlight=False)
+
+        try:
+            results = run_monitor(settings, store_path, once, load_model,
+                                  log=lambda m: err_console.print(m, soft_wrap=True,
+                                                                  markup=False),
+                                  on_cycle=report)
+            with open_store(store_path) as store:
+                points = latest_points(store, SCORE_VERSION)
+        except StoreError as exc:
+            raise fail(str(exc)) from exc
+        table = Table(title="latest window per brand")
+        for column in ("brand", "window", "customers", "at risk", "95% CI", "trend", "model"):
+            table.add_column(column)
+        for p in sorted(points, key=lambda p: -p.at_risk_share):
+            trend = ("new" if p.trend_significant is None else
+                     "≈" if not p.trend_significant else ("▲" if (p.trend or 0) > 0 else "▼"))
+            table.add_row(p.brand, f"{p.window_start:%Y-%m-%d} – {p.window_end:%Y-%m-%d}",
+                          f"{p.customers:,}", f"{p.at_risk_share:.1%}",
+                          f"{p.ci_low:.1%}–{p.ci_high:.1%}", trend, p.model_version)
+        console.print(table)
+        if results and results[-1].errors:
+            raise typer.Exit(code=1)

@@ -1,0 +1,304 @@
+"""The risk history in the post store: points per brand and window, their customers,
+alerts and deliveries, and the dump files a monitor has imported.
+
+One point per (brand, window, score version): a later cycle over the same window
+replaces it, so the history never double counts, and a model upgrade shows as a new
+``model_version`` on the same series. The SQL is plain SQL, as in :mod:`radar.store`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from nlp.risk import BrandWindow
+from radar.store import PostStore, format_time, parse_stored_time
+
+KEY_SEPARATOR = "\t"  # between source and post_id in a stored post key
+# A customer "has" a theme when it drives at least this share of their risk. A model gives
+# every theme some probability, so every complaining customer has every driver a little;
+# filters and alert examples need the themes that matter for the customer.
+THEME_MIN_SHARE = 0.15
+
+
+def has_theme(drivers: Mapping[str, float], theme: str,
+              min_share: float = THEME_MIN_SHARE) -> bool:
+    """Whether ``theme`` is one of the drivers that matter for a customer."""
+    return drivers.get(theme, 0.0) >= min_share
+
+
+def post_key(source: str, post_id: str) -> str:
+    """One string per stored post (the risk formula's ``post_id``)."""
+    return f"{source}{KEY_SEPARATOR}{post_id}"
+
+
+def split_post_key(key: str) -> tuple[str, str]:
+    source, _, post_id = key.partition(KEY_SEPARATOR)
+    return source, post_id
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """A brand's risk in one window, as the monitor stored it."""
+
+    brand: str
+    window_start: datetime
+    window_end: datetime
+    score_version: str
+    model_version: str
+    customers: int
+    posts: int
+    at_risk_share: float
+    ci_low: float
+    ci_high: float
+    ci_method: str
+    expected_at_risk: float
+    previous_share: float | None
+    trend: float | None
+    trend_low: float | None  # the interval of the change against the previous window
+    trend_high: float | None
+    trend_significant: bool | None
+    drivers: Mapping[str, float]
+    computed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (times as ISO 8601 UTC)."""
+        out = dict(self.__dict__)
+        for name in ("window_start", "window_end", "computed_at"):
+            out[name] = out[name].isoformat().replace("+00:00", "Z")
+        out["drivers"] = dict(self.drivers)
+        return out
+
+
+_POINT_COLUMNS = ("brand", "window_start", "window_end", "score_version", "model_version",
+                  "customers", "posts", "at_risk_share", "ci_low", "ci_high", "ci_method",
+                  "expected_at_risk", "previous_share", "trend", "trend_low", "trend_high",
+                  "trend_significant",
+                  "drivers", "computed_at")
+
+
+def _point(row: tuple) -> HistoryPoint:
+    values = dict(zip(_POINT_COLUMNS, row, strict=True))
+    for name in ("window_start", "window_end", "computed_at"):
+        values[name] = parse_stored_time(values[name])
+    values["drivers"] = json.loads(values["drivers"])
+    flag = values["trend_significant"]
+    values["trend_significant"] = None if flag is None else bool(flag)
+    return HistoryPoint(**values)
+
+
+def save_brand_windows(store: PostStore, windows: Iterable[BrandWindow], model_version: str,
+                       computed_at: datetime) -> int:
+    """Store each brand-window and its customers, replacing what an earlier cycle stored."""
+    count = 0
+    with store.transaction():
+        for window in windows:
+            r = window.risk
+            key = (r.brand, format_time(r.window_start), format_time(r.window_end),
+                   r.score_version)
+            store.db.execute(
+                f"INSERT INTO risk_history ({', '.join(_POINT_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(_POINT_COLUMNS))}) "
+                "ON CONFLICT (brand, window_start, window_end, score_version) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _POINT_COLUMNS[4:]),
+                (*key, model_version, r.customers, window.posts, r.at_risk_share, r.ci_low,
+                 r.ci_high, window.ci_method, r.expected_at_risk, window.previous_share,
+                 r.trend, window.trend_low, window.trend_high,
+                 None if window.trend_significant is None
+                 else int(window.trend_significant),
+                 json.dumps(dict(r.drivers)), format_time(computed_at)))
+            store.db.execute(
+                "DELETE FROM risk_customers WHERE brand = ? AND window_start = ? AND "
+                "window_end = ? AND score_version = ?", key)
+            store.db.executemany(
+                "INSERT INTO risk_customers (brand, window_start, window_end, score_version, "
+                "customer, risk, drivers, post_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((*key, c.author_id, c.risk, json.dumps(dict(c.themes)),
+                  json.dumps(list(c.post_ids))) for c in window.customers))
+            count += 1
+    return count
+
+
+def brand_history(store: PostStore, brand: str, score_version: str) -> list[HistoryPoint]:
+    """A brand's points, earliest window first."""
+    rows = store.db.execute(
+        f"SELECT {', '.join(_POINT_COLUMNS)} FROM risk_history WHERE brand = ? AND "
+        "score_version = ? ORDER BY window_start", (brand, score_version)).fetchall()
+    return [_point(row) for row in rows]
+
+
+def latest_points(store: PostStore, score_version: str) -> list[HistoryPoint]:
+    """Each brand's latest window."""
+    rows = store.db.execute(
+        f"SELECT {', '.join('h.' + c for c in _POINT_COLUMNS)} FROM risk_history h "
+        "WHERE h.score_version = ? AND h.window_end = (SELECT MAX(l.window_end) FROM "
+        "risk_history l WHERE l.brand = h.brand AND l.score_version = h.score_version) "
+        "ORDER BY h.brand", (score_version,)).fetchall()
+    return [_point(row) for row in rows]
+
+
+def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.0,
+                     theme: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The customers of one point, riskiest first, with the posts that drove each.
+
+    ``theme`` keeps the customers for whom it drives at least ``THEME_MIN_SHARE`` of
+    their risk (:func:`has_theme`). Each post carries its text,
+    time, source and URL as stored; callers decide what to show (pseudonyms, masking).
+    """
+    rows = store.db.execute(
+        "SELECT customer, risk, drivers, post_keys FROM risk_customers WHERE brand = ? AND "
+        "window_start = ? AND window_end = ? AND score_version = ? AND risk >= ? "
+        "ORDER BY risk DESC, customer",
+        (point.brand, format_time(point.window_start), format_time(point.window_end),
+         point.score_version, min_risk)).fetchall()
+    out: list[dict[str, Any]] = []
+    for customer, risk, drivers_json, keys_json in rows:
+        drivers = json.loads(drivers_json)
+        if theme is not None and not has_theme(drivers, theme):
+            continue
+        posts = []
+        for key in json.loads(keys_json):
+            source, post_id = split_post_key(key)
+            found = store.db.execute(
+                "SELECT text, url, created_at FROM posts WHERE source = ? AND post_id = ?",
+                (source, post_id)).fetchone()
+            if found is not None:
+                posts.append({"source": source, "post_id": post_id, "text": found[0],
+                              "url": found[1], "created_at": found[2]})
+        out.append({"customer": customer, "risk": risk,
+                    "drivers": dict(sorted(drivers.items(), key=lambda kv: -kv[1])),
+                    "posts": posts})
+        if len(out) >= limit:
+            break
+    return out
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+def record_alert(store: PostStore, alert_key: str, brand: str, window_end: datetime,
+                 kind: str, payload: Mapping[str, Any], created_at: datetime) -> bool:
+    """Keep an alert once; False when this alert (same key) was already recorded."""
+    with store.transaction():
+        exists = store.db.execute("SELECT 1 FROM alerts WHERE alert_key = ?",
+                                  (alert_key,)).fetchone()
+        if exists:
+            return False
+        store.db.execute(
+            "INSERT INTO alerts (alert_key, brand, window_end, kind, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (alert_key, brand, format_time(window_end), kind,
+                                          json.dumps(payload, default=str),
+                                          format_time(created_at)))
+    return True
+
+
+def alert_payloads(store: PostStore, brand: str | None = None) -> list[dict[str, Any]]:
+    """Recorded alerts (newest first), with their deliveries."""
+    where, params = ("WHERE brand = ?", (brand,)) if brand else ("", ())
+    rows = store.db.execute(f"SELECT alert_key, payload FROM alerts {where} "
+                            "ORDER BY window_end DESC, alert_key", params).fetchall()
+    out = []
+    for key, payload in rows:
+        deliveries = store.db.execute(
+            "SELECT channel, attempts, status, last_error FROM alert_deliveries WHERE "
+            "alert_key = ? ORDER BY channel", (key,)).fetchall()
+        out.append({"alert_key": key, **json.loads(payload),
+                    "deliveries": [dict(zip(("channel", "attempts", "status", "last_error"), d,
+                                            strict=True)) for d in deliveries]})
+    return out
+
+
+def undelivered_alerts(store: PostStore, channels: Iterable[str], since: datetime
+                       ) -> list[dict[str, Any]]:
+    """Payloads of alerts recorded since ``since`` that some channel has not sent yet."""
+    channels = list(channels)
+    if not channels:
+        return []
+    rows = store.db.execute("SELECT alert_key, payload FROM alerts WHERE created_at >= ? "
+                            "ORDER BY created_at, alert_key", (format_time(since),)).fetchall()
+    pending = []
+    for key, payload in rows:
+        if any(delivery_status(store, key, channel) != "sent" for channel in channels):
+            pending.append(json.loads(payload))
+    return pending
+
+
+def delivery_status(store: PostStore, alert_key: str, channel: str) -> str | None:
+    row = store.db.execute("SELECT status FROM alert_deliveries WHERE alert_key = ? AND "
+                           "channel = ?", (alert_key, channel)).fetchone()
+    return None if row is None else row[0]
+
+
+def record_delivery(store: PostStore, alert_key: str, channel: str, attempts: int,
+                    status: str, last_error: str | None, at: datetime) -> None:
+    """The outcome of delivering an alert on a channel (``sent`` or ``failed``)."""
+    store.db.execute(
+        "INSERT INTO alert_deliveries (alert_key, channel, attempts, status, last_error, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key, channel) DO UPDATE SET "
+        "attempts = alert_deliveries.attempts + excluded.attempts, status = excluded.status, "
+        "last_error = excluded.last_error, updated_at = excluded.updated_at",
+        (alert_key, channel, attempts, status, last_error, format_time(at)))
+
+
+# --- imported dump files -------------------------------------------------------------------
+
+
+def imported_file(store: PostStore, sha256: str) -> bool:
+    return store.db.execute("SELECT 1 FROM imported_files WHERE sha256 = ?",
+                            (sha256,)).fetchone() is not None
+
+
+def mark_imported(store: PostStore, sha256: str, path: str, run_id: str, at: datetime) -> None:
+    store.db.execute(
+        "INSERT INTO imported_files (sha256, path, run_id, imported_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (sha256) DO NOTHING", (sha256, path, run_id, format_time(at)))
+
+
+# --- scored posts for the risk formula --------------------------------------------------------
+
+
+def iter_scored(store: PostStore, model_version: str, brand: str,
+                since: datetime | None = None, batch_size: int = 2000):
+    """A brand's posts with their prediction from ``model_version`` (posts not yet scored
+    by it are left out), streamed as ``(Post, Prediction)``."""
+    from nlp.types import Post, Prediction
+
+    clauses = ["b.brand = ?", "r.model_version = ?"]
+    params: list[Any] = [brand, model_version]
+    if since is not None:
+        clauses.append("p.created_at >= ?")
+        params.append(format_time(since))
+    cursor = store.db.execute(
+        "SELECT p.source, p.post_id, p.author_id, p.created_at, p.text, p.url, "
+        "r.sentiment, r.sentiment_probs, r.complaint, r.themes, r.churn_intent "
+        "FROM posts p JOIN post_brands b ON b.source = p.source AND b.post_id = p.post_id "
+        "JOIN predictions r ON r.source = p.source AND r.post_id = p.post_id "
+        f"WHERE {' AND '.join(clauses)} ORDER BY p.source, p.post_id", params)
+    while rows := cursor.fetchmany(batch_size):
+        for row in rows:
+            post = Post(source=row[0], post_id=row[1], brand=brand, author_id=row[2],
+                        created_at=parse_stored_time(row[3]), text=row[4], url=row[5])
+            yield post, Prediction(source=row[0], post_id=row[1], sentiment=row[6],
+                                   sentiment_probs=json.loads(row[7]), complaint=row[8],
+                                   themes=json.loads(row[9]), churn_intent=row[10],
+                                   model_version=model_version)
+
+
+def stored_brands(store: PostStore) -> list[str]:
+    """Every brand some stored post counts for."""
+    return [row[0] for row in store.db.execute(
+        "SELECT DISTINCT brand FROM post_brands ORDER BY brand").fetchall()]
+
+
+def latest_post_time(store: PostStore, brand: str, until: datetime | None = None
+                     ) -> datetime | None:
+    """The newest dated post counting for ``brand`` (at or before ``until`` if given)."""
+    bound, params = ("", (brand,)) if until is None else (" AND p.created_at <= ?",
+                                                           (brand, format_time(until)))
+    row = store.db.execute(
+        "SELECT MAX(p.created_at) FROM posts p JOIN post_brands b ON b.source = p.source AND "
+        f"b.post_id = p.post_id WHERE b.brand = ?{bound}", params).fetchone()
+    return parse_stored_time(row[0]) if row and row[0] else None

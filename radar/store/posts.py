@@ -1,0 +1,426 @@
+"""The posts side of the store: posts with their raw JSON, predictions, collection
+checkpoints and runs (:class:`PostStore`, opened with :func:`open_store`).
+
+All SQL on these tables is here; the database layer (connection, migrations, stored
+times) is :mod:`radar.store.database`, the risk history's SQL :mod:`radar.store.history`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nlp.types import Post, Prediction
+from radar.store.database import (
+    KEY_CHUNK,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Database,
+    StoreError,
+    connect_sqlite,
+    format_time,
+    now_text,
+    parse_stored_time,
+    resolve_db_path,
+)
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """Where a query's collection stands: the next page's checkpoint, or done."""
+
+    state: Mapping[str, Any] | None
+    done: bool
+    since: datetime | None
+    high_water: datetime | None
+
+
+@dataclass(frozen=True)
+class SaveCounts:
+    """Posts of one write: ``new`` were not in the store, ``seen`` were and got updated."""
+
+    new: int
+    seen: int
+
+
+_POST_COLUMNS = ("source", "post_id", "brand", "author_id", "created_at", "text", "url",
+                 "parent_id", "lang", "raw", "first_run", "collected_at", "updated_at")
+_UPSERT_POST = (
+    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_POST_COLUMNS))}) "
+    "ON CONFLICT (source, post_id) DO UPDATE SET "
+    "brand = COALESCE(posts.brand, excluded.brand), "
+    "author_id = COALESCE(excluded.author_id, posts.author_id), "
+    "created_at = COALESCE(excluded.created_at, posts.created_at), "
+    "text = excluded.text, url = COALESCE(excluded.url, posts.url), "
+    "parent_id = COALESCE(excluded.parent_id, posts.parent_id), "
+    "lang = COALESCE(excluded.lang, posts.lang), raw = COALESCE(excluded.raw, posts.raw), "
+    "updated_at = excluded.updated_at"
+)
+
+
+_HAS_BRAND = ("EXISTS (SELECT 1 FROM post_brands b WHERE b.source = posts.source AND "
+              "b.post_id = posts.post_id AND b.brand = ?)")
+
+
+class PostStore:
+    """Everything collection, import and scoring keep: open one with :func:`open_store`."""
+
+    def __init__(self, db: Database, location: str):
+        self.db = db
+        self.location = location
+        try:
+            self._migrate()
+        except BaseException:
+            db.close()
+            raise
+
+    # --- schema ---------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        try:
+            row = self.db.execute("SELECT version FROM schema_version").fetchone()
+        except Exception as exc:  # noqa: BLE001 - "no such table" differs per driver
+            if "schema_version" in str(exc) or "no such table" in str(exc):
+                return 0
+            raise
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        try:
+            current = self.schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.location}: not a complaint-radar store ({exc})") from exc
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.location} has schema version {current}, newer than this complaint-radar "
+                f"(version {SCHEMA_VERSION}); upgrade complaint-radar to use it")
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            with self.db.transaction():
+                if version == 1:
+                    self.db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    self.db.execute("INSERT INTO schema_version (version) VALUES (0)")
+                for statement in statements:
+                    self.db.execute(statement)
+                self.db.execute("UPDATE schema_version SET version = ?", (version,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> PostStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.transaction():
+            yield
+
+    # --- posts ----------------------------------------------------------------------------
+    def _existing_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The stored text of each key that is already stored."""
+        found: dict[tuple[str, str], str] = {}
+        by_source: dict[str, list[str]] = {}
+        for source, post_id in keys:
+            by_source.setdefault(source, []).append(post_id)
+        for source, ids in by_source.items():
+            for start in range(0, len(ids), KEY_CHUNK):
+                chunk = ids[start:start + KEY_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = self.db.execute(
+                    f"SELECT post_id, text FROM posts WHERE source = ? AND post_id IN "
+                    f"({marks})", (source, *chunk)).fetchall()
+                found.update(((source, row[0]), row[1]) for row in rows)
+        return found
+
+    def save_posts(self, posts: Sequence[Post], run_id: str | None = None) -> SaveCounts:
+        """Insert new posts and update stored ones (idempotent), in one transaction.
+
+        A post seen again gets the new text and fills fields it lacked; if its text
+        changed, its predictions are dropped so it is scored again. A brand it is seen
+        under is added to its brands (``post_brands``), never swapped for another.
+        """
+        unique: dict[tuple[str, str], Post] = {}
+        brands: set[tuple[str, str, str]] = set()
+        for post in posts:
+            unique[post.key] = post  # the last copy of a post within one write wins
+            if post.brand is not None:
+                brands.add((post.source, post.post_id, post.brand))
+        now = now_text()
+        with self.db.transaction():
+            existing = self._existing_keys(list(unique))
+            # An edited post is scored again: its predictions were made on the old text.
+            self.db.executemany(
+                "DELETE FROM predictions WHERE source = ? AND post_id = ?",
+                [key for key, text in existing.items() if unique[key].text != text])
+            self.db.executemany(_UPSERT_POST, (
+                (p.source, p.post_id, p.brand, p.author_id, format_time(p.created_at), p.text,
+                 p.url, p.parent_id, p.lang,
+                 json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw is not None
+                 else None, run_id, now, now)
+                for p in unique.values()))
+            self.db.executemany(
+                "INSERT INTO post_brands (source, post_id, brand) VALUES (?, ?, ?) "
+                "ON CONFLICT (source, post_id, brand) DO NOTHING", sorted(brands))
+        seen = len(existing)
+        return SaveCounts(new=len(unique) - seen, seen=seen + len(posts) - len(unique))
+
+    def count_posts(self, source: str | None = None, brand: str | None = None) -> int:
+        where, params = self._where(source=source, brand=brand)
+        return int(self.db.execute(f"SELECT COUNT(*) FROM posts{where}", params).fetchone()[0])
+
+    @staticmethod
+    def _where(source: str | None = None, brand: str | None = None,
+               since: datetime | None = None, until: datetime | None = None
+               ) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if source is not None:
+            clauses.append("posts.source = ?")
+            params.append(source)
+        if brand is not None:
+            clauses.append(_HAS_BRAND)
+            params.append(brand)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(format_time(since))
+        if until is not None:
+            clauses.append("created_at < ?")
+            params.append(format_time(until))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def iter_posts(self, source: str | None = None, brand: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   with_raw: bool = False, batch_size: int = 1000) -> Iterator[Post]:
+        """Stream stored posts (oldest first, undated last), filtered; memory stays flat."""
+        where, params = self._where(source, brand, since, until)
+        cursor = self.db.execute(
+            "SELECT source, post_id, brand, author_id, created_at, text, url, parent_id, lang, "
+            f"{'raw' if with_raw else 'NULL'} FROM posts{where} "
+            "ORDER BY created_at IS NULL, created_at, source, post_id", params)
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                # Asked for one brand: the post is that brand's, whichever brand came first.
+                yield Post(source=row[0], post_id=row[1], brand=brand or row[2],
+                           author_id=row[3],
+                           created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                           parent_id=row[7], lang=row[8],
+                           raw=json.loads(row[9]) if row[9] is not None else None)
+
+    # --- predictions ----------------------------------------------------------------------
+    def save_predictions(self, predictions: Sequence[Prediction]) -> int:
+        """Store predictions (one per post and model version; a rescore replaces)."""
+        now = now_text()
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO predictions (source, post_id, model_version, sentiment, "
+                "sentiment_probs, complaint, themes, churn_intent, scored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, post_id, model_version) DO UPDATE SET "
+                "sentiment = excluded.sentiment, sentiment_probs = excluded.sentiment_probs, "
+                "complaint = excluded.complaint, themes = excluded.themes, "
+                "churn_intent = excluded.churn_intent, scored_at = excluded.scored_at",
+                ((p.source, p.post_id, p.model_version, p.sentiment,
+                  json.dumps(dict(p.sentiment_probs)), p.complaint, json.dumps(dict(p.themes)),
+                  p.churn_intent, now) for p in predictions))
+        return len(predictions)
+
+    def iter_predictions(self, model_version: str, batch_size: int = 1000
+                         ) -> Iterator[Prediction]:
+        cursor = self.db.execute(
+            "SELECT source, post_id, model_version, sentiment, sentiment_probs, complaint, "
+            "themes, churn_intent FROM predictions WHERE model_version = ? "
+            "ORDER BY source, post_id", (model_version,))
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                yield Prediction(source=row[0], post_id=row[1], model_version=row[2],
+                                 sentiment=row[3], sentiment_probs=json.loads(row[4]),
+                                 complaint=row[5], themes=json.loads(row[6]),
+                                 churn_intent=row[7])
+
+    def iter_unscored(self, model_version: str, brand: str | None = None,
+                      batch_size: int = 1000) -> Iterator[Post]:
+        """Posts without a prediction from ``model_version``, in key order."""
+        after = None
+        while batch := self.unscored_batch(model_version, batch_size, after, brand):
+            yield from batch
+            after = batch[-1].key
+
+    def unscored_batch(self, model_version: str, limit: int,
+                       after: tuple[str, str] | None = None, brand: str | None = None
+                       ) -> list[Post]:
+        """Up to ``limit`` posts without a prediction from ``model_version`` whose key comes
+        after ``after``: each batch seeks on the primary key, so scoring a large store
+        reads it once instead of once per batch."""
+        clauses, params = [], []
+        if brand is not None:
+            clauses.append(_HAS_BRAND)
+            params.append(brand)
+        if after is not None:
+            clauses.append("(posts.source, posts.post_id) > (?, ?)")
+            params.extend(after)
+        clauses.append("NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = posts.source "
+                       "AND r.post_id = posts.post_id AND r.model_version = ?)")
+        rows = self.db.execute(
+            "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
+            "posts.created_at, posts.text, posts.url, posts.parent_id, posts.lang FROM posts "
+            f"WHERE {' AND '.join(clauses)} ORDER BY posts.source, posts.post_id LIMIT ?",
+            (*params, model_version, limit)).fetchall()
+        return [Post(source=row[0], post_id=row[1], brand=row[2], author_id=row[3],
+                     created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                     parent_id=row[7], lang=row[8]) for row in rows]
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def get_checkpoint(self, source: str, query_key: str) -> CheckpointRow | None:
+        row = self.db.execute(
+            "SELECT state, done, since, high_water FROM checkpoints "
+            "WHERE source = ? AND query_key = ?", (source, query_key)).fetchone()
+        if row is None:
+            return None
+        return CheckpointRow(state=json.loads(row[0]) if row[0] is not None else None,
+                             done=bool(row[1]), since=parse_stored_time(row[2]),
+                             high_water=parse_stored_time(row[3]))
+
+    def set_checkpoint(self, source: str, query_key: str, state: Mapping[str, Any] | None,
+                       done: bool, since: datetime | None, high_water: datetime | None) -> None:
+        self.db.execute(
+            "INSERT INTO checkpoints (source, query_key, state, done, since, high_water, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, query_key) DO UPDATE "
+            "SET state = excluded.state, done = excluded.done, since = excluded.since, "
+            "high_water = excluded.high_water, updated_at = excluded.updated_at",
+            (source, query_key, json.dumps(state) if state is not None else None, int(done),
+             format_time(since), format_time(high_water), now_text()))
+
+    def delete_checkpoint(self, source: str, query_key: str) -> None:
+        self.db.execute("DELETE FROM checkpoints WHERE source = ? AND query_key = ?",
+                        (source, query_key))
+
+    def save_page(self, source: str, query_key: str, run_id: str, posts: Sequence[Post],
+                  state: Mapping[str, Any] | None, done: bool, since: datetime | None,
+                  high_water: datetime | None, requests: int,
+                  rejected: Sequence[tuple[str, Any]] = ()) -> SaveCounts:
+        """A page's posts, its rejected items (reason, raw), the checkpoint they lead to and
+        the run's counters: all or nothing."""
+        with self.db.transaction():
+            counts = self.save_posts(posts, run_id)
+            if rejected:
+                # Numbered within the run: a collection run has no file lines.
+                before = int(self.db.execute("SELECT rejected FROM runs WHERE run_id = ?",
+                                             (run_id,)).fetchone()[0])
+                self.db.executemany(
+                    "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?)",
+                    ((run_id, before + i, reason,
+                      json.dumps(raw, ensure_ascii=False, default=str))
+                     for i, (reason, raw) in enumerate(rejected, start=1)))
+            self.set_checkpoint(source, query_key, state, done, since, high_water)
+            self.db.execute(
+                "UPDATE runs SET pages = pages + 1, requests = ?, rows_in = rows_in + ?, "
+                "posts_new = posts_new + ?, posts_seen = posts_seen + ?, "
+                "rejected = rejected + ? WHERE run_id = ?",
+                (requests, len(posts) + len(rejected), counts.new, counts.seen, len(rejected),
+                 run_id))
+        return counts
+
+    # --- runs -----------------------------------------------------------------------------
+    def start_run(self, kind: str, source: str, target: str, brand: str | None = None) -> str:
+        """Record a run; earlier runs of the same target left 'running' become 'interrupted'."""
+        run_id = uuid.uuid4().hex
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE runs SET status = 'interrupted', message = 'the process stopped "
+                "without finishing (killed or crashed)' WHERE status = 'running' AND kind = ? "
+                "AND source = ? AND target = ?", (kind, source, target))
+            self.db.execute(
+                "INSERT INTO runs (run_id, kind, source, target, brand, started_at, status, "
+                "pages, requests, rows_in, posts_new, posts_seen, rejected) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, 0, 0, 0, 0, 0)",
+                (run_id, kind, source, target, brand, now_text()))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, message: str | None = None,
+                   requests: int | None = None) -> None:
+        self.db.execute(
+            "UPDATE runs SET status = ?, message = ?, finished_at = ?, "
+            "requests = COALESCE(?, requests) WHERE run_id = ?",
+            (status, message, now_text(), requests, run_id))
+
+    def add_rows(self, run_id: str, posts: Sequence[Post],
+                 rejects: Sequence[tuple[int, str, Any]]) -> SaveCounts:
+        """An import chunk: its posts and its rejected rows (line, reason, raw), all or nothing."""
+        with self.db.transaction():
+            counts = self.save_posts(posts, run_id)
+            self.db.executemany(
+                "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run_id, line) DO NOTHING",
+                ((run_id, line, reason, json.dumps(raw, ensure_ascii=False, default=str))
+                 for line, reason, raw in rejects))
+            self.db.execute(
+                "UPDATE runs SET rows_in = rows_in + ?, posts_new = posts_new + ?, "
+                "posts_seen = posts_seen + ?, rejected = rejected + ? WHERE run_id = ?",
+                (len(posts) + len(rejects), counts.new, counts.seen, len(rejects), run_id))
+        return counts
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT run_id, kind, source, target, brand, started_at, finished_at, status, pages, "
+            "requests, rows_in, posts_new, posts_seen, rejected, message FROM runs "
+            "WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.location}")
+        return dict(zip(("run_id", "kind", "source", "target", "brand", "started_at",
+                         "finished_at", "status", "pages", "requests", "rows_in", "posts_new",
+                         "posts_seen", "rejected", "message"), row, strict=True))
+
+    def rejected_rows(self, run_id: str) -> list[tuple[int, str, Any]]:
+        rows = self.db.execute("SELECT line, reason, raw FROM rejected_rows WHERE run_id = ? "
+                               "ORDER BY line", (run_id,)).fetchall()
+        return [(line, reason, json.loads(raw) if raw is not None else None)
+                for line, reason, raw in rows]
+
+    # --- stats ----------------------------------------------------------------------------
+    def stats(self, recent_runs: int = 10) -> dict[str, Any]:
+        """Counts per source and brand, date range, predictions, checkpoints, recent runs."""
+        by_source_brand = self.db.execute(
+            "SELECT p.source, b.brand, COUNT(*), MIN(p.created_at), MAX(p.created_at) "
+            "FROM posts p LEFT JOIN post_brands b ON b.source = p.source AND "
+            "b.post_id = p.post_id GROUP BY p.source, b.brand ORDER BY p.source, b.brand"
+        ).fetchall()
+        predictions = self.db.execute(
+            "SELECT model_version, COUNT(*) FROM predictions GROUP BY model_version "
+            "ORDER BY model_version").fetchall()
+        checkpoints = self.db.execute(
+            "SELECT source, query_key, done, high_water, updated_at FROM checkpoints "
+            "ORDER BY updated_at DESC").fetchall()
+        runs = self.db.execute(
+            "SELECT kind, source, target, started_at, status, pages, requests, rows_in, "
+            "posts_new, rejected, message FROM runs ORDER BY started_at DESC LIMIT ?",
+            (recent_runs,)).fetchall()
+        return {
+            "location": self.location,
+            "schema_version": self.schema_version(),
+            "posts": self.count_posts(),
+            "by_source_brand": [
+                {"source": s, "brand": b, "posts": n, "first": lo, "last": hi}
+                for s, b, n, lo, hi in by_source_brand],
+            "predictions": [{"model_version": m, "posts": n} for m, n in predictions],
+            "checkpoints": [{"source": s, "query": q, "done": bool(d), "high_water": h,
+                             "updated_at": u} for s, q, d, h, u in checkpoints],
+            "runs": [dict(zip(("kind", "source", "target", "started_at", "status", "pages",
+                               "requests", "rows_in", "posts_new", "rejected", "message"),
+                              row, strict=True)) for row in runs],
+        }
+
+
+def open_store(db_path: Path | str | None = None) -> PostStore:
+    """Open the store at ``db_path`` (or ``$RADAR_DB``, or ``data/radar.db``), migrating it."""
+    path = resolve_db_path(db_path)
+    return PostStore(connect_sqlite(path), str(path))

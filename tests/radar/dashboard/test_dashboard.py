@@ -1,0 +1,592 @@
+"""The monitoring dashboard (``serve.py`` pages and JSON over the risk history).
+
+One fixture store (tests/radar/dashboard/fixtures.py: three brands, six weekly windows, a model
+change, an alert) is built once; every test reads it through the real app, without a
+model. HTML is checked through its tags and attributes, not by eye.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("jinja2")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import serve  # noqa: E402
+from nlp.report import Pseudonymizer  # noqa: E402
+from nlp.risk import DRIVER_KEYS, SCORE_VERSION  # noqa: E402
+from radar import dashboard  # noqa: E402
+from radar.dashboard import views  # noqa: E402
+from radar.store import open_store  # noqa: E402
+from radar.store.history import (  # noqa: E402
+    HistoryPoint,
+    alert_payloads,
+    brand_history,
+    has_theme,
+    latest_points,
+    window_customers,
+)
+from serve import ServeSettings, create_app  # noqa: E402
+from tests.radar.dashboard.fixtures import (  # noqa: E402
+    MODEL_AFTER,
+    MODEL_BEFORE,
+    WEEKS,
+    build_fixture_store,
+)
+
+API_KEY = "dashboard-key-0123456789"
+PSEUDONYM_KEY = "pseudonym-key-for-tests"
+POINT_FIELDS = {f.name for f in dataclasses.fields(HistoryPoint)}
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of each <script> element."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: dict[str, str] = {}
+        self._script_id: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag == "script" and attributes.get("id"):
+            self._script_id = attributes["id"]
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script_id = None
+
+    def handle_data(self, data):
+        if self._script_id:
+            self.scripts[self._script_id] = self.scripts.get(self._script_id, "") + data
+
+    def having(self, tag: str, cls: str | None = None) -> list[dict[str, str | None]]:
+        return [a for t, a in self.tags
+                if t == tag and (cls is None or cls in (a.get("class") or "").split())]
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory):
+    return build_fixture_store(tmp_path_factory.mktemp("dashboard") / "radar.db")
+
+
+def _client(settings: ServeSettings) -> TestClient:
+    with pytest.MonkeyPatch.context() as mp:  # the app reads the key when it is built
+        mp.setenv("RADAR_PSEUDONYM_KEY", PSEUDONYM_KEY)
+        return TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def client(fixture, tmp_path_factory):
+    """The app over the fixture store, with no model (the dashboard must not need one)."""
+    settings = ServeSettings(model_dir=tmp_path_factory.mktemp("no-model"),
+                             db_path=fixture.db_path)
+    with _client(settings) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def keyed_client(fixture, tmp_path_factory):
+    settings = ServeSettings(model_dir=tmp_path_factory.mktemp("no-model"),
+                             db_path=fixture.db_path, api_key=API_KEY)
+    with _client(settings) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def store(fixture):
+    opened = open_store(fixture.db_path)
+    yield opened
+    opened.close()
+
+
+def latest(store, brand: str) -> HistoryPoint:
+    return next(p for p in latest_points(store, SCORE_VERSION) if p.brand == brand)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def assert_only_local_assets(html: str) -> None:
+    tags = Tags(html)
+    sources = [a.get("src") for a in tags.having("script") if a.get("src")]
+    sources += [a.get("href") for a in tags.having("link")]
+    sources += [a.get("src") for a in tags.having("img")]
+    for source in sources:
+        assert source and source.startswith("/") and not source.startswith("//"), source
+    assert "cdn" not in html.lower()
+
+
+# --- the overview --------------------------------------------------------------------------------
+
+
+def test_overview_lists_brands_by_at_risk_share_with_their_numbers(client, fixture, store):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    tags = Tags(response.text)
+    order = [row["data-brand"] for row in tags.having("tr", "brand-row")]
+    assert order == list(fixture.brands_by_share) == ["AcmeTelco", "Bluebird Air", "Cornershop"]
+    shares = [latest(store, b).at_risk_share for b in order]
+    assert shares == sorted(shares, reverse=True)
+    assert [row["data-trend"] for row in tags.having("tr", "brand-row")] == \
+        [fixture.trends[b] for b in order] == ["up", "flat", "new"]
+
+    rows = response.text.split('class="brand-row"')[1:]
+    for brand, row in zip(order, rows, strict=True):
+        point = latest(store, brand)
+        assert views.brand_href(brand) in row  # links to its page
+        assert views.percent(point.at_risk_share) in row
+        assert f"{views.percent(point.ci_low)} – {views.percent(point.ci_high)}" in row
+        assert f">{point.customers}<" in row
+        assert point.window_start.strftime("%Y-%m-%d") in row
+        assert f'<time datetime="{point.computed_at.isoformat()}">' in row
+        assert point.model_version in row and point.score_version in row
+        top = sorted(point.drivers, key=lambda k: -point.drivers[k])[:3]
+        chips = re.findall(r'<span class="chip"[^>]*>([^<]+)<b>([^<]+)</b>', row)
+        assert [c[0].strip() for c in chips] == [views.DRIVER_LABELS[k] for k in top]
+        assert [c[1] for c in chips] == [views.percent(point.drivers[k], 0) for k in top]
+    arrows = [re.search(r'<span class="arrow">([^<]+)</span>', row).group(1) for row in rows]
+    assert arrows == ["▲", "≈", "new"]
+    assert "/brands/Bluebird%20Air" in response.text
+
+
+def test_overview_names_the_last_update(client, store):
+    last = max(p.computed_at for p in latest_points(store, SCORE_VERSION))
+    assert f"Last update {views.format_utc(last)}" in client.get("/").text
+
+
+# --- the brand page ------------------------------------------------------------------------------
+
+
+def test_brand_page_has_both_charts_with_band_and_model_change(client, fixture, store):
+    response = client.get("/brands/AcmeTelco")
+    assert response.status_code == 200
+    tags = Tags(response.text)
+    assert {"risk-chart", "driver-chart"} <= {a.get("id") for a in tags.having("div", "chart")}
+    risk = json.loads(tags.scripts["risk-chart-data"])
+    history = brand_history(store, "AcmeTelco", SCORE_VERSION)
+    assert len(history) == WEEKS
+    low, high, share = risk["data"][:3]
+    assert high["fill"] == "tonexty" and "fill" not in low  # the band fills between bounds
+    assert low["y"] == [p.ci_low for p in history] and high["y"] == [p.ci_high for p in history]
+    assert share["y"] == [p.at_risk_share for p in history]
+    changed = [t for t in risk["data"] if t["name"] == "model changed"]
+    assert len(changed) == 1 and changed[0]["x"] == [share["x"][3]]
+    assert changed[0]["text"] == [f"{MODEL_BEFORE} → {MODEL_AFTER}"]
+    assert [a["text"] for a in risk["layout"]["annotations"]] == [f"model {MODEL_AFTER}"]
+
+    drivers = json.loads(tags.scripts["driver-chart-data"])
+    assert drivers["data"] and all(t["stackgroup"] == "drivers" for t in drivers["data"])
+    for i, point in enumerate(history):  # the stack adds up to the at-risk share
+        assert sum(t["y"][i] for t in drivers["data"]) == pytest.approx(point.at_risk_share)
+
+
+def test_brand_page_lists_pseudonymised_customers_with_their_posts(client, fixture, store):
+    response = client.get("/brands/AcmeTelco")
+    html = response.text
+    rows = window_customers(store, latest(store, "AcmeTelco"), min_risk=0.5, limit=50)
+    assert 0 < len(rows) < 50
+    tags = Tags(html)
+    customers = tags.having("li", "customer")
+    assert len(customers) == len(rows)
+    name = Pseudonymizer(PSEUDONYM_KEY)
+    shown = re.findall(r'<span class="pseudonym">([^<]+)</span>', html)
+    assert shown == [name(r["customer"]) for r in rows]
+    for author in fixture.authors:  # no raw author id anywhere, with or without "@"
+        assert author not in html and author.casefold() not in html.casefold()
+    posts = [p for r in rows for p in r["posts"]]
+    assert len(tags.having("li", "post")) == len(posts)
+    links = [a["href"] for a in tags.having("a", "raw")]
+    assert links == [p["url"] for p in posts if p["url"]]
+    assert len(links) < len(posts)  # review-dump posts have no URL and get no link
+    for link in tags.having("a", "raw"):
+        assert "noopener" in link["rel"]
+    assert "@acmetelco" not in html.casefold() and "@user" in html  # handles masked
+    assert "pics.example.net" not in html  # links inside post texts masked
+    assert re.search(r"<time datetime=\"2024-02-\d\dT", html)
+
+
+def test_brand_page_shows_recent_alerts(client, store):
+    html = client.get("/brands/AcmeTelco").text
+    section = html[html.index('id="alerts"'):html.index('id="customers"')]
+    recorded = alert_payloads(store, "AcmeTelco")
+    assert {a["kind"] for a in recorded} >= {"risk_rise"}
+    assert section.count('<li class="alert">') == len(recorded)
+    for alert in recorded:
+        assert alert["headline"] in section.replace("&#39;", "'")
+        assert alert["change_text"] in section
+        for example in alert["examples"]:
+            assert example["text"].replace("'", "&#39;") in section
+    assert "email: sent after 3 attempts" in section and "webhook: sent" in section
+    assert 'id="alerts"' not in client.get("/brands/Bluebird%20Air").text
+
+
+def test_theme_filter_keeps_only_customers_with_that_theme(client, fixture, store):
+    theme = fixture.filter_theme
+    point = latest(store, "AcmeTelco")
+    everyone = window_customers(store, point, min_risk=0.5)
+    expected = [r for r in everyone if has_theme(r["drivers"], theme)]
+    assert 0 < len(expected) < len(everyone)
+    response = client.get(f"/brands/AcmeTelco?theme={theme}")
+    assert response.status_code == 200
+    tags = Tags(response.text)
+    kept = [c["data-drivers"].split() for c in tags.having("li", "customer")]
+    assert len(kept) == len(expected) and all(theme in drivers for drivers in kept)
+    selected = [o["value"] for o in tags.having("option") if "selected" in o]
+    assert selected == [theme]
+    form = next(f for f in tags.having("form") if f.get("id") == "theme-form")
+    assert form["method"] == "get" and form["action"] == "/brands/AcmeTelco"
+    assert {o["value"] for o in tags.having("option")} == {"", *DRIVER_KEYS}
+    # An empty choice is "all themes".
+    assert len(Tags(client.get("/brands/AcmeTelco?theme=").text).having("li", "customer")) \
+        == len(everyone)
+
+
+def test_brand_names_match_ignoring_case_and_survive_url_encoding(client):
+    response = client.get("/brands/bluebird%20air")
+    assert response.status_code == 200
+    assert "<h1>Bluebird Air</h1>" in response.text
+
+
+def test_unknown_brand_is_a_404_page_listing_the_brands(client, fixture):
+    response = client.get("/brands/Nonesuch")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no brand &#39;Nonesuch&#39; in the risk history; brands: AcmeTelco, Bluebird Air, " \
+           "Cornershop" in response.text
+    hrefs = [a["href"] for a in Tags(response.text).having("a")]
+    assert all(views.brand_href(b) in hrefs for b in fixture.brands_by_share)
+
+
+def test_unknown_theme_is_a_400_page_listing_the_valid_themes(client):
+    response = client.get("/brands/AcmeTelco?theme=weather")
+    assert response.status_code == 400
+    assert "unknown theme &#39;weather&#39;; valid themes: " + ", ".join(DRIVER_KEYS) \
+        in response.text
+    hrefs = [a["href"] for a in Tags(response.text).having("a")]
+    assert all(f"/brands/AcmeTelco?theme={k}" in hrefs for k in DRIVER_KEYS)
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def test_brands_json_is_the_latest_point_per_brand_with_trend_label(client, fixture, store):
+    response = client.get("/v1/brands")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["score_version"] == SCORE_VERSION and body["message"] is None
+    assert [b["brand"] for b in body["brands"]] == list(fixture.brands_by_share)
+    for record in body["brands"]:
+        assert set(record) == POINT_FIELDS | {"trend_label"}
+        assert record == {**latest(store, record["brand"]).to_dict(),
+                          "trend_label": fixture.trends[record["brand"]]}
+
+
+def test_brand_history_json_has_every_point_and_pseudonymised_customers(client, fixture, store):
+    response = client.get("/v1/brands/AcmeTelco/history")
+    assert response.status_code == 200
+    body = response.json()
+    history = brand_history(store, "AcmeTelco", SCORE_VERSION)
+    assert [p["window_start"] for p in body["points"]] == \
+        [p.to_dict()["window_start"] for p in history]
+    assert body["points"][-1]["trend_label"] == "up" and body["points"][0]["trend_label"] == "new"
+    assert (body["window_start"], body["window_end"]) == \
+        (history[-1].to_dict()["window_start"], history[-1].to_dict()["window_end"])
+    rows = window_customers(store, history[-1], min_risk=0.5)
+    name = Pseudonymizer(PSEUDONYM_KEY)
+    assert [c["customer"] for c in body["customers"]] == [name(r["customer"]) for r in rows]
+    assert [c["risk"] for c in body["customers"]] == [r["risk"] for r in rows]
+    text = response.text
+    for author in fixture.authors:
+        assert author not in text
+    posts = [p for c in body["customers"] for p in c["posts"]]
+    assert posts and set(posts[0]) == {"source", "text", "created_at", "url"}
+    assert any(p["url"] is None for p in posts) and any(p["url"] for p in posts)
+    assert not any("@acmetelco" in p["text"].casefold() for p in posts)
+
+
+def test_brand_history_json_filters_and_rejects(client, fixture):
+    theme = fixture.filter_theme
+    body = client.get(f"/v1/brands/AcmeTelco/history?theme={theme}&min_risk=0.6").json()
+    assert body["theme"] == theme and body["min_risk"] == 0.6
+    assert body["customers"] and all(theme in c["drivers"] and c["risk"] >= 0.6
+                                     for c in body["customers"])
+    assert client.get("/v1/brands/AcmeTelco/history?limit=2").json()["customers"].__len__() == 2
+    missing = client.get("/v1/brands/Nonesuch/history")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == ("no brand 'Nonesuch' in the risk history; brands: "
+                                        "AcmeTelco, Bluebird Air, Cornershop")
+    bad = client.get("/v1/brands/AcmeTelco/history?theme=weather")
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("unknown theme 'weather'")
+    assert client.get("/v1/brands/AcmeTelco/history?min_risk=2").status_code == 422
+
+
+# --- auth ----------------------------------------------------------------------------------------
+
+
+def test_json_needs_the_key_when_one_is_set(keyed_client):
+    for path in ("/v1/brands", "/v1/brands/AcmeTelco/history"):
+        refused = keyed_client.get(path)
+        assert refused.status_code == 401
+        assert refused.json()["detail"] == "missing or wrong X-API-Key header"
+        assert keyed_client.get(path, headers={"X-API-Key": API_KEY}).status_code == 200
+        # Basic auth is for browsers on the pages, not for the API.
+        assert keyed_client.get(path, headers=basic("me", API_KEY)).status_code == 401
+
+
+def test_pages_accept_the_key_header_or_basic_auth(keyed_client):
+    for path in ("/", "/brands/AcmeTelco"):
+        refused = keyed_client.get(path)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Basic ")
+        assert "radar.db" not in refused.text  # nothing about the server before sign-in
+        assert "API key" in refused.text and "AcmeTelco</a>" not in refused.text
+        assert_only_local_assets(refused.text)
+        assert keyed_client.get(path, headers={"X-API-Key": API_KEY}).status_code == 200
+        assert keyed_client.get(path, headers=basic("anyone", API_KEY)).status_code == 200
+        assert keyed_client.get(path, headers=basic("anyone", "wrong-password")).status_code \
+            == 401
+        assert keyed_client.get(path, headers={"Authorization": "Basic !!!"}).status_code == 401
+        assert keyed_client.get(path, headers={"X-API-Key": "nope"}).status_code == 401
+
+
+def test_pages_are_open_without_a_key(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/", headers={"X-API-Key": "anything"}).status_code == 200
+
+
+def test_static_assets_need_no_key(keyed_client):
+    assert keyed_client.get("/static/dashboard.css").status_code == 200
+    assert keyed_client.get("/static/plotly.min.js").status_code == 200
+
+
+def test_pages_are_not_cached(client):
+    assert client.get("/brands/AcmeTelco").headers["cache-control"] == "no-store"
+
+
+# --- assets --------------------------------------------------------------------------------------
+
+
+def test_plotly_js_is_served_from_the_plotly_package(client):
+    response = client.get("/static/plotly.min.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "max-age=31536000" in response.headers["cache-control"]
+    assert response.content == dashboard.plotly_js_path().read_bytes()
+    page = client.get("/brands/AcmeTelco").text
+    assert f'src="/static/plotly.min.js?v={dashboard.plotly_version()}"' in page
+
+
+def test_own_static_files_are_served(client):
+    css = client.get("/static/dashboard.css")
+    js = client.get("/static/dashboard.js")
+    assert css.status_code == js.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert "Plotly.newPlot" in js.text and "theme-select" in js.text
+    assert client.get("/static/missing.js").status_code == 404
+
+
+def test_no_page_loads_anything_from_elsewhere(client, fixture):
+    pages = ["/", "/brands/AcmeTelco", f"/brands/AcmeTelco?theme={fixture.filter_theme}",
+             "/brands/Nonesuch", "/brands/AcmeTelco?theme=weather"]
+    for path in pages:
+        html = client.get(path).text
+        assert_only_local_assets(html)
+    for name in ("dashboard.css", "dashboard.js"):
+        text = (dashboard.STATIC_DIR / name).read_text()
+        assert "http" not in text and "@import" not in text
+
+
+# --- the store: missing, empty, opened per request -----------------------------------------------
+
+
+def test_missing_store_is_said_clearly_and_not_created(tmp_path):
+    """Before the monitor's first run: a message, no server error, and no file made."""
+    db_path = tmp_path / "never.db"
+    settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)
+    message = views.missing_store_message(db_path)
+    assert message == f"no store at {db_path}; run `radar monitor --config <config.yaml> --once`"
+    shown = message.replace("<", "&lt;").replace(">", "&gt;")
+    with TestClient(create_app(settings)) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and shown in page.text
+        assert not Tags(page.text).having("tr", "brand-row")
+        brand = c.get("/brands/AcmeTelco")
+        assert brand.status_code == 404 and shown in brand.text
+        for response in (page, brand):
+            assert_only_local_assets(response.text)
+        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
+                                              "message": message, "brands": []}
+        history = c.get("/v1/brands/AcmeTelco/history")
+        assert history.status_code == 404 and history.json()["detail"] == message
+    assert not list(tmp_path.glob("never.db*"))
+
+
+def test_empty_store_says_there_is_no_history_yet(tmp_path):
+    db_path = tmp_path / "radar.db"
+    open_store(db_path).close()
+    message = views.empty_history_message(db_path, SCORE_VERSION)
+    with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=db_path))) as c:
+        page = c.get("/")
+        assert page.status_code == 200
+        assert f"the store at {db_path} holds no risk history (risk.v1) yet" in page.text
+        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
+                                              "message": message, "brands": []}
+        brand = c.get("/brands/AcmeTelco")
+        assert brand.status_code == 404 and "holds no risk history" in brand.text
+
+
+def test_a_file_that_is_no_store_is_a_503_with_the_reason(tmp_path):
+    db_path = tmp_path / "other.db"
+    db_path.write_bytes(b"this is not sqlite" * 100)
+    with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=db_path))) as c:
+        page, api = c.get("/"), c.get("/v1/brands")
+    assert page.status_code == api.status_code == 503
+    assert "not a complaint-radar store" in page.text
+    assert "not a complaint-radar store" in api.json()["detail"]
+
+
+def test_each_request_opens_and_closes_the_store(fixture, tmp_path, monkeypatch):
+    closes: list[list[bool]] = []  # one list per opened store, one entry per close
+
+    def tracking_open(path):
+        store = open_store(path)
+        closes.append([])
+        calls, real_close = closes[-1], store.close
+
+        def close():
+            calls.append(True)
+            real_close()
+
+        store.close = close
+        return store
+
+    monkeypatch.setattr(serve, "open_store", tracking_open)
+    app = create_app(ServeSettings(model_dir=tmp_path, db_path=fixture.db_path))
+    with TestClient(app) as c:
+        for path in ("/", "/brands/AcmeTelco", "/brands/Nonesuch", "/v1/brands"):
+            c.get(path)
+    assert closes == [[True]] * 4  # each request its own store, closed once, errors too
+
+
+def test_dashboard_works_while_no_model_is_loaded(client):
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/").status_code == 200
+    assert client.get("/v1/brands").status_code == 200
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_store_path_comes_from_radar_db(monkeypatch, tmp_path):
+    monkeypatch.setenv("RADAR_DB", str(tmp_path / "from-env.db"))
+    assert ServeSettings().db_path == tmp_path / "from-env.db"
+    assert ServeSettings.from_env().db_path == tmp_path / "from-env.db"
+    assert ServeSettings.from_env({"RADAR_DB": "elsewhere.db"}).db_path == Path("elsewhere.db")
+    monkeypatch.delenv("RADAR_DB")
+    assert ServeSettings().db_path == Path("data/radar.db")
+
+
+def test_dashboard_settings_are_checked():
+    settings = ServeSettings.from_env({"RADAR_DASHBOARD_MIN_RISK": "0.7",
+                                       "RADAR_DASHBOARD_CUSTOMERS": "10"})
+    assert (settings.dashboard_min_risk, settings.dashboard_customers) == (0.7, 10)
+    with pytest.raises(ValueError, match=r"dashboard_min_risk must be in \[0, 1\], got 1.5"):
+        ServeSettings(dashboard_min_risk=1.5)
+    with pytest.raises(ValueError, match="RADAR_DASHBOARD_CUSTOMERS='many' is not a valid"):
+        ServeSettings.from_env({"RADAR_DASHBOARD_CUSTOMERS": "many"})
+
+
+# --- view models ---------------------------------------------------------------------------------
+
+
+def _point(**changes) -> HistoryPoint:
+    base = HistoryPoint(
+        brand="B", window_start=datetime(2024, 1, 1, tzinfo=UTC),
+        window_end=datetime(2024, 1, 8, tzinfo=UTC), score_version=SCORE_VERSION,
+        model_version="m1", customers=30, posts=40, at_risk_share=0.3, ci_low=0.2, ci_high=0.4,
+        ci_method="bootstrap", expected_at_risk=9.0, previous_share=0.4, trend=-0.1,
+        trend_low=-0.18, trend_high=-0.02, trend_significant=True,
+        drivers={"billing": 0.5, "waiting": 0.3, "churn_intent": 0.15, "unthemed": 0.05},
+        computed_at=datetime(2024, 1, 8, 6, tzinfo=UTC))
+    return dataclasses.replace(base, **changes)
+
+
+def test_trend_labels_and_arrows():
+    assert views.trend_label(_point()) == "down" and views.brand_row(_point()).arrow == "▼"
+    up = _point(trend=0.1, trend_low=0.02, trend_high=0.18)
+    assert views.brand_row(up).arrow == "▲"
+    assert views.trend_title(up) == ("+10.0 pts (95% CI +2.0 pts to +18.0 pts) against the "
+                                     "previous window: rise beyond the noise")
+    assert views.brand_row(_point(trend_significant=False)).arrow == "≈"
+    new = _point(trend=None, trend_low=None, trend_high=None, trend_significant=None,
+                 previous_share=None)
+    assert views.brand_row(new).arrow == "new"
+
+
+def test_overview_rows_order_ties_by_name_and_keep_three_drivers():
+    rows = views.overview_rows([_point(brand="b", at_risk_share=0.3),
+                                _point(brand="a", at_risk_share=0.3),
+                                _point(brand="c", at_risk_share=0.35, ci_high=0.45)])
+    assert [r.brand for r in rows] == ["c", "a", "b"]
+    assert [d.key for d in rows[0].drivers] == ["billing", "waiting", "churn_intent"]
+
+
+def test_unsafe_post_urls_are_not_linked():
+    assert views.safe_url("https://x.example/p/1") == "https://x.example/p/1"
+    for url in ("javascript:alert(1)", "/relative", "data:text/html,hi", "", None, "http://"):
+        assert views.safe_url(url) is None
+
+
+def test_alerts_without_the_usual_fields_still_say_what_happened():
+    [shown] = views.alert_views([{"kind": "theme_jump", "window_end": "2024-01-08T00:00:00Z",
+                                  "change": 0.12, "examples": [{"text": "hi @bob", "url": "x"}],
+                                  "deliveries": [{"channel": "webhook", "status": "failed",
+                                                  "attempts": 4}]}])
+    assert (shown.kind, shown.change, shown.top_driver) == ("theme jump", "+12.0 pts", "")
+    assert shown.headline == "theme jump (window ending 2024-01-08)"
+    assert [(p.text, p.url) for p in shown.examples] == [("hi @user", None)]
+    assert shown.deliveries == ("webhook: failed after 4 attempts",)
+    assert len(views.alert_views([{"kind": "x"}] * 9)) == views.RECENT_ALERTS
+
+
+def test_check_theme():
+    assert views.check_theme(None) is None and views.check_theme(" ") is None
+    assert views.check_theme("billing") == "billing"
+    with pytest.raises(ValueError, match="unknown theme 'Billing'; valid themes: churn_intent"):
+        views.check_theme("Billing")
+
+
+def test_every_driver_has_a_label_and_definition():
+    for key in DRIVER_KEYS:
+        assert views.DRIVER_LABELS[key] and views.DRIVER_DEFINITIONS[key]
+
+
+def test_customer_views_mask_posts_and_hide_the_author():
+    post = {"source": "social", "post_id": "1", "created_at": "2024-01-02T03:04:05.000000Z",
+            "text": "@maria_k says @AcmeTelco billed twice https://x.example/r &amp; more",
+            "url": "javascript:alert(1)"}
+    row = {"customer": "@maria_k", "risk": 0.8, "drivers": {"billing": 0.3, "churn_intent": 0.7},
+           "posts": [post]}
+    [view] = views.customer_views([row], Pseudonymizer("k"))
+    assert view.pseudonym == Pseudonymizer("k")("@maria_k") != "@maria_k"
+    assert view.driver_keys == "churn_intent billing"
+    [post] = view.posts
+    assert post.text == "@user says @user billed twice http & more"
+    assert post.url is None and post.created_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert views.customer_record(view)["posts"][0]["created_at"] == "2024-01-02T03:04:05Z"

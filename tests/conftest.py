@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -102,8 +103,8 @@ def tiny_trained(mirror_dir, tmp_path_factory):
 def train_tiny_transformer(root: Path, mirror_dir: Path):
     """training/configs/tiny.yaml trained into ``root`` (model, corpus, cache, MLflow store).
 
-    For module-scoped fixtures, where conftest's autouse environment is not up yet.
-    Returns the config, the run and the tracking URI.
+    Returns the config, the run and the tracking URI. Tests take the session's run from the
+    ``tiny_transformer`` fixture instead of training again.
     """
     from training.config import load_config
     from training.train_transformer import train_transformer
@@ -116,6 +117,31 @@ def train_tiny_transformer(root: Path, mirror_dir: Path):
         mp.setenv("RADAR_CACHE_DIR", str(root / "cache"))
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         return config, train_transformer(config, tracking_uri=uri), uri
+
+
+PRISTINE_DB = "mlflow.pristine.db"
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer(mirror_dir, tmp_path_factory) -> dict:
+    """tiny.yaml trained once per test run: the config, the run and its MLflow store.
+
+    The model folder and corpus are shared and must not be changed; a module that logs to
+    or registers in MLflow takes its own copy of the store with :func:`copy_tracking_store`.
+    """
+    root = tmp_path_factory.mktemp("tiny-transformer")
+    config, result, uri = train_tiny_transformer(root, mirror_dir)
+    shutil.copy(root / "mlflow.db", root / PRISTINE_DB)
+    return {"config": config, "result": result, "tracking_uri": uri, "root": root,
+            "corpus_dir": Path(config.corpus_dir)}
+
+
+def copy_tracking_store(tiny: dict, dst_dir: Path) -> str:
+    """A private copy of the tiny run's MLflow store as it was right after training (its
+    artifacts stay shared); returns its tracking URI."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny["root"] / PRISTINE_DB, dst_dir / "mlflow.db")
+    return f"sqlite:///{dst_dir / 'mlflow.db'}"
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from nlp.classifier import load_classifier
 from nlp.taxonomy import THEME_KEYS
 from radar.cli import app
-from tests.conftest import train_tiny_transformer
+from tests.conftest import copy_tracking_store
 from training import datasets as registry
 from training.cv_transformer import CV_NOTE, cross_validate, read_cv, save_cv
 from training.evaluate_model import (
@@ -47,13 +47,12 @@ def _flat(output: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(mirror_dir, tmp_path_factory):
-    """tiny.yaml trained once; the config, the run, its MLflow store and the loaded model."""
+def trained(tiny_transformer, tmp_path_factory):
+    """The session's tiny.yaml run with a private MLflow store, and the loaded model."""
     root = tmp_path_factory.mktemp("tiny-eval")
-    config, result, uri = train_tiny_transformer(root, mirror_dir)
-    classifier = load_classifier(result.model_dir)
-    return {"config": config, "result": result, "tracking_uri": uri, "root": root,
-            "corpus_dir": Path(config.corpus_dir), "classifier": classifier}
+    uri = copy_tracking_store(tiny_transformer, root)
+    classifier = load_classifier(tiny_transformer["result"].model_dir)
+    return {**tiny_transformer, "tracking_uri": uri, "root": root, "classifier": classifier}
 
 
 @pytest.fixture(scope="module")

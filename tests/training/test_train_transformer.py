@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from nlp.classifier import ComplaintClassifier, load_classifier, read_model_meta
 from nlp.classifier.contract import COLUMNS, thresholds_for
 from nlp.taxonomy import SCHEMA
-from tests.conftest import train_tiny_transformer
+from tests.conftest import copy_tracking_store
 from training import datasets as registry
 from training.tracking import list_model_versions, register_model
 from training.train_transformer import ensure_transformer, folder_sha256, training_rows
@@ -32,11 +32,11 @@ TEXTS = ["@united lost my bag again, 3 hours on hold and nobody calls back",
 
 
 @pytest.fixture(scope="module")
-def trained(mirror_dir, tmp_path_factory):
-    """tiny.yaml trained once; returns the config, the run and its MLflow store."""
-    root = tmp_path_factory.mktemp("tiny-transformer")
-    config, result, uri = train_tiny_transformer(root, mirror_dir)
-    return {"config": config, "result": result, "tracking_uri": uri, "root": root,
+def trained(tiny_transformer, tmp_path_factory):
+    """The session's tiny.yaml run, with a private copy of its MLflow store."""
+    root = tmp_path_factory.mktemp("tiny-transformer-store")
+    uri = copy_tracking_store(tiny_transformer, root)
+    return {**tiny_transformer, "tracking_uri": uri, "root": root,
             "client": mlflow.MlflowClient(tracking_uri=uri)}
 
 

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from nlp.errors import NotInstalled
+
 try:
     from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
     from fastapi.concurrency import run_in_threadpool
@@ -36,8 +38,8 @@ try:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
     from pydantic import BaseModel, ConfigDict, Field, StrictStr
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("serve.py needs the 'serve' extra: pip install -e '.[serve]'") from exc
+except ImportError as exc:
+    raise NotInstalled(exc.name or "fastapi", "serve", "serve.py") from exc
 
 from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
@@ -639,7 +641,7 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     def plotly_js() -> FileResponse:
         try:
             path = dashboard.plotly_js_path()
-        except dashboard.DashboardError as exc:
+        except NotInstalled as exc:
             raise HTTPException(503, str(exc)) from exc
         return FileResponse(path, media_type="text/javascript; charset=utf-8",
                             headers={"Cache-Control": PLOTLY_CACHE})

@@ -1,7 +1,8 @@
 """Errors every area shares: a row that cannot become a post, a missing optional extra.
 
 A feature that needs an optional dependency raises :class:`NotInstalled`, whose message
-names the extra and the command that installs it; commands print it as it is.
+names the extra and the command that installs it; commands print it as it is. Another
+error that must name an extra's install command takes it from :func:`install_command`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ import importlib
 from types import ModuleType
 
 
-class NotInstalled(ImportError):
-    """An optional extra is missing; the message says which and how to install it."""
+def install_command(extra: str) -> str:
+    """The command that installs one of the project's optional extras."""
+    return f"pip install -e '.[{extra}]'"
 
-    def __init__(self, module: str, extra: str, purpose: str, hint: str | None = None):
+
+class NotInstalled(ImportError):
+    """An optional extra is missing; the message says which and how to install it.
+
+    ``hint`` replaces the install command where more than the extra is needed; ``detail``
+    adds what was found (a Python too new for the package, a file missing from it).
+    """
+
+    def __init__(self, module: str, extra: str, purpose: str, hint: str | None = None,
+                 detail: str | None = None):
         self.module, self.extra = module, extra
-        install = hint or f"pip install -e '.[{extra}]'"
-        super().__init__(f"{purpose} needs {module}, from the {extra!r} extra: {install}")
+        self.install = hint or install_command(extra)
+        message = f"{purpose} needs {module}, from the {extra!r} extra: {self.install}"
+        super().__init__(f"{message} ({detail})" if detail else message)
 
 
 def require(module: str, extra: str, purpose: str, hint: str | None = None) -> ModuleType:

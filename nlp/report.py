@@ -27,6 +27,7 @@ from nlp.errors import RowError
 from nlp.risk import BrandWindow, Exclusions, RiskConfig, RiskPost, parse_window, score_brands
 from nlp.taxonomy import THEME_KEYS
 from nlp.times import parse_time
+from nlp.trend import trend_label
 
 REQUIRED = ("id", "p_complaint", "p_positive")
 PSEUDONYM_ENV = "RADAR_PSEUDONYM_KEY"
@@ -195,16 +196,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def trend_label(window: BrandWindow) -> str:
-    """``up`` / ``down`` when the change exceeds the noise, ``flat`` when not, ``new`` if no
-    previous window."""
-    if window.trend_significant is None:
-        return "new"
-    if not window.trend_significant:
-        return "flat"
-    return "up" if (window.risk.trend or 0.0) > 0 else "down"
-
-
 def window_record(window: BrandWindow, latest: bool) -> dict[str, Any]:
     """One brand-window as a plain dict (the JSON and CSV rows)."""
     r = window.risk
@@ -218,7 +209,7 @@ def window_record(window: BrandWindow, latest: bool) -> dict[str, Any]:
         else round(window.previous_share, 6),
         "previous_customers": window.previous_customers,
         "trend": None if r.trend is None else round(r.trend, 6),
-        "trend_label": trend_label(window),
+        "trend_label": trend_label(r.trend, window.trend_significant),
         "drivers": {k: round(v, 6) for k, v in r.drivers.items()},
         "score_version": r.score_version,
     }

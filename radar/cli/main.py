@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nlp.console import TrackingOption, console, err_console, fail
+from nlp.trend import TREND_ARROWS, trend_label
 
 if TYPE_CHECKING:
     from nlp.report import Report
@@ -180,12 +181,17 @@ def score(
 
 
 BRANDS_DEFAULT = Path("data/brands.yaml")
-ARROWS = {"up": "[red]▲[/red]", "down": "[green]▼[/green]", "flat": "≈", "new": "new"}
+TREND_COLOURS = {"up": "red", "down": "green"}  # a rise in risk is bad news
+
+
+def _trend_arrow(label: str) -> str:
+    """The shared trend arrow (:data:`nlp.trend.TREND_ARROWS`), coloured for the terminal."""
+    arrow, colour = TREND_ARROWS[label], TREND_COLOURS.get(label)
+    return f"[{colour}]{arrow}[/{colour}]" if colour else arrow
 
 
 def _risk_table(report: Report, title: str) -> Table:
     """The latest window's brands: share, interval, expected, trend and top drivers."""
-    from nlp.report import trend_label
     from nlp.risk import RiskConfig
 
     config = RiskConfig()
@@ -206,7 +212,8 @@ def _risk_table(report: Report, title: str) -> Table:
         table.add_column(column, justify=justify, no_wrap=True)
     for w in latest:
         r = w.risk
-        trend = ARROWS[trend_label(w)] + (f" {r.trend:+.1%}" if r.trend is not None else "")
+        trend = _trend_arrow(trend_label(r.trend, w.trend_significant)) + (
+            f" {r.trend:+.1%}" if r.trend is not None else "")
         if (w.previous_customers is not None
                 and w.previous_customers < config.min_bootstrap_customers):
             trend += "*"
@@ -339,12 +346,13 @@ def serve(
     """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
     import dataclasses
 
-    try:
-        import uvicorn
+    from nlp.errors import NotInstalled, require
 
-        from serve import ServeSettings, create_app
-    except ImportError as exc:
-        raise fail(f"{exc}. Install the serve extra: pip install -e '.[serve]'") from exc
+    try:
+        uvicorn = require("uvicorn", "serve", "`radar serve`")
+        from serve import ServeSettings, create_app  # NotInstalled without fastapi
+    except NotInstalled as exc:
+        raise fail(escape(str(exc))) from exc  # the install command holds [serve]
     try:
         settings = ServeSettings.from_env()
         overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),

@@ -80,8 +80,10 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Collect posts from a source into the store, page by page; safe to stop and rerun."""
+        from rich.markup import escape
         from rich.status import Status
 
+        from nlp.errors import NotInstalled
         from radar.collect.base import AuthError, CollectError, Query
         from radar.collect.runner import CollectProgress, RunnerConfig, collect_posts
         from radar.store import StoreError, open_store
@@ -98,8 +100,9 @@ def register(app: typer.Typer) -> None:
                                    f"{sorted(module.OPTIONS) or 'none'}")
             built = module.make_source(base_url=base_url)
             store = open_store(db)
-        except (KeyError, ValueError, CollectError, StoreError) as exc:
-            raise fail(str(exc).strip("'\"")) from exc
+        except (KeyError, ValueError, CollectError, StoreError, NotInstalled) as exc:
+            # Plain text, not markup: an install hint holds an extra in brackets.
+            raise fail(escape(str(exc).strip("'\""))) from exc
         status = Status(f"collecting {source} {query!r}", console=err_console)
 
         def on_progress(p: CollectProgress) -> None:

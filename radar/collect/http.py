@@ -12,40 +12,18 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from radar.collect.base import AuthError, CollectError, RateLimited, TransientError
+from radar.retry import MAX_WAIT_S, parse_retry_after
 
 USER_AGENT = "complaint-radar/0.1 (brand-chatter research; +https://github.com/complaint-radar)"
 REMAINING_HEADERS = ("x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining")
 RESET_HEADERS = ("x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
 # A reset value above this is an epoch timestamp, below it a number of seconds (Reddit).
 EPOCH_CUTOFF = 1e9
-# Absurd header values are capped at a week; the runner's max_wait_s decides what to wait.
-MAX_WAIT_S = 7 * 86400.0
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` as seconds from ``now`` (delta-seconds or HTTP date); None: unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return min(max(seconds, 0.0), MAX_WAIT_S) if math.isfinite(seconds) else None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return min(max(moment.timestamp() - now, 0.0), MAX_WAIT_S)
 
 
 def parse_reset(value: str | None, now: float) -> float | None:

@@ -9,8 +9,8 @@ For one (source, query) the runner:
   transaction: a crash or Ctrl-C between pages loses nothing and a restart stores
   nothing twice;
 - waits as the platform asks (``Retry-After``, rate-limit headers), backs off
-  exponentially with jitter on 5xx, network errors and malformed JSON, and gives up
-  with the reason after ``max_retries`` consecutive failures;
+  exponentially with jitter (:class:`radar.retry.Backoff`) on 5xx, network errors and
+  malformed JSON, and gives up with the reason after ``max_retries`` consecutive failures;
 - spends at most ``max_requests`` requests per run (the per-source budget) and at
   most ``max_pages`` pages;
 - stops at once on an authentication failure, saying which credentials to check.
@@ -35,6 +35,7 @@ from radar.collect.base import (
     Source,
     TransientError,
 )
+from radar.retry import Backoff
 from radar.store import PostStore
 
 Progress = Callable[["CollectProgress"], None]
@@ -63,9 +64,15 @@ class RunnerConfig:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.lookback_s < 0:
             raise ConfigError(f"lookback_s must be >= 0, got {self.lookback_s}")
-        if self.backoff_base_s < 0 or self.backoff_cap_s < self.backoff_base_s:
-            raise ConfigError("need 0 <= backoff_base_s <= backoff_cap_s, got "
-                              f"{self.backoff_base_s} and {self.backoff_cap_s}")
+        try:
+            _ = self.backoff  # Backoff checks the two backoff fields
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def backoff(self) -> Backoff:
+        """The wait after each consecutive failure (the runner's own, unless Retry-After)."""
+        return Backoff(self.backoff_base_s, self.backoff_cap_s)
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {"max_pages": self.max_pages, "max_requests": self.max_requests,
@@ -104,12 +111,6 @@ class CollectResult:
     done: bool
     status: str  # done | paused | failed
     reason: str
-
-
-def backoff_delay(failures: int, config: RunnerConfig, rng: random.Random) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2**(failures-1)``."""
-    ceiling = min(config.backoff_cap_s, config.backoff_base_s * 2 ** (failures - 1))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 def _reject_reason(item: RejectedItem) -> str:
@@ -193,7 +194,7 @@ def collect_posts(source: Source, query: Query, store: PostStore,
                     break
                 wait = exc.retry_after if isinstance(exc, RateLimited) else None
                 if wait is None:
-                    wait = backoff_delay(failures, config, rng)
+                    wait = config.backoff.delay(failures, rng)
                 if wait > config.max_wait_s:
                     reason = (f"the platform asked to wait {wait:.0f} s, more than "
                               f"{config.max_wait_s:.0f} s; run again later to continue")

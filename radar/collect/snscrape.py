@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from nlp.errors import RowError
+from nlp.errors import NotInstalled, RowError
 from nlp.times import parse_time
 from nlp.types import Post
 from radar.collect.base import (
@@ -47,6 +47,7 @@ from radar.collect.base import (
     Source,
     TransientError,
 )
+from radar.retry import parse_retry_after
 
 DEFAULT_BASE_URL = "https://t.me"
 CREDENTIALS: tuple[str, ...] = ()
@@ -60,7 +61,6 @@ RATE_LIMIT = ("undocumented: t.me answers HTTP 429 to fast scraping; one request
               "of about 20 messages, and the runner backs off on 429 and 5xx")
 TERMS = ("public channels' web previews (t.me/s/<channel>) only, under Telegram's Terms of "
          "Service; snscrape is GPL-3.0, installed separately as an optional extra")
-INSTALL_HINT = "pip install 'complaint-radar[snscrape]'"
 
 TWEET = "snscrape.modules.twitter.Tweet"
 SUBMISSION = "snscrape.modules.reddit.Submission"
@@ -82,10 +82,6 @@ SNSCRAPE_TYPES: Mapping[str, str] = {
 # Pushshift kept these in place of the text of removed or deleted Reddit posts.
 _REDDIT_GONE = frozenset({"[removed]", "[deleted]"})
 _CHANNEL = re.compile(r"[A-Za-z0-9_]{3,64}")
-
-
-class NotInstalled(ConfigError):
-    """The optional extra a source needs is missing (or cannot import on this Python)."""
 
 
 # --- archives: one snscrape JSONL record -> Post ---------------------------------------------
@@ -291,15 +287,15 @@ def _import_snscrape():
             import snscrape.base
             import snscrape.modules.telegram
     except ImportError as exc:
-        raise NotInstalled(
-            f"the Telegram source needs snscrape, an optional extra that is not installed "
-            f"({exc}); install it with: {INSTALL_HINT} (it needs Python < 3.12; this is "
-            f"Python {python})") from exc
+        raise NotInstalled("snscrape", "snscrape", "the Telegram source",
+                           detail=f"{exc}; snscrape needs Python < 3.12, this is Python {python}"
+                           ) from exc
     except AttributeError as exc:
         # snscrape's module loader uses importlib APIs that Python 3.12 removed.
-        raise NotInstalled(
-            f"snscrape is installed but does not import on Python {python} ({exc}); it needs "
-            f"Python < 3.12: use a 3.11 environment and {INSTALL_HINT}") from exc
+        raise NotInstalled("snscrape", "snscrape", "the Telegram source",
+                           detail=f"snscrape is installed but does not import on Python "
+                                  f"{python} ({exc}); it needs Python < 3.12: install it in a "
+                                  "Python 3.11 environment") from exc
     return snscrape.modules.telegram, snscrape.base
 
 
@@ -476,8 +472,6 @@ class TelegramSource:
             return TransientError(f"network error reading channel pages from {start} ({exc})")
         where = last.url
         if status == 429:
-            from radar.collect.http import parse_retry_after  # httpx only where needed
-
             wait = parse_retry_after(last.headers.get("Retry-After"), time.time())
             return RateLimited(f"GET {where}: HTTP 429 rate limited", retry_after=wait)
         if status >= 500 or status == 408:
@@ -491,7 +485,8 @@ def make_source(base_url: str | None = None, transport=None,
     """A :class:`TelegramSource`; no credentials (``env`` is not read).
 
     Raises:
-        NotInstalled: snscrape is missing or cannot import on this Python.
+        NotInstalled: snscrape is missing or cannot import on this Python (the shared
+            :class:`nlp.errors.NotInstalled`, an ImportError, not a CollectError).
         ConfigError: an httpx ``transport`` was given; snscrape does its own HTTP with
             ``requests``, so point ``base_url`` at a test server instead.
     """

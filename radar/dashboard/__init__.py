@@ -10,13 +10,11 @@ import importlib.metadata
 import importlib.util
 from pathlib import Path
 
+from nlp.errors import NotInstalled
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = ("package_data", "plotly.min.js")  # inside the plotly package
-
-
-class DashboardError(RuntimeError):
-    """The dashboard cannot be served as installed; the message says how to fix it."""
 
 
 def plotly_js_path() -> Path:
@@ -25,15 +23,17 @@ def plotly_js_path() -> Path:
     Found without importing plotly (its import is heavy and the page needs only the file).
 
     Raises:
-        DashboardError: plotly is not installed, or its package lacks the file.
+        NotInstalled: plotly (the ``serve`` extra) is not installed, or its package lacks
+            the file.
     """
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
-        raise DashboardError("the dashboard needs plotly: pip install -e '.[serve]'")
+        raise NotInstalled("plotly", "serve", "the dashboard")
     path = Path(next(iter(spec.submodule_search_locations))).joinpath(*PLOTLY_JS)
     if not path.is_file():
-        raise DashboardError(f"plotly is installed but {path} is missing; reinstall it: "
-                             "pip install --force-reinstall plotly")
+        raise NotInstalled("plotly", "serve", "the dashboard",
+                           hint="pip install --force-reinstall plotly",
+                           detail=f"plotly is installed but {path} is missing")
     return path
 
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS
 from nlp.taxonomy import THEMES
 from nlp.text import normalize_text
+from nlp.trend import TREND_ARROWS, trend_label
 from radar.store import parse_stored_time
 from radar.store.history import HistoryPoint
 
@@ -29,7 +30,6 @@ RECENT_ALERTS = 5
 CONFIDENCE_LABEL = "95% CI"  # risk.v1 computes its intervals at RiskConfig.confidence = 0.95
 MONITOR_COMMAND = "radar monitor --config <config.yaml> --once"
 
-TREND_ARROWS = {"up": "▲", "down": "▼", "flat": "≈", "new": "new"}
 TREND_WORDS = {"up": "rise beyond the noise", "down": "fall beyond the noise",
                "flat": "change within the noise", "new": "no previous window to compare"}
 DRIVER_LABELS = {
@@ -99,20 +99,9 @@ def brand_href(brand: str, theme: str | None = None) -> str:
 # --- trends and drivers -------------------------------------------------------------------------
 
 
-def trend_label(point: HistoryPoint) -> str:
-    """``up`` / ``down`` when the change against the previous window exceeds the noise (its
-    interval excludes zero), ``flat`` when not, ``new`` without a previous window; the same
-    labels as :func:`nlp.report.trend_label`."""
-    if point.trend_significant is None:
-        return "new"
-    if not point.trend_significant:
-        return "flat"
-    return "up" if (point.trend or 0.0) > 0 else "down"
-
-
 def trend_title(point: HistoryPoint) -> str:
     """The change and its interval in words (the arrow's tooltip)."""
-    label = trend_label(point)
+    label = trend_label(point.trend, point.trend_significant)
     if label == "new" or point.trend is None:
         return TREND_WORDS["new"]
     interval = ""
@@ -191,7 +180,7 @@ class BrandRow:
 
 
 def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS) -> BrandRow:
-    label = trend_label(point)
+    label = trend_label(point.trend, point.trend_significant)
     return BrandRow(
         brand=point.brand, href=brand_href(point.brand), at_risk_share=point.at_risk_share,
         ci_low=point.ci_low, ci_high=point.ci_high, ci_method=point.ci_method, trend=label,
@@ -405,7 +394,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def point_record(point: HistoryPoint) -> dict[str, Any]:
     """A history point for JSON: ``HistoryPoint.to_dict`` plus its trend label."""
-    return {**point.to_dict(), "trend_label": trend_label(point)}
+    return {**point.to_dict(), "trend_label": trend_label(point.trend, point.trend_significant)}
 
 
 def customer_record(view: CustomerView) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nlp.console import TrackingOption, console, err_console, fail
@@ -30,6 +31,7 @@ def register(app: typer.Typer) -> None:
         """Collect, import, score new posts, update the risk history and send alerts."""
         from nlp.classifier import load_classifier
         from nlp.risk import SCORE_VERSION
+        from nlp.trend import TREND_ARROWS, trend_label
         from radar.monitor.config import MonitorConfigError, load_monitor_config
         from radar.monitor.cycle import CycleResult, run_monitor
         from radar.store import StoreError, open_store
@@ -53,8 +55,9 @@ def register(app: typer.Typer) -> None:
                     f"({result.delivered} deliveries) in {result.seconds:.1f} s")
             console.print(line + (" (stopped)" if result.stopped else ""), soft_wrap=True)
             for error in result.errors:
-                err_console.print(f"[bold yellow]failed:[/bold yellow] {error}", soft_wrap=True,
-                                  markup=True, highlight=False)
+                # The error is text, not markup: an install hint holds an extra in brackets.
+                err_console.print(f"[bold yellow]failed:[/bold yellow] {escape(error)}",
+                                  soft_wrap=True, markup=True, highlight=False)
 
         try:
             results = run_monitor(settings, store_path, once, load_model,
@@ -69,8 +72,7 @@ def register(app: typer.Typer) -> None:
         for column in ("brand", "window", "customers", "at risk", "95% CI", "trend", "model"):
             table.add_column(column)
         for p in sorted(points, key=lambda p: -p.at_risk_share):
-            trend = ("new" if p.trend_significant is None else
-                     "≈" if not p.trend_significant else ("▲" if (p.trend or 0) > 0 else "▼"))
+            trend = TREND_ARROWS[trend_label(p.trend, p.trend_significant)]
             table.add_row(p.brand, f"{p.window_start:%Y-%m-%d} – {p.window_end:%Y-%m-%d}",
                           f"{p.customers:,}", f"{p.at_risk_share:.1%}",
                           f"{p.ci_low:.1%}–{p.ci_high:.1%}", trend, p.model_version)

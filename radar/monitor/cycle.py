@@ -75,7 +75,8 @@ class CycleResult:
 
 def collect_step(spec: CollectSpec, store: PostStore, log: Log, stop: Stop | None = None
                  ) -> int:
-    """Collect one query (resuming); returns the new posts. Raises CollectError/KeyError."""
+    """Collect one query (resuming); returns the new posts. Raises CollectError, KeyError or
+    NotInstalled (a source whose extra is missing)."""
     from radar.collect import load_source_module, parse_since
     from radar.collect.base import Query
     from radar.collect.runner import RunnerConfig, collect_posts

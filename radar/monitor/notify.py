@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from radar.collect.base import ConfigError
-from radar.collect.http import USER_AGENT, parse_retry_after
-from radar.collect.runner import RunnerConfig, backoff_delay
+from radar.collect.http import USER_AGENT
 from radar.monitor.alerts import Alert
+from radar.retry import Backoff, parse_retry_after
 from radar.store import PostStore
 from radar.store.history import delivery_status, record_alert, record_delivery
 
@@ -320,7 +319,7 @@ def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channe
             now: datetime | Callable[[], datetime] | None = None) -> list[DeliveryResult]:
     """Record each alert and send it on every channel that has not sent it yet.
 
-    A failing attempt is retried after :func:`radar.collect.runner.backoff_delay` (or the
+    A failing attempt is retried after :meth:`radar.retry.Backoff.delay` (or the
     receiver's Retry-After, when longer, up to ``backoff_cap_s``) until ``max_attempts``;
     a failure that retrying cannot fix stops at once. Each outcome is recorded with
     :func:`radar.store.history.record_delivery`; a channel that failed is tried again by the next
@@ -339,10 +338,7 @@ def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channe
     if len(set(names)) != len(names):
         raise ValueError(f"channel names must be unique (deliveries are recorded by name), "
                          f"got {names}")
-    try:
-        backoff = RunnerConfig(backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+    backoff = Backoff(backoff_base_s, backoff_cap_s)  # ValueError names the bad pair
     rng = rng or random.Random()
 
     def clock() -> datetime:
@@ -370,7 +366,7 @@ def deliver(store: PostStore, alerts: Sequence[Alert], channels: Sequence[Channe
 
 
 def _send_with_retries(channel: Channel, alert: Alert, max_attempts: int,
-                       backoff: RunnerConfig, sleep: Callable[[float], None],
+                       backoff: Backoff, sleep: Callable[[float], None],
                        rng: random.Random) -> tuple[int, str | None]:
     """Attempts made and the last error (None: delivered)."""
     error: str | None = None
@@ -390,8 +386,8 @@ def _send_with_retries(channel: Channel, alert: Alert, max_attempts: int,
             retryable = True
         if not retryable or attempt == max_attempts:
             return attempt, error
-        wait = backoff_delay(attempt, backoff, rng)
+        wait = backoff.delay(attempt, rng)
         if retry_after is not None:
-            wait = max(wait, min(retry_after, backoff.backoff_cap_s))
+            wait = max(wait, min(retry_after, backoff.cap_s))
         sleep(wait)
     return max_attempts, error

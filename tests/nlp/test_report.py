@@ -189,6 +189,8 @@ def test_records_have_the_documented_fields(report):
         ("2015-02-28T00:00:00Z", "2015-03-07T00:00:00Z", False),
         ("2015-03-07T00:00:00Z", "2015-03-14T00:00:00Z", True)]
     assert united[0]["trend"] is None and isinstance(united[1]["trend"], float)
+    # the first window has nothing to compare with; the second is compared (nlp.trend)
+    assert united[0]["trend_label"] == "new" and united[1]["trend_label"] in ("up", "down", "flat")
     for r in records:
         assert r["score_version"] == "risk.v1"
         assert r["ci_low"] <= r["at_risk_share"] <= r["ci_high"]

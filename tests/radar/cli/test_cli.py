@@ -64,3 +64,14 @@ def test_demo_ends_with_the_risk_table(mirror_dir, tmp_path, monkeypatch):
         assert brand in risk_table
     assert "risk.v1" in risk_table and "rows 14,485 = counted" in risk_table
     assert (tmp_path / "demo" / "airline-2015.scored.parquet").is_file()
+
+
+def test_serve_without_the_serve_extra_prints_the_install_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import fails as if not installed
+    result = runner.invoke(app, ["serve"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    # One error line, with the extra's brackets intact (not eaten as console markup).
+    assert "error: `radar serve` needs uvicorn, from the 'serve' extra: pip install -e " \
+           "'.[serve]'" in _flat(result.output)

@@ -139,3 +139,10 @@ def test_json_into_a_folder_is_refused(files):
 def test_an_absurd_window_is_refused(files):
     result = _report(files, "--window", "999999d")
     assert result.exit_code == 1 and "longer than 3660 days" in _flat(result.output)
+
+
+def test_the_risk_table_colours_the_shared_trend_arrows():
+    from radar.cli.main import _trend_arrow
+
+    assert [_trend_arrow(label) for label in ("up", "down", "flat", "new")] == [
+        "[red]▲[/red]", "[green]▼[/green]", "≈", "new"]

@@ -20,7 +20,7 @@ import pytest
 from radar.collect import appstore
 from radar.collect.appstore import AppStoreSource, make_source, post_from_entry
 from radar.collect.base import AuthError, ConfigError, Query, TransientError
-from radar.collect.runner import RunnerConfig, backoff_delay, collect_posts
+from radar.collect.runner import RunnerConfig, collect_posts
 from radar.store import open_store
 from tests.radar.collect.conftest import load_fixture
 
@@ -190,7 +190,7 @@ def test_5xx_backs_off_then_succeeds(tmp_path):
     config = RunnerConfig()
     result = collect_posts(source, Query(APP), open_store(tmp_path / "radar.db"),
                            config=config, sleep=waits.append, rng=random.Random(0))
-    assert waits == [backoff_delay(1, config, random.Random(0))]
+    assert waits == [config.backoff.delay(1, random.Random(0))]
     assert result.status == "done" and result.posts_new == 4
 
 

@@ -24,7 +24,7 @@ import pytest
 from radar.collect import bluesky
 from radar.collect.base import AuthError, ConfigError, Query, TransientError
 from radar.collect.bluesky import BlueskySource, make_source
-from radar.collect.runner import RunnerConfig, backoff_delay, collect_posts
+from radar.collect.runner import RunnerConfig, collect_posts
 from radar.store import open_store
 from tests.radar.collect.conftest import load_fixture
 
@@ -288,7 +288,7 @@ def test_a_5xx_is_retried_after_backoff(tmp_path):
     store = open_store(tmp_path / "radar.db")
     result = collect_posts(make(api), query(), store, sleep=waits.append,
                            rng=random.Random(0))
-    assert waits == [backoff_delay(1, RunnerConfig(), random.Random(0))]
+    assert waits == [RunnerConfig().backoff.delay(1, random.Random(0))]
     assert 0.5 <= waits[0] <= 1.0
     assert (result.status, store.count_posts()) == ("done", 1)
     assert len(api.to(SESSION)) == 1  # a server error is not a reason to log in again

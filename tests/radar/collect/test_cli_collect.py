@@ -103,6 +103,19 @@ def test_collect_without_credentials_names_the_variables(tmp_path, monkeypatch):
     assert "X_BEARER_TOKEN" in result.output
 
 
+def test_collect_without_the_snscrape_extra_prints_the_install_command(tmp_path, monkeypatch):
+    import sys
+
+    for name in ("snscrape", "snscrape.base", "snscrape.modules", "snscrape.modules.telegram"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = runner.invoke(app, ["collect", "snscrape-telegram", "-q", "flycomplaints",
+                                 "--db", str(tmp_path / "d.db")], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    # One error line, the extra's brackets intact (not eaten as console markup).
+    assert "error: the Telegram source needs snscrape, from the 'snscrape' extra: pip install " \
+           "-e '.[snscrape]'" in _flat(result.output)
+
+
 def test_sources_lists_every_source_with_its_credentials():
     result = runner.invoke(app, ["sources"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output

@@ -1,4 +1,7 @@
-"""The shared HTTP layer: Retry-After and rate-limit headers, failure classification, no secrets."""
+"""The shared HTTP layer: rate-limit headers, failure classification, no secrets.
+
+Retry-After itself is read by :mod:`radar.retry` (tests/radar/test_retry.py).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +15,8 @@ import httpx
 import pytest
 
 from radar.collect.base import AuthError, CollectError, RateLimited, TransientError
-from radar.collect.http import (
-    MAX_WAIT_S,
-    USER_AGENT,
-    HttpClient,
-    parse_reset,
-    parse_retry_after,
-    rate_limit_wait,
-)
+from radar.collect.http import USER_AGENT, HttpClient, parse_reset, rate_limit_wait
+from radar.retry import MAX_WAIT_S
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TOKEN = "sk-live-SECRET-7f3a9c"  # must never show up in an error message
@@ -41,43 +38,12 @@ def _answer(status: int, body=b"", headers=None):
     return handler
 
 
-# --- parse_retry_after ------------------------------------------------------------------------
+# --- parse_reset ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("120", 120.0),
-    (" 7 ", 7.0),
-    ("1.5", 1.5),
-    ("0", 0.0),
-    ("-30", 0.0),  # negative: no waiting, never a negative sleep
-    ("99999", 99999.0),  # reported as asked; the runner decides
-    ("99999999", MAX_WAIT_S),  # capped at a week
-])
-def test_parse_retry_after_seconds(value, expected):
-    assert parse_retry_after(value, NOW) == expected
-
-
-def test_parse_retry_after_http_date():
-    assert parse_retry_after(format_datetime(_at(90), usegmt=True), NOW) == 90.0
-    assert parse_retry_after("Tue, 14 Nov 2023 22:14:00 GMT", NOW) == 40.0
-    # a date in the past means "now"
-    assert parse_retry_after(format_datetime(_at(-300), usegmt=True), NOW) == 0.0
-    # a date without zone (-0000) is read as UTC
-    assert parse_retry_after("Tue, 14 Nov 2023 22:13:50 -0000", NOW) == 30.0
-
-
-@pytest.mark.parametrize("value", [None, "", "   ", "soon", "Tuesday at noon", "12 seconds"])
-def test_parse_retry_after_garbage_is_none(value):
-    assert parse_retry_after(value, NOW) is None
-
-
-def test_parse_retry_after_nan_is_unreadable():
+def test_an_unreadable_reset_is_none():
     # float("nan") parses; a NaN wait would slip past max_wait_s and crash time.sleep.
-    assert parse_retry_after("NaN", NOW) is None
-    assert parse_retry_after("inf", NOW) is None
     assert parse_reset("nan", NOW) is None
 
-
-# --- parse_reset ------------------------------------------------------------------------------
 
 def test_parse_reset_reads_epoch_seconds_delta_and_iso_times():
     assert parse_reset(str(int(NOW) + 45), NOW) == 45.0  # epoch (X, Bluesky)

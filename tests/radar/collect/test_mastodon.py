@@ -21,7 +21,7 @@ import pytest
 from radar.collect import mastodon
 from radar.collect.base import AuthError, ConfigError, Query, TransientError
 from radar.collect.mastodon import MastodonSource, html_to_text, make_source
-from radar.collect.runner import RunnerConfig, backoff_delay, collect_posts
+from radar.collect.runner import RunnerConfig, collect_posts
 from radar.store import open_store
 from tests.radar.collect.conftest import load_fixture
 
@@ -209,7 +209,7 @@ def test_a_5xx_is_retried_after_backoff(tmp_path):
     store = open_store(tmp_path / "radar.db")
     result = collect_posts(MastodonSource(base_url=HOST, transport=api.transport), tag_query(),
                            store, sleep=waits.append, rng=random.Random(0))
-    expected = backoff_delay(1, RunnerConfig(), random.Random(0))
+    expected = RunnerConfig().backoff.delay(1, random.Random(0))
     assert 0.5 <= expected <= 1.0
     assert waits == [expected]
     assert (result.status, store.count_posts()) == ("done", 2)

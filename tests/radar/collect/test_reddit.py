@@ -27,7 +27,7 @@ from radar.collect.reddit import (
     RedditSource,
     make_source,
 )
-from radar.collect.runner import RunnerConfig, backoff_delay, collect_posts
+from radar.collect.runner import RunnerConfig, collect_posts
 from radar.store import open_store
 from tests.radar.collect.conftest import load_fixture
 
@@ -219,7 +219,7 @@ def test_server_error_backs_off_then_succeeds(tmp_path):
     result = collect_posts(source, Query("xfinity"), open_store(tmp_path / "radar.db"),
                            config=config, sleep=waits.append, rng=random.Random(0))
 
-    assert waits == [backoff_delay(1, config, random.Random(0))]
+    assert waits == [config.backoff.delay(1, random.Random(0))]
     assert 0.5 <= waits[0] <= 1.0
     assert (result.status, result.posts_new) == ("done", 1)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.errors import RowError
+from nlp.errors import NotInstalled, RowError
 from radar.collect import snscrape as sns
 from radar.collect.base import CollectError, ConfigError, Query, RateLimited, TransientError
 from radar.collect.runner import RunnerConfig, collect_posts
@@ -174,12 +174,13 @@ def test_the_importer_works_without_snscrape_and_importing_the_module_does_not_i
 def test_missing_snscrape_says_how_to_install_it(monkeypatch):
     for name in ("snscrape", "snscrape.base", "snscrape.modules", "snscrape.modules.telegram"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(sns.NotInstalled) as caught:
+    with pytest.raises(NotInstalled) as caught:
         sns.make_source()
     message = str(caught.value)
-    assert "pip install 'complaint-radar[snscrape]'" in message
+    assert message.startswith("the Telegram source needs snscrape, from the 'snscrape' extra: "
+                              "pip install -e '.[snscrape]' (")
     assert "Python < 3.12" in message
-    assert isinstance(caught.value, CollectError)
+    assert caught.value.extra == "snscrape" and isinstance(caught.value, ImportError)
 
 
 def test_snscrape_that_cannot_import_on_this_python_is_reported(monkeypatch):
@@ -192,8 +193,11 @@ def test_snscrape_that_cannot_import_on_this_python_is_reported(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", failing_import)
-    with pytest.raises(sns.NotInstalled, match=r"needs\s+Python < 3.12"):
+    with pytest.raises(NotInstalled) as caught:
         sns.TelegramSource()
+    message = str(caught.value)
+    assert "pip install -e '.[snscrape]'" in message
+    assert "does not import on Python" in message and "needs Python < 3.12" in message
 
 
 # --- live Telegram through the real snscrape scraper ---------------------------------------

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from radar.collect.base import AuthError, ConfigError, Query, TransientError
-from radar.collect.runner import RunnerConfig, backoff_delay, collect_posts
+from radar.collect.runner import RunnerConfig, collect_posts
 from radar.collect.x import (
     CREDENTIALS,
     OPTIONS,
@@ -265,7 +265,7 @@ def test_server_error_backs_off_then_succeeds(tmp_path):
     result = collect_posts(source, Query("xfinity"), open_store(tmp_path / "radar.db"),
                            config=config, sleep=waits.append, rng=random.Random(0))
 
-    assert waits == [backoff_delay(1, config, random.Random(0))]
+    assert waits == [config.backoff.delay(1, random.Random(0))]
     assert (result.status, result.posts_new) == ("done", 1)
 
 

@@ -392,6 +392,29 @@ def test_plotly_js_is_served_from_the_plotly_package(client):
     assert f'src="/static/plotly.min.js?v={dashboard.plotly_version()}"' in page
 
 
+def test_without_plotly_the_script_is_a_503_naming_the_serve_extra(client, monkeypatch):
+    real_find_spec = dashboard.importlib.util.find_spec
+    monkeypatch.setattr(dashboard.importlib.util, "find_spec",
+                        lambda name: None if name == "plotly" else real_find_spec(name))
+    response = client.get("/static/plotly.min.js")
+    assert response.status_code == 503
+    assert response.json()["detail"] == ("the dashboard needs plotly, from the 'serve' extra: "
+                                         "pip install -e '.[serve]'")
+
+
+def test_a_plotly_without_its_script_says_to_reinstall_it(tmp_path, monkeypatch):
+    from importlib.machinery import ModuleSpec
+
+    from nlp.errors import NotInstalled
+
+    spec = ModuleSpec("plotly", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path)]  # a plotly folder without package_data
+    monkeypatch.setattr(dashboard.importlib.util, "find_spec", lambda name: spec)
+    with pytest.raises(NotInstalled, match=r"pip install --force-reinstall plotly \(plotly is "
+                                           r"installed but .*plotly\.min\.js is missing\)"):
+        dashboard.plotly_js_path()
+
+
 def test_own_static_files_are_served(client):
     css = client.get("/static/dashboard.css")
     js = client.get("/static/dashboard.js")
@@ -528,15 +551,21 @@ def _point(**changes) -> HistoryPoint:
 
 
 def test_trend_labels_and_arrows():
-    assert views.trend_label(_point()) == "down" and views.brand_row(_point()).arrow == "▼"
+    down = views.brand_row(_point())
+    assert (down.trend, down.arrow) == ("down", "▼")
+    assert views.point_record(_point())["trend_label"] == "down"
     up = _point(trend=0.1, trend_low=0.02, trend_high=0.18)
     assert views.brand_row(up).arrow == "▲"
     assert views.trend_title(up) == ("+10.0 pts (95% CI +2.0 pts to +18.0 pts) against the "
                                      "previous window: rise beyond the noise")
-    assert views.brand_row(_point(trend_significant=False)).arrow == "≈"
+    flat = views.brand_row(_point(trend_significant=False))
+    assert (flat.trend, flat.arrow, flat.trend_title) == (
+        "flat", "≈", "-10.0 pts (95% CI -18.0 pts to -2.0 pts) against the previous window: "
+                     "change within the noise")
     new = _point(trend=None, trend_low=None, trend_high=None, trend_significant=None,
                  previous_share=None)
-    assert views.brand_row(new).arrow == "new"
+    assert (views.brand_row(new).arrow, views.trend_title(new)) == (
+        "new", "no previous window to compare")
 
 
 def test_overview_rows_order_ties_by_name_and_keep_three_drivers():

@@ -26,7 +26,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from radar.collect.runner import RunnerConfig, backoff_delay
 from radar.monitor.alerts import AlertRules, find_alerts
 from radar.monitor.notify import (
     DeliveryError,
@@ -35,6 +34,7 @@ from radar.monitor.notify import (
     channels_from_config,
     deliver,
 )
+from radar.retry import Backoff
 from radar.store import open_store
 from radar.store.history import alert_payloads, delivery_status
 from tests.radar.monitor.test_alerts import BRAND, customers_of, rising_history, sample_alert
@@ -132,8 +132,8 @@ def smtp_channel(controller, **kwargs) -> SmtpChannel:
 
 def waits_for(seed: int, failures: int) -> list[float]:
     """The backoff waits ``deliver`` must take with ``rng=random.Random(seed)``."""
-    rng, config = random.Random(seed), RunnerConfig(backoff_base_s=1.0, backoff_cap_s=60.0)
-    return [backoff_delay(n, config, rng) for n in range(1, failures + 1)]
+    rng, backoff = random.Random(seed), Backoff(base_s=1.0, cap_s=60.0)
+    return [backoff.delay(n, rng) for n in range(1, failures + 1)]
 
 
 # --- the whole path ----------------------------------------------------------------------------
@@ -420,7 +420,8 @@ def test_unknown_channel_and_bad_webhook_url_are_refused_without_echoing_it():
 def test_deliver_checks_its_arguments(store):
     with pytest.raises(ValueError, match="max_attempts"):
         deliver(store, [sample_alert()], [], max_attempts=0)
-    with pytest.raises(ValueError, match="backoff"):
+    with pytest.raises(ValueError, match="need 0 <= backoff_base_s <= backoff_cap_s, got 10 "
+                                         "and 1"):
         deliver(store, [sample_alert()], [], backoff_base_s=10, backoff_cap_s=1)
     twice = [WebhookChannel("https://a.example/x"), WebhookChannel("https://b.example/y")]
     with pytest.raises(ValueError, match="channel names must be unique"):

@@ -1,24 +1,27 @@
-"""Speed of transformer inference on this machine: Hugging Face pipeline vs our engine.
+"""Speed of transformer inference on this machine: Hugging Face pipeline vs our classifier.
 
-Scores the same 5,000 airline tweets with one sequence-classification model four ways,
-each in a fresh subprocess (so peak memory is its own):
+Scores the same 5,000 airline tweets four ways, each in a fresh subprocess (so peak
+memory is its own):
 
-  pipeline-default   transformers.pipeline("text-classification"), default settings
-  pipeline-bs64      the same with batch_size=64
-  engine-torch       nlp.engine.TransformerEngine, PyTorch backend
-  engine-onnx-int8   nlp.engine.TransformerEngine, ONNX Runtime, int8 dynamic quantisation
+  pipeline-default      transformers.pipeline("text-classification") over --model
+  pipeline-bs64         the same with batch_size=64
+  classifier-torch      nlp.classifier.load_classifier(--champion), PyTorch
+  classifier-onnx-int8  nlp.classifier.load_classifier(--champion, backend="onnx"): ONNX
+                        Runtime, int8 dynamic quantisation
 
-and, with ``--champion URI`` (a fine-tuned multi-task model: folder or ``models:/``), the
-product path that ``radar score`` takes, all four heads:
+The pipelines run a sequence-classification model (one sentiment head); the classifier
+rows run the fine-tuned multi-task model as `radar score` does (length-sorted batches,
+all four heads), and their sentiment label is the one compared. With the same encoder
+(MiniLM-L6 in both) the work per post is nearly the same.
 
-  champion-torch     nlp.classifier.load_classifier(URI), PyTorch
-  champion-onnx-int8 nlp.classifier.load_classifier(URI, backend="onnx")
-
-and prints posts/s, peak RSS, agreement of predicted labels with the default pipeline,
-and the macro-F1 of the two engine backends on the de-duplicated airline test split.
+Prints posts/s, peak RSS, agreement of predicted labels with the default of the same model
+(the pipelines with ``pipeline-default``, the classifier rows with ``classifier-torch``),
+and the sentiment macro-F1 and accuracy of the classifier rows on the de-duplicated airline
+test split (the fine-tuned model never trained on it).
 
     python bench/speed.py --model models/bench-sentiment-minilm   # make that model with
                                                                   # bench/make_speed_model.py
+    python bench/speed.py --champion models/minilm                # a folder, not the registry
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-CHAMPION: str | None = None  # set from --champion in main()
-METHODS = ("pipeline-default", "pipeline-bs64", "engine-torch", "engine-onnx-int8")
-CHAMPION_METHODS = ("champion-torch", "champion-onnx-int8")
+from nlp.classifier import CHAMPION_URI
+from nlp.classifier.folder import ENCODER_DIR, META_FILE
+
+PIPELINE_METHODS = ("pipeline-default", "pipeline-bs64")
+CLASSIFIER_METHODS = ("classifier-torch", "classifier-onnx-int8")
+METHODS = PIPELINE_METHODS + CLASSIFIER_METHODS
+# The row each method's labels are compared with: the default run of the same model.
+REFERENCE = {**dict.fromkeys(PIPELINE_METHODS, "pipeline-default"),
+             **dict.fromkeys(CLASSIFIER_METHODS, "classifier-torch")}
 
 
 def bench_texts(n: int, seed: int) -> list[str]:
@@ -72,34 +81,32 @@ def eval_split():
     return split.test["text"], split.test["sentiment"]
 
 
-def run_method(method: str, model: Path, texts: list[str], out: Path, evaluate: bool) -> None:
-    """One method in this process: warm up, time the scoring, save labels and figures."""
-    from sklearn.metrics import f1_score
-
-    if method.startswith("champion"):
+def make_predict(method: str, model: Path, champion: Path):
+    """The method's ``predict(texts) -> sentiment labels``, loaded and ready."""
+    if method in CLASSIFIER_METHODS:
         from nlp.classifier import load_classifier
 
-        clf = load_classifier(CHAMPION, backend="onnx" if "onnx" in method else "torch")
+        clf = load_classifier(champion, backend="onnx" if "onnx" in method else "torch")
 
         def predict(batch):
             return [p.sentiment for p in clf.predict(batch)]
-    elif method.startswith("pipeline"):
-        from transformers import pipeline
+        return predict
+    from transformers import pipeline
 
-        kwargs = {"batch_size": 64} if method == "pipeline-bs64" else {}
-        pipe = pipeline("text-classification", model=str(model), tokenizer=str(model),
-                        device="cpu")
+    kwargs = {"batch_size": 64} if method == "pipeline-bs64" else {}
+    pipe = pipeline("text-classification", model=str(model), tokenizer=str(model), device="cpu")
 
-        def predict(batch):
-            return [r["label"] for r in pipe(batch, **kwargs)]
-    else:
-        from nlp.engine import TransformerEngine
+    def predict(batch):
+        return [r["label"] for r in pipe(batch, **kwargs)]
+    return predict
 
-        engine = TransformerEngine(model, backend="onnx" if "onnx" in method else "torch")
 
-        def predict(batch):
-            return [engine.id2label[i] for i in engine.logits(batch).argmax(axis=1)]
+def run_method(method: str, model: Path, champion: Path, texts: list[str], out: Path,
+               evaluate: bool) -> None:
+    """One method in this process: warm up, time the scoring, save labels and figures."""
+    from sklearn.metrics import f1_score
 
+    predict = make_predict(method, model, champion)
     predict(texts[:32])  # warm-up: first-call allocations and lazy initialisation
     started = time.perf_counter()
     labels = predict(texts)
@@ -117,56 +124,63 @@ def run_method(method: str, model: Path, texts: list[str], out: Path, evaluate: 
     out.write_text(json.dumps(result))
 
 
-def main() -> None:
+def local_champion(champion: str, download_dir: Path) -> Path:
+    """The champion's model folder; an MLflow URI is downloaded once, for every worker."""
+    from nlp.classifier import fetch_model_dir, is_mlflow_uri
+
+    if not is_mlflow_uri(champion):
+        return Path(champion)
+    return fetch_model_dir(champion, dst_dir=download_dir)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/bench-sentiment-minilm"),
-                        help="Hugging Face sequence-classification folder")
+                        help="Hugging Face sequence-classification folder, for the pipelines")
+    parser.add_argument("--champion", default=CHAMPION_URI,
+                        help="the fine-tuned multi-task model the classifier rows load: a "
+                             f"folder or an MLflow URI (default {CHAMPION_URI})")
     parser.add_argument("--n", type=int, default=5000, help="posts to score (default 5000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--methods", nargs="+", choices=METHODS + CHAMPION_METHODS,
-                        default=list(METHODS))
-    parser.add_argument("--champion", help="also time this fine-tuned multi-task model "
-                                           "(folder or models:/ URI) as radar score runs it")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--no-eval", action="store_true", help="skip the macro-F1 evaluation")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--worker", choices=METHODS + CHAMPION_METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if not (args.model / "config.json").is_file():
-        if args.champion and (Path(args.champion) / "encoder" / "config.json").is_file():
-            # No fine-tuned sequence classifier to hand: the pipelines time the champion's
-            # own encoder under an untrained 3-way head. Speed only: their labels mean
-            # nothing, so only the champion rows' macro-F1 and accuracy count.
-            args.model = speed_only_model(Path(args.champion) / "encoder", args.model)
-        else:
-            sys.exit(f"{args.model} is not a model folder; make one with "
-                     f"bench/make_speed_model.py, or give --champion FOLDER (a fine-tuned "
-                     f"model folder, e.g. from `radar models export`)")
-    texts = bench_texts(args.n, args.seed)
-    global CHAMPION
-    CHAMPION = args.champion
-    methods = list(args.methods)
-    if args.champion:
-        methods += [m for m in CHAMPION_METHODS if m not in methods]
     if args.worker:
-        run_method(args.worker, args.model, texts, args.worker_out,
-                   evaluate=not args.no_eval and not args.worker.startswith("pipeline"))
+        texts = bench_texts(args.n, args.seed)
+        run_method(args.worker, args.model, Path(args.champion), texts, args.worker_out,
+                   evaluate=not args.no_eval and args.worker in CLASSIFIER_METHODS)
         return
 
-    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
+        champion = local_champion(args.champion, Path(tmp) / "champion")
+        if not (champion / META_FILE).is_file():
+            sys.exit(f"--champion {args.champion} is not a model folder; train one with "
+                     f"`radar train --config training/configs/minilm.yaml` or export one "
+                     f"with `radar models export`")
+        if not (args.model / "config.json").is_file():
+            # No fine-tuned sequence classifier to hand: the pipelines time the champion's
+            # own encoder under an untrained 3-way head. Speed only: their labels mean
+            # nothing, so only the classifier rows' macro-F1 and accuracy count.
+            args.model = speed_only_model(champion / ENCODER_DIR, args.model)
+        results = []
+        for method in args.methods:
             out = Path(tmp) / f"{method}.json"
             print(f"running {method} ...", file=sys.stderr, flush=True)
-            command = [sys.executable, __file__, "--model", str(args.model), "--n", str(args.n),
-                       "--seed", str(args.seed), "--worker", method, "--worker-out", str(out)]
+            command = [sys.executable, __file__, "--model", str(args.model), "--champion",
+                       str(champion), "--n", str(args.n), "--seed", str(args.seed),
+                       "--worker", method, "--worker-out", str(out)]
             if args.no_eval:
                 command.append("--no-eval")
-            if args.champion:
-                command += ["--champion", args.champion]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             results.append(json.loads(out.read_text()))
     report(results, args)
@@ -176,21 +190,22 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     by_method = {r["method"]: r for r in results}
     reference = by_method.get("pipeline-default")
     base_speed = reference["posts_per_s"] if reference else None
-    print(f"\n{args.n} airline tweets, model {args.model}, {os.cpu_count()} CPUs, "
-          f"torch threads {os.cpu_count()}")
-    header = f"{'method':<18} {'posts/s':>8} {'x default':>9} {'peak MiB':>9} " \
+    print(f"\n{args.n} airline tweets, pipelines {args.model}, classifier {args.champion}, "
+          f"{os.cpu_count()} CPUs")
+    header = f"{'method':<20} {'posts/s':>8} {'x default':>9} {'peak MiB':>9} " \
              f"{'same labels':>11} {'macro-F1':>8} {'accuracy':>8}"
     print(header)
     print("-" * len(header))
     for r in results:
         speedup = f"{r['posts_per_s'] / base_speed:.2f}" if base_speed else "-"
-        agree = (f"{np.mean(np.array(r['labels']) == np.array(reference['labels'])):.2%}"
-                 if reference else "-")
+        same = by_method.get(REFERENCE[r["method"]])
+        agree = (f"{np.mean(np.array(r['labels']) == np.array(same['labels'])):.2%}"
+                 if same else "-")
         f1 = f"{r['macro_f1']:.4f}" if "macro_f1" in r else "-"
         acc = f"{r['accuracy']:.4f}" if "accuracy" in r else "-"
-        print(f"{r['method']:<18} {r['posts_per_s']:>8.1f} {speedup:>9} "
+        print(f"{r['method']:<20} {r['posts_per_s']:>8.1f} {speedup:>9} "
               f"{r['peak_rss_mib']:>9.0f} {agree:>11} {f1:>8} {acc:>8}")
-    torch_r, onnx_r = by_method.get("engine-torch"), by_method.get("engine-onnx-int8")
+    torch_r, onnx_r = by_method.get("classifier-torch"), by_method.get("classifier-onnx-int8")
     if torch_r and onnx_r and "macro_f1" in torch_r:
         print(f"\nONNX int8 vs PyTorch on the airline test split: macro-F1 change "
               f"{onnx_r['macro_f1'] - torch_r['macro_f1']:+.4f}")

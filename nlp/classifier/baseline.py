@@ -10,7 +10,6 @@ Model files are pickles (joblib): load only models you trained or trust.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 import joblib
 import numpy as np
 
-from nlp.classifier import META_FILE, SCHEMA_FILE, ModelLoadError, read_model_meta
+from nlp.classifier.folder import BASELINE_HEADS_FILE as HEADS_FILE
+from nlp.classifier.folder import ModelLoadError, read_model_meta, write_model_meta
 from nlp.taxonomy import SCHEMA, SENTIMENTS
 from nlp.types import Prediction
 
-HEADS_FILE = "heads.joblib"
 CHUNK_SIZE = 2048
 
 
@@ -108,14 +107,11 @@ class BaselineClassifier:
         return predictions
 
     def save(self, model_dir: str | Path) -> Path:
+        """Write the model folder (:mod:`nlp.classifier.folder`) and return its path."""
         model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
+        write_model_meta(model_dir, self.meta, SCHEMA)
         heads = {"sentiment": self.sentiment, "complaint": self.complaint, "themes": self.themes}
         joblib.dump(heads, model_dir / HEADS_FILE, compress=3)
-        (model_dir / SCHEMA_FILE).write_text(SCHEMA.to_json() + "\n", encoding="utf-8")
-        (model_dir / META_FILE).write_text(
-            json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
         return model_dir
 
     @classmethod

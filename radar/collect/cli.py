@@ -290,7 +290,7 @@ def register(app: typer.Typer) -> None:
                 rows = store.rejected_rows(run_id)
         except StoreError as exc:
             raise fail(str(exc)) from exc
-        console.print(f"{run['kind']} {run['target']}: {run['rejected']:,} rejected rows",
+        console.print(f"{run.kind} {run.target}: {run.rejected:,} rejected rows",
                       soft_wrap=True)
         for line, reason, raw in rows[:limit]:
             console.print(f"{line}\t{reason}\t{json.dumps(raw, ensure_ascii=False)[:200]}",

@@ -1,10 +1,11 @@
 """View models of the monitoring dashboard: the store's risk history turned into what the
 pages and the JSON endpoints show.
 
-Pure functions over :class:`~radar.store.history.HistoryPoint` and the rows of
-:func:`~radar.store.history.window_customers`; no web framework and no store access here, so the
-pages' content is tested without a server. Charts are plotly figures as plain dicts (what
-``Plotly.newPlot`` takes), so the Python plotly package is never imported.
+Pure functions over the store's records (:class:`~radar.store.history.HistoryPoint`,
+:class:`~radar.store.history.WindowCustomer`, :class:`~radar.store.history.StoredAlert`);
+no web framework and no store access here, so the pages' content is tested without a
+server. Charts are plotly figures as plain dicts (what ``Plotly.newPlot`` takes), so the
+Python plotly package is never imported.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS
 from nlp.taxonomy import THEMES
 from nlp.text import normalize_text
 from nlp.trend import TREND_ARROWS, trend_label
-from radar.store import parse_stored_time
-from radar.store.history import HistoryPoint
+from radar.store.history import HistoryPoint, StoredAlert, WindowCustomer
 
 DEFAULT_MIN_RISK = 0.5
 DEFAULT_CUSTOMER_LIMIT = 50
@@ -363,26 +363,18 @@ def safe_url(url: str | None) -> str | None:
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def customer_views(rows: Iterable[Mapping[str, Any]],
+def customer_views(rows: Iterable[WindowCustomer],
                    pseudonymize: Callable[[str], str]) -> list[CustomerView]:
     """``window_customers`` rows for display: pseudonyms instead of author ids, post texts
     with @handles and links masked (``normalize_text``)."""
     views = []
     for row in rows:
-        posts = tuple(
-            PostView(source=post["source"], text=normalize_text(post.get("text") or ""),
-                     created_at=_stored_time(post.get("created_at")),
-                     url=safe_url(post.get("url")))
-            for post in row["posts"])
-        views.append(CustomerView(pseudonym=pseudonymize(row["customer"]), risk=row["risk"],
-                                  drivers=main_drivers(row["drivers"]), posts=posts))
+        posts = tuple(PostView(source=post.source, text=normalize_text(post.text),
+                               created_at=post.created_at, url=safe_url(post.url))
+                      for post in row.posts)
+        views.append(CustomerView(pseudonym=pseudonymize(row.customer), risk=row.risk,
+                                  drivers=main_drivers(row.drivers), posts=posts))
     return views
-
-
-def _stored_time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return parse_stored_time(str(value))
 
 
 # --- JSON records -------------------------------------------------------------------------------
@@ -423,20 +415,20 @@ class AlertView:
     deliveries: tuple[str, ...]
 
 
-def alert_views(payloads: Iterable[Mapping[str, Any]],
-                limit: int = RECENT_ALERTS) -> list[AlertView]:
+def alert_views(alerts: Iterable[StoredAlert], limit: int = RECENT_ALERTS) -> list[AlertView]:
     """The newest alerts (``alert_payloads`` order) in words.
 
     Reads the fields of :meth:`radar.monitor.alerts.Alert.to_payload` (``headline``,
-    ``change_text``, ``top_driver``, ``examples``) and falls back on what any payload has
-    (its kind and change), so an alert recorded by an older or newer monitor still shows.
+    ``change_text``, ``top_driver``, ``examples``) and falls back on what every recorded
+    alert has (its kind and window) and on the payload's ``change``, so an alert recorded
+    by an older or newer monitor still shows.
     """
     views = []
-    for payload in list(payloads)[:limit]:
-        kind = str(payload.get("kind") or "alert")
-        end = payload.get("window_end")
-        fallback = ALERT_KINDS.get(kind, kind.replace("_", " ")) + (
-            f" (window ending {str(end)[:10]})" if end else "")
+    for alert in list(alerts)[:limit]:
+        payload = alert.payload
+        kind = alert.kind
+        fallback = (ALERT_KINDS.get(kind, kind.replace("_", " "))
+                    + f" (window ending {alert.window_end.date().isoformat()})")
         headline = next((str(payload[k]) for k in ("headline", "summary", "text", "title")
                          if isinstance(payload.get(k), str) and payload[k].strip()), fallback)
         change = payload.get("change_text")
@@ -452,10 +444,9 @@ def alert_views(payloads: Iterable[Mapping[str, Any]],
                      created_at=_any_time(e.get("created_at")), url=safe_url(e.get("url")))
             for e in (payload.get("examples") or [])[:ALERT_EXAMPLES]
             if isinstance(e, Mapping))
-        deliveries = tuple(f"{d.get('channel')}: {d.get('status')}"
-                           + (f" after {d['attempts']} attempts" if d.get("attempts", 1) > 1
-                              else "")
-                           for d in payload.get("deliveries", ()))
+        deliveries = tuple(f"{d.channel}: {d.status}"
+                           + (f" after {d.attempts} attempts" if d.attempts > 1 else "")
+                           for d in alert.deliveries)
         views.append(AlertView(kind=ALERT_KINDS.get(kind, kind.replace("_", " ")),
                                headline=normalize_text(headline), change=change,
                                top_driver=top_text, examples=examples,

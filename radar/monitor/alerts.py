@@ -29,7 +29,7 @@ from typing import Any
 from nlp.risk import BASE_DRIVER
 from nlp.text import normalize_text
 from radar.store import parse_stored_time
-from radar.store.history import HistoryPoint
+from radar.store.history import HistoryPoint, StoredPost, WindowCustomer, has_theme
 
 RISK_RISE = "risk_rise"
 THEME_JUMP = "theme_jump"
@@ -263,7 +263,7 @@ def alert_key(brand: str, window_end: datetime, kind: str, theme: str | None = N
 # --- the rules ----------------------------------------------------------------------------
 
 
-ExampleSource = Callable[[HistoryPoint], list[dict[str, Any]]]
+ExampleSource = Callable[[HistoryPoint], Sequence[WindowCustomer]]
 
 
 def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: ExampleSource,
@@ -272,8 +272,9 @@ def find_alerts(history: Mapping[str, Sequence[HistoryPoint]], examples: Example
 
     Args:
         history: points per brand (any order; one score version per brand).
-        examples: the candidate customers of a point, riskiest first, shaped like
-            :func:`radar.store.history.window_customers` output; called only for points that fire.
+        examples: the candidate customers of a point, riskiest first, as
+            :func:`radar.store.history.window_customers` returns them; called only for
+            points that fire.
         rules: the thresholds.
         confidence: the level of the stored change intervals (for the wording only).
 
@@ -358,7 +359,7 @@ def top_driver(drivers: Mapping[str, float]) -> tuple[str, float] | None:
     return driver, float(pool[driver])
 
 
-def pick_examples(customers: Iterable[Mapping[str, Any]], count: int,
+def pick_examples(customers: Iterable[WindowCustomer], count: int,
                   theme: str | None = None) -> tuple[dict[str, Any], ...]:
     """Up to ``count`` masked posts from the candidate customers (kept in their order).
 
@@ -367,13 +368,11 @@ def pick_examples(customers: Iterable[Mapping[str, Any]], count: int,
     """
     customers = list(customers)
     if theme is not None:
-        from radar.store.history import has_theme
-
-        customers = ([c for c in customers if has_theme(c.get("drivers") or {}, theme)]
-                     + [c for c in customers if not has_theme(c.get("drivers") or {}, theme)])
-    queues = [[p for p in (c.get("posts") or []) if p.get("text")] for c in customers]
+        customers = ([c for c in customers if has_theme(c.drivers, theme)]
+                     + [c for c in customers if not has_theme(c.drivers, theme)])
+    queues = [[p for p in c.posts if p.text] for c in customers]
     picked: list[dict[str, Any]] = []
-    seen: set[tuple[Any, Any]] = set()
+    seen: set[tuple[str, str]] = set()
     depth = 0
     while len(picked) < count and any(len(q) > depth for q in queues):
         for queue in queues:
@@ -381,7 +380,7 @@ def pick_examples(customers: Iterable[Mapping[str, Any]], count: int,
                 break
             if len(queue) > depth:
                 post = queue[depth]
-                ident = (post.get("source"), post.get("post_id") or post.get("text"))
+                ident = (post.source, post.post_id or post.text)
                 if ident not in seen:
                     seen.add(ident)
                     picked.append(_masked_post(post))
@@ -389,10 +388,10 @@ def pick_examples(customers: Iterable[Mapping[str, Any]], count: int,
     return tuple(picked)
 
 
-def _masked_post(post: Mapping[str, Any]) -> dict[str, Any]:
+def _masked_post(post: StoredPost) -> dict[str, Any]:
     # Only these four fields leave: no author id, no post id (which can embed a handle).
-    return {"text": normalize_text(str(post["text"])), "url": post.get("url"),
-            "created_at": _iso(post.get("created_at")), "source": post.get("source")}
+    return {"text": normalize_text(post.text), "url": post.url,
+            "created_at": _iso(post.created_at), "source": post.source}
 
 
 # --- formatting ---------------------------------------------------------------------------

@@ -210,9 +210,9 @@ def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: date
     # Alerts whose delivery failed in an earlier cycle are sent again even when their
     # window is no longer among the latest (for REDELIVER_FOR after they were recorded).
     found = {a.key for a in alerts}
-    earlier = [Alert.from_payload(p) for p in
+    earlier = [Alert.from_payload(a.payload) for a in
                undelivered_alerts(store, [c.name for c in channels], now - REDELIVER_FOR)
-               if p["key"] not in found]
+               if a.alert_key not in found]
     if not alerts and not earlier:
         return 0, 0
     results = deliver(store, alerts + earlier, channels, now=now,

@@ -21,8 +21,8 @@ from radar.store.database import (
     parse_stored_time,
     resolve_db_path,
 )
-from radar.store.posts import CheckpointRow, PostStore, SaveCounts, open_store
+from radar.store.posts import CheckpointRow, PostStore, RunRow, SaveCounts, open_store
 
 __all__ = ["DB_ENV", "DEFAULT_DB_PATH", "MIGRATIONS", "SCHEMA_VERSION", "CheckpointRow",
-           "Database", "PostStore", "SaveCounts", "StoreError", "format_time", "open_store",
-           "parse_stored_time", "resolve_db_path"]
+           "Database", "PostStore", "RunRow", "SaveCounts", "StoreError", "format_time",
+           "open_store", "parse_stored_time", "resolve_db_path"]

@@ -140,8 +140,29 @@ def latest_points(store: PostStore, score_version: str) -> list[HistoryPoint]:
     return [_point(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class StoredPost:
+    """One post that drove a customer's risk, as stored: unmasked, for the caller to mask."""
+
+    source: str
+    post_id: str
+    text: str
+    url: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WindowCustomer:
+    """A customer of one brand-window: their risk, its drivers (biggest first), their posts."""
+
+    customer: str  # the author id as collected; callers show a pseudonym
+    risk: float
+    drivers: Mapping[str, float]
+    posts: tuple[StoredPost, ...]
+
+
 def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.0,
-                     theme: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+                     theme: str | None = None, limit: int = 50) -> list[WindowCustomer]:
     """The customers of one point, riskiest first, with the posts that drove each.
 
     ``theme`` keeps the customers for whom it drives at least ``THEME_MIN_SHARE`` of
@@ -154,7 +175,7 @@ def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.
         "ORDER BY risk DESC, customer",
         (point.brand, format_time(point.window_start), format_time(point.window_end),
          point.score_version, min_risk)).fetchall()
-    out: list[dict[str, Any]] = []
+    out: list[WindowCustomer] = []
     for customer, risk, drivers_json, keys_json in rows:
         drivers = json.loads(drivers_json)
         if theme is not None and not has_theme(drivers, theme):
@@ -166,11 +187,11 @@ def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.
                 "SELECT text, url, created_at FROM posts WHERE source = ? AND post_id = ?",
                 (source, post_id)).fetchone()
             if found is not None:
-                posts.append({"source": source, "post_id": post_id, "text": found[0],
-                              "url": found[1], "created_at": found[2]})
-        out.append({"customer": customer, "risk": risk,
-                    "drivers": dict(sorted(drivers.items(), key=lambda kv: -kv[1])),
-                    "posts": posts})
+                posts.append(StoredPost(source=source, post_id=post_id, text=found[0],
+                                        url=found[1], created_at=parse_stored_time(found[2])))
+        out.append(WindowCustomer(
+            customer=customer, risk=risk,
+            drivers=dict(sorted(drivers.items(), key=lambda kv: -kv[1])), posts=tuple(posts)))
         if len(out) >= limit:
             break
     return out
@@ -195,35 +216,60 @@ def record_alert(store: PostStore, alert_key: str, brand: str, window_end: datet
     return True
 
 
-def alert_payloads(store: PostStore, brand: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AlertDelivery:
+    """How sending one alert on one channel went: ``sent`` or ``failed``, after how many tries."""
+
+    channel: str
+    attempts: int
+    status: str
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """A recorded alert: its row, the JSON payload the monitor wrote, and its deliveries."""
+
+    alert_key: str
+    brand: str
+    window_end: datetime
+    kind: str
+    payload: Mapping[str, Any]  # as written (``Alert.to_payload``); not re-modelled here
+    deliveries: tuple[AlertDelivery, ...]  # by channel name
+
+
+_ALERT_COLUMNS = "alert_key, brand, window_end, kind, payload"
+
+
+def _stored_alert(store: PostStore, row: tuple) -> StoredAlert:
+    key, brand, window_end, kind, payload = row
+    deliveries = store.db.execute(
+        "SELECT channel, attempts, status, last_error FROM alert_deliveries WHERE "
+        "alert_key = ? ORDER BY channel", (key,)).fetchall()
+    return StoredAlert(alert_key=key, brand=brand, window_end=parse_stored_time(window_end),
+                       kind=kind, payload=json.loads(payload),
+                       deliveries=tuple(AlertDelivery(*d) for d in deliveries))
+
+
+def alert_payloads(store: PostStore, brand: str | None = None) -> list[StoredAlert]:
     """Recorded alerts (newest first), with their deliveries."""
     where, params = ("WHERE brand = ?", (brand,)) if brand else ("", ())
-    rows = store.db.execute(f"SELECT alert_key, payload FROM alerts {where} "
+    rows = store.db.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts {where} "
                             "ORDER BY window_end DESC, alert_key", params).fetchall()
-    out = []
-    for key, payload in rows:
-        deliveries = store.db.execute(
-            "SELECT channel, attempts, status, last_error FROM alert_deliveries WHERE "
-            "alert_key = ? ORDER BY channel", (key,)).fetchall()
-        out.append({"alert_key": key, **json.loads(payload),
-                    "deliveries": [dict(zip(("channel", "attempts", "status", "last_error"), d,
-                                            strict=True)) for d in deliveries]})
-    return out
+    return [_stored_alert(store, row) for row in rows]
 
 
 def undelivered_alerts(store: PostStore, channels: Iterable[str], since: datetime
-                       ) -> list[dict[str, Any]]:
-    """Payloads of alerts recorded since ``since`` that some channel has not sent yet."""
-    channels = list(channels)
+                       ) -> list[StoredAlert]:
+    """Alerts recorded since ``since`` (oldest first) that some channel has not sent yet."""
+    channels = set(channels)
     if not channels:
         return []
-    rows = store.db.execute("SELECT alert_key, payload FROM alerts WHERE created_at >= ? "
+    rows = store.db.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE created_at >= ? "
                             "ORDER BY created_at, alert_key", (format_time(since),)).fetchall()
-    pending = []
-    for key, payload in rows:
-        if any(delivery_status(store, key, channel) != "sent" for channel in channels):
-            pending.append(json.loads(payload))
-    return pending
+    alerts = [_stored_alert(store, row) for row in rows]
+    return [a for a in alerts
+            if not channels <= {d.channel for d in a.deliveries if d.status == "sent"}]
 
 
 def delivery_status(store: PostStore, alert_key: str, channel: str) -> str | None:

@@ -12,7 +12,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,28 @@ class SaveCounts:
     seen: int
 
 
+@dataclass(frozen=True)
+class RunRow:
+    """One collection or import run: what it read, what it kept, how it ended."""
+
+    run_id: str
+    kind: str  # "collect" or "import"
+    source: str
+    target: str  # the query key, or the imported file's path
+    brand: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    pages: int
+    requests: int
+    rows_in: int
+    posts_new: int
+    posts_seen: int
+    rejected: int
+    message: str | None
+
+
+_RUN_COLUMNS = tuple(f.name for f in fields(RunRow))
 _POST_COLUMNS = ("source", "post_id", "brand", "author_id", "created_at", "text", "url",
                  "parent_id", "lang", "raw", "first_run", "collected_at", "updated_at")
 _UPSERT_POST = (
@@ -369,16 +391,20 @@ class PostStore:
                 (len(posts) + len(rejects), counts.new, counts.seen, len(rejects), run_id))
         return counts
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        row = self.db.execute(
-            "SELECT run_id, kind, source, target, brand, started_at, finished_at, status, pages, "
-            "requests, rows_in, posts_new, posts_seen, rejected, message FROM runs "
-            "WHERE run_id = ?", (run_id,)).fetchone()
+    def run(self, run_id: str) -> RunRow:
+        """The run ``run_id`` as it stands.
+
+        Raises:
+            StoreError: no run has that id.
+        """
+        row = self.db.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?",
+                              (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.location}")
-        return dict(zip(("run_id", "kind", "source", "target", "brand", "started_at",
-                         "finished_at", "status", "pages", "requests", "rows_in", "posts_new",
-                         "posts_seen", "rejected", "message"), row, strict=True))
+        values = dict(zip(_RUN_COLUMNS, row, strict=True))
+        for name in ("started_at", "finished_at"):
+            values[name] = parse_stored_time(values[name])
+        return RunRow(**values)
 
     def rejected_rows(self, run_id: str) -> list[tuple[int, str, Any]]:
         rows = self.db.execute("SELECT line, reason, raw FROM rejected_rows WHERE run_id = ? "

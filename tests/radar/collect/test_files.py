@@ -61,7 +61,7 @@ def test_broken_file_reports_each_bad_row_with_its_line_and_counts_add_up(tmp_pa
     assert [line for line, _, _ in rejected] == [3, 4, 5, 8, 9]
     assert rejected[1][2] == ["r3", "Acme", "2026-11-02T12:00:00Z", "ragged", "extra", "fields"]
     run = store.run(result.run_id)
-    assert (run["status"], run["rows_in"], run["posts_new"], run["rejected"]) == ("done", 8, 3, 5)
+    assert (run.status, run.rows_in, run.posts_new, run.rejected) == ("done", 8, 3, 5)
 
 
 def test_a_latin1_file_imports_cleanly_with_its_encoding(tmp_path, store):

@@ -103,7 +103,7 @@ def test_multi_page_collection_runs_to_done(store):
     assert (checkpoint.state, checkpoint.done) == (None, True)
     assert checkpoint.high_water == T0 + timedelta(minutes=7)
     run = store.run(result.run_id)
-    assert (run["status"], run["pages"], run["requests"], run["posts_new"]) == (
+    assert (run.status, run.pages, run.requests, run.posts_new) == (
         "done", 3, 3, 8)
 
 
@@ -141,7 +141,7 @@ def test_the_request_budget_stops_the_run_and_counts_retries(store):
                                                                           False)
     assert "request budget of 3" in result.reason
     assert len(source.calls) == 3
-    assert store.run(result.run_id)["requests"] == 3
+    assert store.run(result.run_id).requests == 3
     assert _ids(store) == _expected(4)
 
 
@@ -190,7 +190,7 @@ def test_gives_up_after_max_retries_with_the_reason(store):
     assert "gave up after 3 consecutive failed requests" in result.reason
     assert "HTTP 503 (attempt 2)" in result.reason
     run = store.run(result.run_id)
-    assert (run["status"], run["message"], run["requests"]) == ("failed", result.reason, 3)
+    assert (run.status, run.message, run.requests) == ("failed", result.reason, 3)
     assert store.count_posts() == 0
 
 
@@ -225,7 +225,7 @@ def test_a_refused_request_fails_without_retry(store, error):
     assert (result.status, result.requests, result.done) == ("failed", 1, False)
     assert result.reason == str(error)
     assert len(source.calls) == 1
-    assert store.run(result.run_id)["status"] == "failed"
+    assert store.run(result.run_id).status == "failed"
 
 
 def test_retry_after_longer_than_max_wait_pauses_the_run(store):
@@ -387,7 +387,7 @@ def test_rejected_items_are_stored_with_the_run_and_do_not_stop_collection(store
                                                            (2, "s-9: no created_at")]
     assert rows[0][2] == {"id": "s-9", "content": "hi"}
     run = store.run(result.run_id)
-    assert (run["rows_in"], run["posts_new"], run["rejected"]) == (6, 4, 2)
+    assert (run.rows_in, run.posts_new, run.rejected) == (6, 4, 2)
 
 
 def test_the_look_back_collects_a_post_that_arrived_late(store):

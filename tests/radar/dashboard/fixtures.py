@@ -170,8 +170,8 @@ def build_fixture_store(db_path: Path, seed: int = 7) -> DashboardFixture:
         at_risk = window_customers(store, point, min_risk=0.5, limit=1000)
         counts: dict[str, int] = {}
         for row in at_risk:
-            for key in row["drivers"]:
-                counts[key] = counts.get(key, 0) + has_theme(row["drivers"], key)
+            for key in row.drivers:
+                counts[key] = counts.get(key, 0) + has_theme(row.drivers, key)
         themes = [k for k, n in counts.items()
                   if 0 < n < len(at_risk) and k not in ("churn_intent", "unthemed")]
         # Closest to half, so the filter visibly removes customers and keeps some.

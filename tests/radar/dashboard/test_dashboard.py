@@ -28,7 +28,11 @@ from radar import dashboard  # noqa: E402
 from radar.dashboard import views  # noqa: E402
 from radar.store import open_store  # noqa: E402
 from radar.store.history import (  # noqa: E402
+    AlertDelivery,
     HistoryPoint,
+    StoredAlert,
+    StoredPost,
+    WindowCustomer,
     alert_payloads,
     brand_history,
     has_theme,
@@ -206,13 +210,13 @@ def test_brand_page_lists_pseudonymised_customers_with_their_posts(client, fixtu
     assert len(customers) == len(rows)
     name = Pseudonymizer(PSEUDONYM_KEY)
     shown = re.findall(r'<span class="pseudonym">([^<]+)</span>', html)
-    assert shown == [name(r["customer"]) for r in rows]
+    assert shown == [name(r.customer) for r in rows]
     for author in fixture.authors:  # no raw author id anywhere, with or without "@"
         assert author not in html and author.casefold() not in html.casefold()
-    posts = [p for r in rows for p in r["posts"]]
+    posts = [p for r in rows for p in r.posts]
     assert len(tags.having("li", "post")) == len(posts)
     links = [a["href"] for a in tags.having("a", "raw")]
-    assert links == [p["url"] for p in posts if p["url"]]
+    assert links == [p.url for p in posts if p.url]
     assert len(links) < len(posts)  # review-dump posts have no URL and get no link
     for link in tags.having("a", "raw"):
         assert "noopener" in link["rel"]
@@ -225,12 +229,12 @@ def test_brand_page_shows_recent_alerts(client, store):
     html = client.get("/brands/AcmeTelco").text
     section = html[html.index('id="alerts"'):html.index('id="customers"')]
     recorded = alert_payloads(store, "AcmeTelco")
-    assert {a["kind"] for a in recorded} >= {"risk_rise"}
+    assert {a.kind for a in recorded} >= {"risk_rise"}
     assert section.count('<li class="alert">') == len(recorded)
     for alert in recorded:
-        assert alert["headline"] in section.replace("&#39;", "'")
-        assert alert["change_text"] in section
-        for example in alert["examples"]:
+        assert alert.payload["headline"] in section.replace("&#39;", "'")
+        assert alert.payload["change_text"] in section
+        for example in alert.payload["examples"]:
             assert example["text"].replace("'", "&#39;") in section
     assert "email: sent after 3 attempts" in section and "webhook: sent" in section
     assert 'id="alerts"' not in client.get("/brands/Bluebird%20Air").text
@@ -240,7 +244,7 @@ def test_theme_filter_keeps_only_customers_with_that_theme(client, fixture, stor
     theme = fixture.filter_theme
     point = latest(store, "AcmeTelco")
     everyone = window_customers(store, point, min_risk=0.5)
-    expected = [r for r in everyone if has_theme(r["drivers"], theme)]
+    expected = [r for r in everyone if has_theme(r.drivers, theme)]
     assert 0 < len(expected) < len(everyone)
     response = client.get(f"/brands/AcmeTelco?theme={theme}")
     assert response.status_code == 200
@@ -309,13 +313,23 @@ def test_brand_history_json_has_every_point_and_pseudonymised_customers(client, 
         (history[-1].to_dict()["window_start"], history[-1].to_dict()["window_end"])
     rows = window_customers(store, history[-1], min_risk=0.5)
     name = Pseudonymizer(PSEUDONYM_KEY)
-    assert [c["customer"] for c in body["customers"]] == [name(r["customer"]) for r in rows]
-    assert [c["risk"] for c in body["customers"]] == [r["risk"] for r in rows]
+    assert [c["customer"] for c in body["customers"]] == [name(r.customer) for r in rows]
+    assert [c["risk"] for c in body["customers"]] == [r.risk for r in rows]
     text = response.text
     for author in fixture.authors:
         assert author not in text
+    assert set(body) == {"brand", "score_version", "points", "window_start", "window_end",
+                         "min_risk", "theme", "customers"}
+    assert all(set(c) == {"customer", "risk", "drivers", "posts"} for c in body["customers"])
+    # The JSON of a customer is their view: the shown drivers, and posts masked but in the
+    # stored order with the stored source, time and URL.
+    first, row = body["customers"][0], rows[0]
+    assert list(first["drivers"]) == [d.key for d in views.main_drivers(row.drivers)]
+    assert [(p["source"], p["created_at"], p["url"]) for p in first["posts"]] == [
+        (p.source, p.created_at.isoformat().replace("+00:00", "Z"), views.safe_url(p.url))
+        for p in row.posts]
     posts = [p for c in body["customers"] for p in c["posts"]]
-    assert posts and set(posts[0]) == {"source", "text", "created_at", "url"}
+    assert posts and all(set(p) == {"source", "text", "created_at", "url"} for p in posts)
     assert any(p["url"] is None for p in posts) and any(p["url"] for p in posts)
     assert not any("@acmetelco" in p["text"].casefold() for p in posts)
 
@@ -583,15 +597,18 @@ def test_unsafe_post_urls_are_not_linked():
 
 
 def test_alerts_without_the_usual_fields_still_say_what_happened():
-    [shown] = views.alert_views([{"kind": "theme_jump", "window_end": "2024-01-08T00:00:00Z",
-                                  "change": 0.12, "examples": [{"text": "hi @bob", "url": "x"}],
-                                  "deliveries": [{"channel": "webhook", "status": "failed",
-                                                  "attempts": 4}]}])
+    def stored(kind: str, payload: dict, deliveries=()) -> StoredAlert:
+        return StoredAlert(alert_key="k", brand="b", window_end=datetime(2024, 1, 8, tzinfo=UTC),
+                           kind=kind, payload=payload, deliveries=tuple(deliveries))
+
+    [shown] = views.alert_views([stored(
+        "theme_jump", {"change": 0.12, "examples": [{"text": "hi @bob", "url": "x"}]},
+        [AlertDelivery(channel="webhook", attempts=4, status="failed", last_error="HTTP 503")])])
     assert (shown.kind, shown.change, shown.top_driver) == ("theme jump", "+12.0 pts", "")
     assert shown.headline == "theme jump (window ending 2024-01-08)"
     assert [(p.text, p.url) for p in shown.examples] == [("hi @user", None)]
     assert shown.deliveries == ("webhook: failed after 4 attempts",)
-    assert len(views.alert_views([{"kind": "x"}] * 9)) == views.RECENT_ALERTS
+    assert len(views.alert_views([stored("x", {})] * 9)) == views.RECENT_ALERTS
 
 
 def test_check_theme():
@@ -607,11 +624,12 @@ def test_every_driver_has_a_label_and_definition():
 
 
 def test_customer_views_mask_posts_and_hide_the_author():
-    post = {"source": "social", "post_id": "1", "created_at": "2024-01-02T03:04:05.000000Z",
-            "text": "@maria_k says @AcmeTelco billed twice https://x.example/r &amp; more",
-            "url": "javascript:alert(1)"}
-    row = {"customer": "@maria_k", "risk": 0.8, "drivers": {"billing": 0.3, "churn_intent": 0.7},
-           "posts": [post]}
+    post = StoredPost(source="social", post_id="1",
+                      created_at=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+                      text="@maria_k says @AcmeTelco billed twice https://x.example/r &amp; more",
+                      url="javascript:alert(1)")
+    row = WindowCustomer(customer="@maria_k", risk=0.8,
+                         drivers={"billing": 0.3, "churn_intent": 0.7}, posts=(post,))
     [view] = views.customer_views([row], Pseudonymizer("k"))
     assert view.pseudonym == Pseudonymizer("k")("@maria_k") != "@maria_k"
     assert view.driver_keys == "churn_intent billing"

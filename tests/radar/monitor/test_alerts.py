@@ -30,6 +30,8 @@ from radar.monitor.alerts import (
 from radar.store import open_store
 from radar.store.history import (
     HistoryPoint,
+    StoredPost,
+    WindowCustomer,
     brand_history,
     post_key,
     save_brand_windows,
@@ -154,7 +156,7 @@ def test_injected_rise_fires_exactly_one_risk_rise_with_the_scored_numbers(store
     assert alert.theme is None
     # Three examples from the three riskiest customers, masked, in that order.
     riskiest = window_customers(store, now, limit=3)
-    assert [e["url"] for e in alert.examples] == [c["posts"][0]["url"] for c in riskiest]
+    assert [e["url"] for e in alert.examples] == [c.posts[0].url for c in riskiest]
     for example in alert.examples:
         assert set(example) == {"text", "url", "created_at", "source"}
         assert example["text"].startswith("@user still no fix") and "http" in example["text"]
@@ -197,7 +199,7 @@ def test_a_growing_theme_fires_a_theme_jump_with_examples_of_that_theme(store):
     assert alert.key == f"{BRAND}|2026-12-01T00:00:00Z|theme_jump|waiting"
     assert alert.top_driver[0] == "billing"  # the biggest driver is still billing
     # The riskiest customers complain about billing; the examples show the new theme.
-    assert window_customers(store, now, limit=1)[0]["drivers"].get("waiting") is None
+    assert window_customers(store, now, limit=1)[0].drivers.get("waiting") is None
     assert len(alert.examples) == 3
     assert all("on hold for two hours" in e["text"] for e in alert.examples)
     assert "'waiting' share of risk up" in alert.headline
@@ -354,13 +356,14 @@ def test_a_rise_and_a_jump_together_come_rise_first_and_brands_are_independent()
 
 
 def test_pick_examples_one_post_per_customer_first_and_theme_preferred():
+    def post(post_id: str, text: str) -> StoredPost:
+        return StoredPost(source="x", post_id=post_id, text=text, url=None, created_at=None)
+
     customers = [
-        {"customer": "@a", "risk": 0.9, "drivers": {"billing": 1.0}, "posts": [
-            {"source": "x", "post_id": "1", "text": "a1", "url": None, "created_at": None},
-            {"source": "x", "post_id": "2", "text": "a2", "url": None, "created_at": None}]},
-        {"customer": "@b", "risk": 0.8, "drivers": {"waiting": 1.0}, "posts": [
-            {"source": "x", "post_id": "3", "text": "b1", "url": None, "created_at": None},
-            {"source": "x", "post_id": "4", "text": "", "url": None, "created_at": None}]},
+        WindowCustomer(customer="@a", risk=0.9, drivers={"billing": 1.0},
+                       posts=(post("1", "a1"), post("2", "a2"))),
+        WindowCustomer(customer="@b", risk=0.8, drivers={"waiting": 1.0},
+                       posts=(post("3", "b1"), post("4", ""))),
     ]
     assert [e["text"] for e in pick_examples(customers, 3)] == ["a1", "b1", "a2"]
     assert [e["text"] for e in pick_examples(customers, 3, "waiting")] == ["b1", "a1", "a2"]

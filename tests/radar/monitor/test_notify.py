@@ -36,7 +36,7 @@ from radar.monitor.notify import (
 )
 from radar.retry import Backoff
 from radar.store import open_store
-from radar.store.history import alert_payloads, delivery_status
+from radar.store.history import AlertDelivery, alert_payloads, delivery_status
 from tests.radar.monitor.test_alerts import BRAND, customers_of, rising_history, sample_alert
 
 WEBHOOK_PATH = "/services/T0001/B0002/s3cretT0ken"
@@ -177,10 +177,11 @@ def test_injected_rise_is_delivered_once_per_channel_with_its_content(store, web
     assert not [a for a in data.authors if a in sent]
     # Recorded: the alert once, each channel sent after one attempt.
     [recorded] = alert_payloads(store, BRAND)
-    assert recorded["alert_key"] == alert.key and recorded["change"] == alert.change
-    assert {(d["channel"], d["status"], d["attempts"], d["last_error"])
-            for d in recorded["deliveries"]} == {("webhook", "sent", 1, None),
-                                                 ("email", "sent", 1, None)}
+    assert (recorded.alert_key, recorded.brand, recorded.kind, recorded.window_end) == (
+        alert.key, BRAND, "risk_rise", alert.window_end)
+    assert recorded.payload == json.loads(json.dumps(alert.to_payload()))
+    assert recorded.deliveries == (AlertDelivery("email", 1, "sent", None),
+                                   AlertDelivery("webhook", 1, "sent", None))
 
     # The next monitor cycle finds the same alert again and sends nothing more.
     again = find_alerts(data.history, customers_of(store), AlertRules())
@@ -202,8 +203,8 @@ def test_receiver_failing_twice_gets_the_alert_once_after_two_backoff_waits(stor
     assert len(webhook.requests) == 3 and len(webhook.accepted) == 1
     assert waits == pytest.approx(waits_for(7, 2))
     assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0  # exponential, with jitter
-    [recorded] = alert_payloads(store)[0]["deliveries"]
-    assert (recorded["attempts"], recorded["status"], recorded["last_error"]) == (3, "sent", None)
+    [recorded] = alert_payloads(store)[0].deliveries
+    assert (recorded.attempts, recorded.status, recorded.last_error) == (3, "sent", None)
 
 
 def test_receiver_always_failing_is_recorded_failed_and_retried_next_cycle(store, webhook,
@@ -218,11 +219,11 @@ def test_receiver_always_failing_is_recorded_failed_and_retried_next_cycle(store
 
     assert (result.status, result.attempts) == ("failed", 4)
     assert len(waits) == 3 and waits == pytest.approx(waits_for(1, 3))
-    [recorded] = alert_payloads(store)[0]["deliveries"]
-    assert (recorded["status"], recorded["attempts"]) == ("failed", 4)
-    assert recorded["last_error"].startswith("webhook answered HTTP 503: no_service for")
+    [recorded] = alert_payloads(store)[0].deliveries
+    assert (recorded.status, recorded.attempts) == ("failed", 4)
+    assert recorded.last_error.startswith("webhook answered HTTP 503: no_service for")
     # The URL's token was in the receiver's reply; it is masked in the record and the log.
-    assert "s3cretT0ken" not in recorded["last_error"] and "***" in recorded["last_error"]
+    assert "s3cretT0ken" not in recorded.last_error and "***" in recorded.last_error
     assert "HTTP 503" in caplog.text and "s3cretT0ken" not in caplog.text
     assert webhook.accepted == []
 
@@ -231,9 +232,8 @@ def test_receiver_always_failing_is_recorded_failed_and_retried_next_cycle(store
 
     assert (result.status, result.attempts) == ("sent", 1)
     assert len(webhook.accepted) == 1
-    [recorded] = alert_payloads(store)[0]["deliveries"]
-    assert (recorded["status"], recorded["attempts"], recorded["last_error"]) == (
-        "sent", 5, None)
+    [recorded] = alert_payloads(store)[0].deliveries
+    assert (recorded.status, recorded.attempts, recorded.last_error) == ("sent", 5, None)
 
 
 def test_the_recorded_time_is_a_fixed_time_or_a_clock(store, webhook):
@@ -329,7 +329,7 @@ def test_smtp_login_refused_is_recorded_without_the_password(store, caplog):
 
     assert (result.status, result.attempts, waits) == ("failed", 1, [])  # not retried
     assert mail.messages == []
-    error = alert_payloads(store)[0]["deliveries"][0]["last_error"]
+    error = alert_payloads(store)[0].deliveries[0].last_error
     assert error.startswith("SMTP login refused by 127.0.0.1:") and "535" in error
     assert PASSWORD not in error and PASSWORD not in caplog.text
     assert delivery_status(store, sample_alert().key, "email") == "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from nlp.types import Post, Prediction
 from radar.store import (
     DEFAULT_DB_PATH,
     SCHEMA_VERSION,
+    RunRow,
     SaveCounts,
     StoreError,
     open_store,
@@ -321,18 +323,23 @@ def test_runs_record_counters_and_a_new_run_marks_a_stale_one_interrupted(store)
     first = store.start_run("collect", "mastodon", "q", "Acme")
     other = store.start_run("collect", "reddit", "q", "Acme")
     run = store.run(first)
-    assert (run["kind"], run["source"], run["target"], run["brand"], run["status"]) == (
+    assert [f.name for f in dataclasses.fields(RunRow)] == [
+        "run_id", "kind", "source", "target", "brand", "started_at", "finished_at", "status",
+        "pages", "requests", "rows_in", "posts_new", "posts_seen", "rejected", "message"]
+    assert isinstance(run, RunRow) and run.run_id == first
+    assert (run.kind, run.source, run.target, run.brand, run.status) == (
         "collect", "mastodon", "q", "Acme", "running")
-    assert (run["pages"], run["requests"], run["posts_new"], run["finished_at"]) == (
+    assert (run.pages, run.requests, run.posts_new, run.finished_at) == (
         0, 0, 0, None)
     second = store.start_run("collect", "mastodon", "q", "Acme")
-    assert store.run(first)["status"] == "interrupted"
-    assert "killed or crashed" in store.run(first)["message"]
-    assert store.run(other)["status"] == "running"  # another source's run is not touched
+    assert store.run(first).status == "interrupted"
+    assert "killed or crashed" in store.run(first).message
+    assert store.run(other).status == "running"  # another source's run is not touched
     store.finish_run(second, "done", "no more pages", requests=7)
     done = store.run(second)
-    assert (done["status"], done["message"], done["requests"]) == ("done", "no more pages", 7)
-    assert done["finished_at"] is not None
+    assert (done.status, done.message, done.requests) == ("done", "no more pages", 7)
+    assert done.started_at.tzinfo == UTC and done.started_at <= done.finished_at
+    assert done.finished_at.tzinfo == UTC
     with pytest.raises(StoreError, match="no run 'nope'"):
         store.run("nope")
 
@@ -348,7 +355,7 @@ def test_add_rows_keeps_posts_and_rejected_rows_and_counts(store):
                                            (5, "bad date", ["x", 1]), (7, "empty text", None)]
     run = store.run(run_id)
     # rows in = posts new + posts seen + rejected
-    assert (run["rows_in"], run["posts_new"], run["posts_seen"], run["rejected"]) == (
+    assert (run.rows_in, run.posts_new, run.posts_seen, run.rejected) == (
         6, 2, 1, 3)
     assert store.count_posts() == 2
 
@@ -386,8 +393,8 @@ def test_save_page_stores_posts_checkpoint_and_run_counters_together(store):
                     requests=3)
     assert store.get_checkpoint("mastodon", "q").done is True
     run = store.run(run_id)
-    assert (run["pages"], run["requests"], run["rows_in"], run["posts_new"],
-            run["posts_seen"]) == (2, 3, 4, 3, 1)
+    assert (run.pages, run.requests, run.rows_in, run.posts_new,
+            run.posts_seen) == (2, 3, 4, 3, 1)
 
 
 def test_save_page_is_all_or_nothing(store, monkeypatch):
@@ -405,7 +412,7 @@ def test_save_page_is_all_or_nothing(store, monkeypatch):
     assert [(p.post_id, p.text) for p in store.iter_posts()] == [("1", _post("1").text)]
     assert store.get_checkpoint("mastodon", "q").state == {"page": 2}
     run = store.run(run_id)
-    assert (run["pages"], run["requests"], run["posts_new"]) == (1, 1, 1)
+    assert (run.pages, run.requests, run.posts_new) == (1, 1, 1)
     # the store is usable afterwards: no transaction was left open
     store.save_page("mastodon", "q", run_id, [_post("2")], {"page": 3}, False, None, None, 3)
     assert store.count_posts() == 2

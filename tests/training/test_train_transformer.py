@@ -179,6 +179,12 @@ def test_the_pyfunc_model_returns_the_contract_columns(trained):
                                  if prediction.themes[k] >= thresholds.for_theme(k)]
     registered = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     same = registered.predict(pd.DataFrame({"text": TEXTS}))
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    packaged = {Path(a.path).name for a in client.list_artifacts(result.run_id, "model/code")}
+    assert packaged == {"nlp", "training"}  # the pyfunc's code: no radar, no serve
+    classifier_code = {Path(a.path).name
+                       for a in client.list_artifacts(result.run_id, "model/code/nlp/classifier")}
+    assert {"folder.py", "loading.py", "transformer.py", "onnx.py"} <= classifier_code
     pd.testing.assert_frame_equal(same, frame)
     with pytest.raises(ValueError, match="needs a 'text' column; got \\['body'\\]"):
         model.predict(pd.DataFrame({"body": TEXTS}))

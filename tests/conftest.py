@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import shutil
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -131,7 +131,7 @@ def tiny_transformer(mirror_dir, tmp_path_factory) -> dict:
     """
     root = tmp_path_factory.mktemp("tiny-transformer")
     config, result, uri = train_tiny_transformer(root, mirror_dir)
-    shutil.copy(root / "mlflow.db", root / PRISTINE_DB)
+    copy_sqlite(root / "mlflow.db", root / PRISTINE_DB)
     return {"config": config, "result": result, "tracking_uri": uri, "root": root,
             "corpus_dir": Path(config.corpus_dir)}
 
@@ -140,8 +140,17 @@ def copy_tracking_store(tiny: dict, dst_dir: Path) -> str:
     """A private copy of the tiny run's MLflow store as it was right after training (its
     artifacts stay shared); returns its tracking URI."""
     dst_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tiny["root"] / PRISTINE_DB, dst_dir / "mlflow.db")
+    copy_sqlite(tiny["root"] / PRISTINE_DB, dst_dir / "mlflow.db")
     return f"sqlite:///{dst_dir / 'mlflow.db'}"
+
+
+def copy_sqlite(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite database, including what still sits in its write-ahead
+    log (a file copy of ``src`` alone can miss the latest writes)."""
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+    target.close()
+    source.close()
 
 
 @pytest.fixture

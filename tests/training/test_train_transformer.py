@@ -7,7 +7,6 @@ Tests that move the ``champion`` alias do so in a copy of that store.
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import mlflow
@@ -19,7 +18,7 @@ from typer.testing import CliRunner
 from nlp.classifier import ComplaintClassifier, load_classifier, read_model_meta
 from nlp.classifier.contract import COLUMNS, thresholds_for
 from nlp.taxonomy import SCHEMA
-from tests.conftest import copy_tracking_store
+from tests.conftest import copy_sqlite, copy_tracking_store
 from training import datasets as registry
 from training.tracking import list_model_versions, register_model
 from training.train_transformer import ensure_transformer, folder_sha256, training_rows
@@ -45,7 +44,7 @@ def store_copy(trained, tmp_path_factory):
     """A copy of the trained store (same artifacts) where two more versions are registered:
     v2 with a lower score than v1 and v3 with a higher one."""
     root = tmp_path_factory.mktemp("store-copy")
-    shutil.copy(trained["root"] / "mlflow.db", root / "mlflow.db")
+    copy_sqlite(trained["root"] / "mlflow.db", root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = mlflow.MlflowClient(tracking_uri=uri)
     source = client.get_model_version(NAME, "1").source
@@ -104,6 +103,9 @@ def test_each_epoch_is_logged_and_the_best_one_is_kept(trained):
 
 def test_the_run_holds_metrics_json_figures_and_the_pyfunc_model(trained, tmp_path):
     client, run_id = trained["client"], trained["result"].run_id
+    # MLflow resolves a run's logged model ("model/...") through the global tracking URI,
+    # not the client's: point it at this store, whatever an earlier test left there.
+    mlflow.set_tracking_uri(trained["tracking_uri"])
     figures = {a.path for a in client.list_artifacts(run_id, "figures")}
     assert figures == {f"figures/{s}_{k}.png" for s in ("dev", "test", "ood_test")
                        for k in ("confusion", "pr_curves")}

@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_fixture(name: str):
-    """A recorded response body from tests/collect/fixtures, parsed JSON."""
+    """A recorded response body from tests/radar/collect/fixtures, parsed JSON."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 

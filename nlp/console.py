@@ -1,16 +1,19 @@
 """Terminal output shared by every area's commands (``radar`` and the training commands).
 
 A console as wide as the terminal, or 120 columns when output is piped; errors on stderr
-as ``error: ...`` with exit code 1; the ``--tracking-uri`` option every MLflow command takes.
+as ``error: ...`` with exit code 1; the ``--config`` and ``--tracking-uri`` options of the
+commands that train or load models.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                            "else sqlite:///mlflow.db in the working directory).")]

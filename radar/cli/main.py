@@ -18,7 +18,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from nlp.console import TrackingOption, console, err_console, fail
+from nlp.console import ConfigOption, TrackingOption, console, err_console, fail
 from nlp.errors import NotInstalled
 from nlp.trend import TREND_ARROWS, trend_label
 
@@ -29,7 +29,6 @@ app = typer.Typer(help="complaint-radar: who is on their way out, per brand, and
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 DEMO_CONFIG = Path("training/configs/demo.yaml")
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 
 
 def _mount_areas() -> None:

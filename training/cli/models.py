@@ -13,14 +13,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nlp.console import TrackingOption, console, err_console, fail
+from nlp.console import ConfigOption, TrackingOption, console, err_console, fail
 from nlp.errors import NotInstalled
 
 MODEL_HELP = ("Model: a folder, models:/complaint-radar@champion, models:/complaint-radar/N "
               "or runs:/<run_id>/model.")
 CARD_NOTES = Path("docs/model-card-notes.md")
 DEFAULT_CONFIG = Path("training/configs/baseline.yaml")
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 
 
 def register(app: typer.Typer) -> None:

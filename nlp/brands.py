@@ -20,6 +20,24 @@ import yaml
 _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)")
 
 
+# The airline-2015 release labels JetBlue's tweets "Delta" (shared datasets README): of its
+# 2,222 "Delta" rows, 2,218 are addressed to @JetBlue, 2 are JetBlue's own replies (no
+# mention) and 2 are addressed to @DeltaAssist only. Those two stay Delta.
+_JETBLUE_HANDLES = frozenset({"jetblue"})
+_DELTA_HANDLES = frozenset({"delta", "deltaassist"})
+
+
+def airline_2015_brand(label: str | None, text: str) -> str | None:
+    """The brand of an airline-2015 tweet: its ``airline`` label, except that a row labelled
+    "Delta" is JetBlue's unless it @mentions a Delta account and not @JetBlue."""
+    if label != "Delta":
+        return label
+    mentions = {m.lower() for m in _MENTION_RE.findall(text or "")}
+    if mentions & _DELTA_HANDLES and not mentions & _JETBLUE_HANDLES:
+        return "Delta"
+    return "JetBlue"
+
+
 class BrandBookError(ValueError):
     """``brands.yaml`` cannot be read; the message names the file and the entry."""
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import datasets
 
+from nlp.brands import airline_2015_brand
 from nlp.dumps import sha256_file
 from nlp.times import parse_airline_time as parse_airline_datetime
 from training.labels import map_airline_reason
@@ -235,7 +236,8 @@ def load_airline_sentiment_2015(path: Path) -> datasets.Dataset:
     Duplicates: 155 tweet ids appear twice (the original release re-annotated
     them; 119 pairs differ in a label or a confidence). One row per tweet id is
     kept: the one with the higher ``airline_sentiment_confidence``, the first
-    in the file on a tie. Empty strings are missing values.
+    in the file on a tie. Empty strings are missing values. The rows labelled "Delta" are
+    JetBlue's (:func:`nlp.brands.airline_2015_brand`).
     """
     reader = csv.DictReader(_read_text("airline-sentiment-2015", path).splitlines())
     missing = [c for c in AIRLINE_COLUMNS if c not in (reader.fieldnames or [])]
@@ -264,7 +266,7 @@ def load_airline_sentiment_2015(path: Path) -> datasets.Dataset:
             "airline-sentiment-2015",
             record["tweet_id"],
             record["text"],
-            brand=record["airline"] or None,
+            brand=airline_2015_brand(record["airline"] or None, record["text"]),
             author_id=record["name"] or None,
             created_at=created_at,
             sentiment=record["airline_sentiment"],

@@ -200,3 +200,15 @@ def test_brand_counter_counts_how_and_the_unknown_values(book):
         counter.add(book.resolve(column, text))
     assert counter.how == {"column": 2, "unknown": 3, "mention": 1, "ambiguous": 1, "none": 1}
     assert counter.unknown == {"Ryanair": 2, "Lufthansa": 1}
+
+
+def test_the_airline_release_delta_rows_are_jetblue_unless_addressed_to_delta_only():
+    from nlp.brands import airline_2015_brand
+
+    assert airline_2015_brand("Delta", "@JetBlue where is my bag") == "JetBlue"
+    assert airline_2015_brand("Delta", "@NinaDavuluri enjoy your flight!") == "JetBlue"  # a reply
+    assert airline_2015_brand("Delta", "@Jetblue sorry I cheated on you with @Delta") == "JetBlue"
+    assert airline_2015_brand("Delta", "@DeltaAssist 57 minutes on hold") == "Delta"
+    assert airline_2015_brand("United", "@united late again") == "United"
+    assert airline_2015_brand(None, "@JetBlue hi") is None
+

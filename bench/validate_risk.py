@@ -23,9 +23,10 @@ from scipy.stats import spearmanr
 from nlp.brands import BrandBook
 from nlp.report import build_report
 
-# Published 2015 indexes, as given in issue [C].
-ACSI_2015 = {"Southwest": 78, "Delta": 71, "American": 66, "United": 60}
-JD_POWER_2015 = {"Southwest": 781, "Delta": 709, "American": 700, "US Airways": 668,
+# Published 2015 indexes, as re-checked in issue [J]. The dataset's "Delta" rows are
+# JetBlue's (nlp.brands.airline_2015_brand), so JetBlue is compared and Delta is not.
+ACSI_2015 = {"JetBlue": 81, "Southwest": 78, "American": 66, "United": 60}
+JD_POWER_2015 = {"JetBlue": 801, "Southwest": 781, "American": 700, "US Airways": 668,
                  "United": 665}
 INDEXES = {"ACSI": ACSI_2015, "J.D. Power": JD_POWER_2015}
 DEFAULT_SCORED = Path("data/processed/demo/airline-2015.scored.parquet")

@@ -97,12 +97,12 @@ def score_dump(dump_path: Path, out_path: Path, classifier: Classifier,
         raise BatchError(f"--out {out_path}: folder {out_path.parent} does not exist")
     if out_path.resolve() == dump_path.resolve():
         raise BatchError(f"--out {out_path} is the input file; choose another path")
-    resolved = columns.resolve(peek_columns(dump_path), dump_path)
+    resolved = columns.resolve(peek_columns(dump_path, delimiter=columns.delimiter), dump_path)
     parts_dir = parts_dir_for(out_path)
     run_info = _run_info(dump_path, resolved, classifier, chunk_size, thresholds)
     done = _prepare_parts(parts_dir, run_info, resume)
 
-    reader = DumpReader(dump_path)
+    reader = DumpReader(dump_path, delimiter=resolved.delimiter)
     rows = reader.rows()
     skipped = sum(m["rows_in"] for m in done)
     for _ in range(skipped):

@@ -4,6 +4,11 @@ Streaming readers: memory does not grow with the file. A row that cannot become
 a :class:`~nlp.types.Post` is not dropped: it comes back as a :class:`RawRow`
 with the reason, for the caller to quarantine. ``ColumnMap`` is the column
 mapping that batch scoring and the importers share.
+
+CSV files are read as they are written in the wild: the delimiter (``,`` ``;`` tab ``|``)
+is found from the header and first lines unless given (:func:`sniff_delimiter`), and a
+leading unnamed column, the row index ``pandas.DataFrame.to_csv`` and R's ``write.csv``
+write (header cell empty or ``Unnamed: 0``), is not a column of the dump.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +28,11 @@ from nlp.types import Post
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 # Columns used when the mapping does not name one and the file has a column of that name.
-DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id"), "brand": ("brand",),
+DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id", "tweet_id"), "brand": ("brand",),
                  "author": ("author_id", "author"), "time": ("created_at", "time", "date")}
+DELIMITERS = (",", ";", "\t", "|")  # the ones sniffed; on a tie the earlier one wins
+INDEX_HEADERS = ("", "Unnamed: 0")  # what pandas (and R) call the row index they write
+SNIFF_LINES = 50  # lines read to find the delimiter
 
 
 def sha256_file(path: Path) -> str:
@@ -58,7 +67,15 @@ class ColumnMap:
     brand: str | None = None
     author: str | None = None
     time: str | None = None
-    time_format: str | None = None  # strptime format for the time column; None: ISO 8601
+    time_format: str | None = None  # strptime format for the time column; None: guessed
+    delimiter: str | None = None  # CSV field delimiter; None: sniffed from the first lines
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None:
+            # "\t" and "tab" as typed in a shell, where a literal tab is awkward
+            delimiter = {"\\t": "\t", "tab": "\t"}.get(self.delimiter, self.delimiter)
+            _check_delimiter(delimiter)
+            object.__setattr__(self, "delimiter", delimiter)
 
     def resolve(self, columns: Sequence[str], path: Path) -> ColumnMap:
         """Fill unnamed fields from the defaults; fail if a named or required column is absent."""
@@ -72,13 +89,45 @@ class ColumnMap:
                 chosen = next((name for name in defaults if name in columns), None)
             resolved[field] = chosen
         if resolved["text"] is None:
+            split = len(columns) == 1 and any(d in columns[0] for d in DELIMITERS)
             raise DumpError(f"{path}: no text column; name it with --text-col "
-                            f"(columns are {list(columns)})")
-        return ColumnMap(**resolved, time_format=self.time_format)
+                            f"(columns are {list(columns)})"
+                            + ("; if the header is split by another delimiter, give it with "
+                               "--delimiter" if split else ""))
+        return ColumnMap(**resolved, time_format=self.time_format, delimiter=self.delimiter)
 
     def to_dict(self) -> dict[str, str | None]:
         return {"text": self.text, "id": self.id, "brand": self.brand, "author": self.author,
-                "time": self.time, "time_format": self.time_format}
+                "time": self.time, "time_format": self.time_format, "delimiter": self.delimiter}
+
+
+def _check_delimiter(delimiter: str) -> None:
+    if len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise DumpError(f"delimiter {delimiter!r}: give one character other than a quote or "
+                        "a line break, e.g. ',' ';' '|' or '\\t' (tab)")
+
+
+def sniff_delimiter(lines: Sequence[str], width: int | None = None) -> str:
+    """The CSV delimiter of a file's first ``lines`` (header first, unless ``width`` is given).
+
+    Each of :data:`DELIMITERS` parses the lines (quoted fields honoured); the winner is the
+    one under which the header has several fields and most rows have as many (``width``:
+    the known number of fields, for a file without a header). Ties and files of one
+    column fall back to the comma. Not :class:`csv.Sniffer`: it guesses from character
+    counts, which punctuation in review text misleads, and it guesses ``doublequote=False``
+    for files with no ``""`` in their first lines, which would mis-split later rows.
+    """
+    best, best_score = ",", 0
+    for delimiter in DELIMITERS:
+        records = [r for r in csv.reader(lines, delimiter=delimiter) if r]
+        expected = width if width is not None else len(records[0]) if records else 0
+        if expected < 2:
+            continue
+        rows = records if width is not None else records[1:]
+        score = 1 + sum(len(r) == expected for r in rows)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 @dataclass(frozen=True)
@@ -106,11 +155,12 @@ class DumpReader:
 
     A line that is not valid in ``encoding`` does not stop the read: its row comes back
     as an error (quarantined by the caller) and reading goes on. ``header`` names the
-    columns of a CSV file that has no header row.
+    columns of a CSV file that has no header row. ``delimiter`` is the CSV delimiter;
+    ``None`` sniffs it (:func:`sniff_delimiter`), and ``self.delimiter`` then tells which.
     """
 
     def __init__(self, path: Path, fmt: str | None = None, encoding: str = "utf-8",
-                 header: Sequence[str] | None = None):
+                 header: Sequence[str] | None = None, delimiter: str | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise DumpError(f"{self.path}: no such file")
@@ -124,6 +174,10 @@ class DumpReader:
                             ) from None
         self.encoding = encoding
         self.header = list(header) if header is not None else None
+        if delimiter is not None:
+            _check_delimiter(delimiter)
+        self.delimiter = delimiter
+        self.index_column = False  # whether a leading unnamed index column is left out
         self._bad_lines: dict[int, str] = {}
         self._line = 0
         self.columns: list[str] = []
@@ -181,18 +235,35 @@ class DumpReader:
                 return self._bad_lines.pop(number)
         return None
 
+    def _first_lines(self) -> list[str]:
+        """The file's first lines, decoded leniently: the sample the delimiter is sniffed from."""
+        lines = []
+        with self.path.open("rb") as fh:
+            for line in iter(lambda: fh.readline(1 << 16), b""):
+                lines.append(line.decode(self.encoding, errors="replace"))
+                if len(lines) == SNIFF_LINES:
+                    break
+        if lines:
+            lines[0] = lines[0].removeprefix("\ufeff")
+        return lines
+
     def _csv_rows(self) -> Iterator[RawRow]:
-        reader = csv.reader(self._text_lines())
+        if self.delimiter is None:
+            width = len(self.header) if self.header is not None else None
+            self.delimiter = sniff_delimiter(self._first_lines(), width)
+        reader = csv.reader(self._text_lines(), delimiter=self.delimiter)
         if self.header is not None:
-            self.columns = list(self.header)
+            header = list(self.header)
         else:
             try:
-                self.columns = next(reader)
+                header = next(reader)
             except StopIteration:
                 raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)"
                                 ) from None
             if error := self._encoding_error(1, reader.line_num):
                 raise DumpError(f"{self.path}: the header row is unreadable: {error}")
+            self.index_column = len(header) > 1 and header[0].strip() in INDEX_HEADERS
+        self.columns = header[1:] if self.index_column else header
         number = 0
         while True:
             number += 1
@@ -210,11 +281,12 @@ class DumpReader:
             if error := self._encoding_error(start, reader.line_num):
                 yield RawRow(number, None, error, raw=record, line=start)
                 continue
-            if len(record) != len(self.columns):
-                yield RawRow(number, None, f"expected {len(self.columns)} fields, found "
+            if len(record) != len(header):
+                yield RawRow(number, None, f"expected {len(header)} fields, found "
                                            f"{len(record)}", raw=record, line=start)
                 continue
-            yield RawRow(number, dict(zip(self.columns, record, strict=True)), line=start)
+            values = record[1:] if self.index_column else record
+            yield RawRow(number, dict(zip(self.columns, values, strict=True)), line=start)
 
     def _jsonl_rows(self) -> Iterator[RawRow]:
         number = 0
@@ -248,9 +320,11 @@ class DumpReader:
                 yield RawRow(self._rows_seen, values)
 
 
-def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> list[str]:
-    """The dump's columns: the CSV header, the Parquet schema, or the first JSONL object's keys."""
-    reader = DumpReader(path, fmt, encoding)
+def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8",
+                 delimiter: str | None = None) -> list[str]:
+    """The dump's columns: the CSV header (less an index column), the Parquet schema, or the
+    first JSONL object's keys."""
+    reader = DumpReader(path, fmt, encoding, delimiter=delimiter)
     if reader.format == "parquet":
         return reader.columns
     for row in reader.rows():
@@ -285,6 +359,14 @@ def row_to_post(row: RawRow, columns: ColumnMap, source: str) -> Post:
         text=text,
         brand=_optional_text(values.get(columns.brand)) if columns.brand else None,
         author_id=_optional_text(values.get(columns.author)) if columns.author else None,
-        created_at=(parse_time(values.get(columns.time), columns.time, columns.time_format)
-                    if columns.time else None),
+        created_at=_created_at(values, columns) if columns.time else None,
     )
+
+
+def _created_at(values: dict[str, Any], columns: ColumnMap) -> datetime | None:
+    try:
+        return parse_time(values.get(columns.time), columns.time, columns.time_format)
+    except RowError as exc:
+        if columns.time_format is not None:
+            raise
+        raise RowError(f"{exc}; give its strptime format with --time-format") from None

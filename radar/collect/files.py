@@ -11,6 +11,11 @@ mappings for the formats we know:
   brand is the non-inbound author in the thread);
 - ``snscrape``: snscrape's ``--jsonl`` output (tweets, toots, Reddit, Telegram).
 
+Without a format, a file that looks like a known export (:func:`looks_like`: twcs or
+airline-2015 by their CSV columns, in any order and after a pandas index column; snscrape
+by its records' ``_type``) is imported as that; with another format forced, the result
+(or the error) carries the hint to try the one it looks like.
+
 Reading streams, so memory does not grow with the file (``twcs`` keeps sorted id pairs,
 16 bytes per reply link, to find each customer's brand up its thread). Every row is accounted
 for: rows in = new + already stored + rejected + skipped, and rejected rows go to the
@@ -24,11 +29,12 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from nlp.dumps import (
+    FORMATS,
     ColumnMap,
     DumpError,
     DumpReader,
@@ -38,7 +44,7 @@ from nlp.dumps import (
     row_to_post,
 )
 from nlp.errors import RowError
-from nlp.times import parse_airline_time
+from nlp.times import parse_airline_time, parse_time
 from nlp.types import Post
 from radar.store import PostStore
 
@@ -46,26 +52,60 @@ IMPORT_FORMATS = ("csv", "jsonl", "parquet", "twcs", "airline-2015", "complaints
                   "snscrape")
 TWCS_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text", "response_tweet_id",
                 "in_response_to_tweet_id")
-TWCS_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # "Tue Oct 31 22:10:47 +0000 2017"
 AIRLINE_COLUMNS = ("tweet_id", "airline", "name", "text", "tweet_created")
 # The mirror's times carry no offset; the original release's read "... -0800", i.e.
 # US Pacific time, which in February 2015 was UTC-8 with no daylight saving.
 COMPLAINTS_HEADER = ("id", "text", "is_complaint", "domain")
+# The formats :func:`looks_like` recognises, as hints name them.
+KNOWN_EXPORTS = {"twcs": "a twcs export", "airline-2015": "an airline-2015 export",
+                 "snscrape": "snscrape --jsonl output"}
 _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)")
 
 Progress = Callable[[int, int, int], None]  # (position, size, rows_done)
 
 
-def guess_format(path: Path) -> str:
-    """The import format from the extension; a CSV whose header is a known export's, that format."""
+def guess_format(path: Path, encoding: str = "utf-8", delimiter: str | None = None) -> str:
+    """The known export the file looks like (:func:`looks_like`), else its extension's format."""
     fmt = dump_format(path)
+    return looks_like(path, encoding, delimiter) or fmt
+
+
+def looks_like(path: Path, encoding: str = "utf-8", delimiter: str | None = None
+               ) -> str | None:
+    """``twcs``, ``airline-2015`` or ``snscrape`` where a file's header or first records are
+    that export's, else ``None``.
+
+    A CSV is twcs or airline-2015 when it has all of that export's columns, in any order
+    (a pandas index column is not counted); a JSONL file is snscrape output when the first
+    readable record of its first ten lines is.
+    """
+    fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt == "csv":
-        columns = peek_columns(path)
-        if tuple(columns) == TWCS_COLUMNS:
+        found = set(peek_columns(path, "csv", encoding, delimiter))
+        if found >= set(TWCS_COLUMNS):
             return "twcs"
-        if all(c in columns for c in AIRLINE_COLUMNS) and "airline_sentiment" in columns:
+        if found >= {*AIRLINE_COLUMNS, "airline_sentiment"}:
             return "airline-2015"
-    return fmt
+    elif fmt == "jsonl":
+        from radar.collect.snscrape import is_snscrape_record
+
+        rows = islice(DumpReader(path, "jsonl", encoding).rows(), 10)
+        first = next((row.values for row in rows if row.values is not None), None)
+        if is_snscrape_record(first):
+            return "snscrape"
+    return None
+
+
+def _format_hint(path: Path, fmt: str, encoding: str, delimiter: str | None) -> str:
+    """``this looks like a twcs export; try --format twcs`` where ``fmt`` is not what it looks
+    like; empty otherwise (also where the file is too broken to tell)."""
+    try:
+        known = looks_like(path, encoding, delimiter)
+    except DumpError:
+        return ""
+    if known is None or known == fmt:
+        return ""
+    return f"this looks like {KNOWN_EXPORTS[known]}; try --format {known}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +124,7 @@ class ImportResult:
     no_brand: int
     first_rejects: tuple[tuple[str, str], ...]  # (where, reason) of the first few
     seconds: float
+    hint: str = ""  # a forced format the file does not look like: the one to try instead
 
 
 # A converter turns one row into a post, or a reason to skip it (not a customer post), or
@@ -231,13 +272,7 @@ def _twcs(brands: _TwcsBrands) -> Converter:
             raise RowError(f"inbound is {values.get('inbound')!r}, expected True or False")
         post = row_to_post(row, ColumnMap(text="text", id="tweet_id", author="author_id"),
                            "twcs")
-        stamp = str(values.get("created_at") or "").strip()
-        try:
-            created_at = (datetime.strptime(stamp, TWCS_TIME_FORMAT).astimezone(UTC)
-                          if stamp else None)
-        except ValueError:
-            raise RowError(f"created_at {stamp[:40]!r} is not like 'Tue Oct 31 22:10:47 "
-                           "+0000 2017'") from None
+        created_at = parse_time(str(values.get("created_at") or "").strip(), "created_at")
         parent = _int_or_none(values.get("in_response_to_tweet_id"))
         brand = brands.brand_of(_int_or_none(values.get("tweet_id")), parent, post.text)
         return replace(post, created_at=created_at, brand=brand,
@@ -248,28 +283,32 @@ def _twcs(brands: _TwcsBrands) -> Converter:
 def _reader_and_converter(path: Path, fmt: str, columns: ColumnMap, source: str | None,
                           encoding: str) -> tuple[DumpReader, Converter, str]:
     """The reader for ``path`` in ``fmt`` and the converter for its rows, checked up front."""
+    def reader(kind: str, **options) -> DumpReader:
+        return DumpReader(path, kind, encoding, delimiter=columns.delimiter, **options)
+
+    def header(kind: str) -> list[str]:
+        return peek_columns(path, kind, encoding, columns.delimiter)
+
     if fmt in ("csv", "jsonl", "parquet"):
-        resolved = columns.resolve(peek_columns(path, fmt, encoding), path)
+        resolved = columns.resolve(header(fmt), path)
         # The resolved path, not the name: two folders' reviews.csv must not share row-N ids.
-        return (DumpReader(path, fmt, encoding),
-                _generic(resolved, source or f"file:{path.resolve()}"), "")
+        return reader(fmt), _generic(resolved, source or f"file:{path.resolve()}"), ""
     if fmt == "airline-2015":
-        found = peek_columns(path, "csv", encoding)
+        found = header("csv")
         if missing := [c for c in AIRLINE_COLUMNS if c not in found]:
             raise DumpError(f"{path}: not an airline-2015 export: no columns {missing} "
                             f"(found {found})")
-        return DumpReader(path, "csv", encoding), _airline, ""
+        return reader("csv"), _airline, ""
     if fmt == "complaints-2019":
-        return DumpReader(path, "csv", encoding, header=COMPLAINTS_HEADER), _complaints, ""
+        return reader("csv", header=COMPLAINTS_HEADER), _complaints, ""
     if fmt == "twcs":
-        found = peek_columns(path, "csv", encoding)
+        found = header("csv")
         if missing := [c for c in TWCS_COLUMNS if c not in found]:
             raise DumpError(f"{path}: not a twcs export: no columns {missing} (found {found}); "
                             f"expected {', '.join(TWCS_COLUMNS)}")
-        brands = _TwcsBrands(DumpReader(path, "csv", encoding))
-        return DumpReader(path, "csv", encoding), _twcs(brands), "the brands' own replies"
+        return reader("csv"), _twcs(_TwcsBrands(reader("csv"))), "the brands' own replies"
     if fmt == "snscrape":
-        return DumpReader(path, "jsonl", encoding), _snscrape, ""
+        return reader("jsonl"), _snscrape, ""
     raise DumpError(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
 
 
@@ -297,6 +336,8 @@ def import_file(path: Path, store: PostStore, fmt: str | None = None,
 
     Args:
         fmt: one of :data:`IMPORT_FORMATS`; ``None`` guesses from the extension and header.
+            A forced format the file does not look like sets ``ImportResult.hint`` (and
+            ends a whole-file error) with the format to try.
         brand: given to posts that have none (a dump of one brand's reviews).
         source: the posts' ``source`` for generic dumps (default ``file:<absolute path>``),
             so ``row-N`` ids of files without an id column never collide across files. Give
@@ -304,16 +345,23 @@ def import_file(path: Path, store: PostStore, fmt: str | None = None,
 
     Raises:
         DumpError: the file as a whole cannot be imported (missing, unknown format, missing
-            columns, unreadable header); nothing is stored.
+            columns, unreadable header, bad delimiter); nothing is stored.
     """
     path = Path(path)
     if not path.is_file():
         raise DumpError(f"{path}: no such file")
     if chunk_size < 1:
         raise DumpError(f"chunk_size must be >= 1, got {chunk_size}")
-    fmt = fmt or guess_format(path)
+    forced = fmt is not None
+    fmt = fmt or guess_format(path, encoding, columns.delimiter)
+    hint = _format_hint(path, fmt, encoding, columns.delimiter) if forced else ""
     started = time.perf_counter()
-    reader, rows, skipped_reason = iter_import(path, fmt, columns, source, encoding)
+    try:
+        reader, rows, skipped_reason = iter_import(path, fmt, columns, source, encoding)
+    except DumpError as exc:
+        if hint:
+            raise DumpError(f"{exc}; {hint}") from exc
+        raise
     run_id = store.start_run("import", fmt, str(path.resolve()), brand)
     rows_in = new = seen = rejected = skipped = no_brand = 0
     first: list[tuple[str, str]] = []
@@ -364,4 +412,5 @@ def import_file(path: Path, store: PostStore, fmt: str | None = None,
     return ImportResult(run_id=run_id, path=path, format=fmt, rows_in=rows_in, posts_new=new,
                         posts_seen=seen, rejected=rejected, skipped=skipped,
                         skipped_reason=skipped_reason, no_brand=no_brand,
-                        first_rejects=tuple(first), seconds=time.perf_counter() - started)
+                        first_rejects=tuple(first), seconds=time.perf_counter() - started,
+                        hint=hint)

@@ -86,6 +86,12 @@ _CHANNEL = re.compile(r"[A-Za-z0-9_]{3,64}")
 
 # --- archives: one snscrape JSONL record -> Post ---------------------------------------------
 
+def is_snscrape_record(record: Any) -> bool:
+    """Whether a JSON value is a record of ``snscrape --jsonl`` output (by its ``_type``)."""
+    return (isinstance(record, Mapping) and isinstance(record.get("_type"), str)
+            and record["_type"].startswith("snscrape.modules."))
+
+
 def post_from_snscrape(record: Mapping[str, Any]) -> Post:
     """One record of ``snscrape --jsonl`` output as a post.
 

@@ -136,3 +136,21 @@ def test_a_clean_run_removes_a_stale_quarantine_file(tmp_path):
     quarantine_path_for(out).write_text("old\n")
     result = score_dump(dump, out, FakeClassifier())
     assert result.quarantine_path is None and not quarantine_path_for(out).exists()
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_pandas_export_with_another_delimiter_and_epoch_times_scores_without_options(
+        tmp_path, delimiter):
+    import pandas as pd
+
+    dump = tmp_path / "in.csv"
+    pd.DataFrame({"tweet_id": [11, 12, 13], "text": ["bad, wait", "great", "bad; really"],
+                  "brand": ["A", "B", "A"],
+                  "created_at": [1424806500000, 1424806500, "Tue Feb 24 19:35:00 +0000 2015"]},
+                 index=[40, 2, 17]).to_csv(dump, sep=delimiter)
+    out = tmp_path / "out.jsonl"
+    result = score_dump(dump, out, FakeClassifier())
+    assert (result.rows_in, result.rows_scored, result.rows_quarantined) == (3, 3, 0)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["brand"], r["created_at"]) for r in rows] == [
+        (i, b, "2015-02-24T19:35:00Z") for i, b in (("11", "A"), ("12", "B"), ("13", "A"))]

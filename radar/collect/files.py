@@ -5,7 +5,8 @@ One reader for every tabular format (:class:`nlp.dumps.DumpReader`, shared with
 mappings for the formats we know:
 
 - ``csv`` / ``jsonl`` / ``parquet``: any review dump, columns named by ``ColumnMap``;
-- ``airline-2015``: Twitter US Airline Sentiment (``Tweets.csv``, times in US Pacific);
+- ``airline-2015``: Twitter US Airline Sentiment (``Tweets.csv``, times in US Pacific; the
+  release's "Delta" rows are JetBlue's, :func:`nlp.brands.airline_2015_brand`);
 - ``complaints-2019``: Preotiuc-Pietro et al. (no header: id, text, is_complaint, domain);
 - ``twcs``: Kaggle "Customer Support on Twitter" (inbound tweets are customers; the
   brand is the non-inbound author in the thread);
@@ -33,6 +34,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nlp.brands import airline_2015_brand
 from nlp.dumps import (
     FORMATS,
     ColumnMap,
@@ -148,7 +150,8 @@ def _airline(row: RawRow) -> Post:
     except ValueError:
         raise RowError(f"tweet_created {value[:40]!r} is neither DD-MM-YYYY HH:MM nor "
                        "YYYY-MM-DD HH:MM:SS -0800") from None
-    return replace(post, created_at=created_at, raw=row.values)
+    return replace(post, created_at=created_at, raw=row.values,
+                   brand=airline_2015_brand(post.brand, post.text))
 
 
 def _complaints(row: RawRow) -> Post:

@@ -196,6 +196,9 @@ def test_mirrored_datasets_import_with_exact_counts(mirror_dir, store):
                              fmt="complaints-2019")
     assert (complaints.rows_in, complaints.posts_new, complaints.rejected) == (3449, 3449, 0)
     assert store.count_posts(source="airline-sentiment-2015", brand="United") == 3822
+    # the release's "Delta" rows are JetBlue's but for two tweets to @DeltaAssist
+    assert store.count_posts(source="airline-sentiment-2015", brand="JetBlue") == 2220
+    assert store.count_posts(source="airline-sentiment-2015", brand="Delta") == 2
     again = import_file(mirror_dir / "airline-sentiment-2015" / "Tweets.csv", store)
     assert (again.posts_new, again.posts_seen) == (0, 14640)
     assert store.count_posts() == 14485 + 3449

@@ -2,8 +2,13 @@
 
 Endpoints: ``POST /v1/classify``, ``POST /v1/risk``, ``GET /v1/model``,
 ``GET /healthz``, ``GET /readyz``. The model is loaded once in ``lifespan`` into
-``app.state``; concurrent requests are micro-batched into one model call that
-runs off the event loop (``nlp.classifier.microbatch``).
+``app.state`` (the named one, else the registered champion, else the newest folder in
+``models/``: ``ServeSettings.with_model``); concurrent requests are micro-batched into one
+model call that runs off the event loop (``nlp.classifier.microbatch``).
+
+The API docs (``GET /docs``, Swagger UI) load their script and styles from this server,
+copies shipped in the ``fastapi-offline`` package: they work without internet. There is no
+``/redoc``: ReDoc's bundle fetches its logo from its vendor's CDN.
 
 The monitoring dashboard (``GET /``, ``GET /brands/{brand}``) and its JSON
 (``GET /v1/brands``, ``GET /v1/brands/{brand}/history``) only read the risk history in
@@ -19,6 +24,8 @@ import base64
 import binascii
 import dataclasses
 import hmac
+import importlib.metadata
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator
@@ -34,6 +41,7 @@ try:
     from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
@@ -44,6 +52,7 @@ except ImportError as exc:
 from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
 from nlp.classifier.contract import Thresholds, score_record, thresholds_for
+from nlp.classifier.loading import BACKENDS, choose_default_model
 from nlp.classifier.microbatch import MicroBatcher, QueueFullError
 from nlp.report import Pseudonymizer
 from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
@@ -65,14 +74,22 @@ log = logging.getLogger("complaint_radar.serve")
 API_KEY_HEADER = "X-API-Key"
 DEFAULT_BRANDS = Path("data/brands.yaml")
 ENV_NAMES = {"db_path": DB_ENV}  # settings whose variable is not RADAR_<NAME>
-PLOTLY_CACHE = "public, max-age=31536000, immutable"  # its URL carries plotly's version
+VERSIONED_CACHE = "public, max-age=31536000, immutable"  # for URLs that carry a version
+DOCS_PACKAGE = "fastapi_offline"  # ships Swagger UI's files (pip: fastapi-offline)
+DOCS_ASSETS = {  # file in the package's static/ folder: its media type
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     """How the service runs; ``from_env`` reads ``RADAR_*`` variables at start-up."""
 
-    model_dir: Path = Path("models/baseline")
+    # None: the registered champion, else the newest folder in models/ (with_model).
+    model_dir: Path | None = None
+    backend: str = "torch"  # or "onnx": ONNX Runtime, int8 (fine-tuned models only)
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None  # set: every /v1 request needs it in the X-API-Key header
@@ -90,6 +107,9 @@ class ServeSettings:
     dashboard_customers: int = views.DEFAULT_CUSTOMER_LIMIT  # at most this many
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, "
+                             f"got {self.backend!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         for name in ("max_posts", "max_chars", "max_body_bytes", "batch_max", "queue_max",
@@ -106,11 +126,12 @@ class ServeSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
-        """Read ``RADAR_MODEL_DIR``, ``RADAR_HOST``, ``RADAR_PORT``, ``RADAR_API_KEY``,
-        ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``, ``RADAR_MAX_BODY_BYTES``,
-        ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``, ``RADAR_BATCH_WAIT_MS``,
-        ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``, ``RADAR_DB`` (the store; default
-        ``data/radar.db``), ``RADAR_DASHBOARD_MIN_RISK``, ``RADAR_DASHBOARD_CUSTOMERS``."""
+        """Read ``RADAR_MODEL_DIR``, ``RADAR_BACKEND`` (torch/onnx), ``RADAR_HOST``,
+        ``RADAR_PORT``, ``RADAR_API_KEY``, ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``,
+        ``RADAR_MAX_BODY_BYTES``, ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``,
+        ``RADAR_BATCH_WAIT_MS``, ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``, ``RADAR_DB`` (the
+        store; default ``data/radar.db``), ``RADAR_DASHBOARD_MIN_RISK``,
+        ``RADAR_DASHBOARD_CUSTOMERS``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -124,11 +145,23 @@ class ServeSettings:
                 raise ValueError(f"{name}={raw!r} is not a valid {f.name}") from None
         return cls(**values)
 
+    def with_model(self) -> tuple[ServeSettings, str]:
+        """These settings with the model to load filled in, and why it is that one.
+
+        Raises:
+            ModelLoadError: no model is named and there is no default one; the message says
+                how to get one (``nlp.classifier.loading.choose_default_model``).
+        """
+        if self.model_dir is not None:
+            return self, "as configured"
+        choice = choose_default_model()
+        return dataclasses.replace(self, model_dir=Path(choice.model)), choice.reason
+
 
 def _parse_setting(name: str, raw: str) -> Any:
     if name in ("model_dir", "brands_path", "db_path"):
         return Path(raw)
-    if name in ("host", "api_key"):
+    if name in ("host", "api_key", "backend"):
         return raw
     if name == "microbatch":
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
@@ -236,6 +269,8 @@ class ModelResponse(BaseModel):
     name: str
     kind: str
     model_version: str
+    backend: str = Field(description="What runs the model: 'torch', or 'onnx' (ONNX Runtime, "
+                                     "int8 weights).")
     label_schema: dict[str, Any]
     metrics: dict[str, float]
 
@@ -422,7 +457,10 @@ async def _send_error(send, status: int, detail: str) -> None:
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
-    """Build the app; the model loads when the app starts, not when this is called."""
+    """Build the app; the model loads when the app starts, not when this is called.
+
+    With no model named and none to default to, the app does not start (ModelLoadError).
+    """
     settings = settings or ServeSettings.from_env()
 
     @asynccontextmanager
@@ -430,9 +468,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.classifier = None
         app.state.batcher = None
         app.state.load_error = None
+        chosen, reason = settings.with_model()
+        log.info("loading model %s with %s (%s)", chosen.model_dir, chosen.backend, reason)
         try:
-            app.state.classifier = load_classifier(settings.model_dir)
-        except (ModelLoadError, ValueError) as exc:
+            app.state.classifier = load_classifier(chosen.model_dir, backend=chosen.backend)
+        except (ModelLoadError, ValueError, NotInstalled) as exc:
             # Stay up so /healthz answers and /readyz can say what is wrong.
             app.state.load_error = str(exc)
             log.error("model not loaded: %s", exc)
@@ -447,7 +487,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if app.state.batcher is not None:
             await app.state.batcher.stop()
 
-    app = FastAPI(title="complaint-radar", version="1", lifespan=lifespan)
+    # The docs page is served by _add_api_docs, from local copies of its script and styles.
+    app = FastAPI(title="complaint-radar", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     _add_error_handlers(app)
 
@@ -504,8 +546,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def model_info() -> ModelResponse:
         meta = classifier().meta
         return ModelResponse(name=meta["name"], kind=meta["kind"],
-                             model_version=meta["model_version"], label_schema=SCHEMA.to_dict(),
-                             metrics=meta.get("metrics", {}))
+                             model_version=meta["model_version"], backend=settings.backend,
+                             label_schema=SCHEMA.to_dict(), metrics=meta.get("metrics", {}))
 
     @app.get("/healthz", response_model=HealthResponse)
     def healthz() -> HealthResponse:
@@ -516,8 +558,66 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         classifier()
         return HealthResponse(status="ready")
 
+    _add_api_docs(app)  # before the dashboard's /static mount, which would shadow its files
     _add_dashboard(app, settings, v1)
     return app
+
+
+# --- the API docs, without a CDN ---------------------------------------------------------
+
+
+def docs_asset_path(name: str) -> Path:
+    """One of Swagger UI's files (``DOCS_ASSETS``) as the fastapi-offline package ships it.
+    Found without importing the package.
+
+    Raises:
+        NotInstalled: fastapi-offline (the ``serve`` extra) is missing, or lacks the file.
+    """
+    spec = importlib.util.find_spec(DOCS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise NotInstalled("fastapi-offline", "serve", "the API docs (/docs)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "static" / name
+    if not path.is_file():
+        raise NotInstalled("fastapi-offline", "serve", "the API docs (/docs)",
+                           hint="pip install --force-reinstall fastapi-offline",
+                           detail=f"fastapi-offline is installed but {path} is missing")
+    return path
+
+
+def _add_api_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI), open like ``/openapi.json``, with its files under
+    ``/static/docs/``: FastAPI's own page would load them from a CDN."""
+    try:
+        version = importlib.metadata.version("fastapi-offline")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0"
+
+    def asset_file(name: str) -> Path:
+        try:
+            return docs_asset_path(name)
+        except NotInstalled as exc:  # 503 with the install command, not a blank page
+            raise HTTPException(503, str(exc)) from exc
+
+    def asset_url(request: Request, name: str) -> str:
+        asset_file(name)
+        return f"{request.scope.get('root_path', '')}/static/docs/{name}?v={version}"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
+            title=f"{app.title} - API docs",
+            swagger_js_url=asset_url(request, "swagger-ui-bundle.js"),
+            swagger_css_url=asset_url(request, "swagger-ui.css"),
+            swagger_favicon_url=asset_url(request, "favicon.png"),
+            swagger_ui_parameters={"validatorUrl": None})  # no badge from validator.swagger.io
+
+    @app.get("/static/docs/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> FileResponse:
+        if name not in DOCS_ASSETS:
+            raise HTTPException(404, f"no such docs file: {name}")
+        return FileResponse(asset_file(name), media_type=DOCS_ASSETS[name],
+                            headers={"Cache-Control": VERSIONED_CACHE})
 
 
 # --- the dashboard -----------------------------------------------------------------------
@@ -644,7 +744,7 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
         except NotInstalled as exc:
             raise HTTPException(503, str(exc)) from exc
         return FileResponse(path, media_type="text/javascript; charset=utf-8",
-                            headers={"Cache-Control": PLOTLY_CACHE})
+                            headers={"Cache-Control": VERSIONED_CACHE})
 
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
 
@@ -781,9 +881,15 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def main() -> None:  # pragma: no cover - starts a server
+    import sys
+
     import uvicorn
 
-    settings = ServeSettings.from_env()
+    try:
+        settings, reason = ServeSettings.from_env().with_model()
+    except (ModelLoadError, NotInstalled, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    print(f"model: {settings.model_dir} ({reason}), backend {settings.backend}", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 

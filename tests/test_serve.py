@@ -1,4 +1,6 @@
-"""The REST API (``serve.py``): endpoints, bad input, auth, and micro-batching.
+"""The REST API (``serve.py``): endpoints, bad input, auth, micro-batching and the API docs.
+
+Which model is served when none is named, and the ONNX backend: ``tests/test_serve_model.py``.
 
 Every error is checked for its status code and its exact ``detail`` string, so a
 client can rely on both; no error body may carry a traceback or a source path.
@@ -8,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +85,7 @@ def test_service_reports_the_loaded_model(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
     body = client.get("/v1/model").json()
-    assert body["kind"] == "tfidf-logreg"
+    assert (body["kind"], body["backend"]) == ("tfidf-logreg", "torch")
     assert body["model_version"].startswith("tiny-baseline-")
     assert [t["key"] for t in body["label_schema"]["themes"]][0] == "waiting"
     assert 0 < body["metrics"]["airline_accuracy"] <= 1
@@ -100,6 +104,15 @@ def test_service_without_a_model_is_alive_but_not_ready(tmp_path):
         assert response.status_code == 503
         assert response.json()["detail"] == ready.json()["detail"]
         assert response.json()["detail"].startswith("model not loaded: ")
+
+
+def test_the_baseline_on_the_onnx_backend_is_not_ready_and_says_why(model_dir):
+    with TestClient(create_app(ServeSettings(model_dir=model_dir, backend="onnx"))) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["detail"] == (
+        f"model not loaded: {model_dir} is the TF-IDF baseline, which has no 'onnx' backend; "
+        "--backend onnx is for fine-tuned models")
 
 
 def test_serve_without_the_serve_extra_names_it(monkeypatch):
@@ -463,13 +476,94 @@ def test_a_short_api_key_is_rejected(monkeypatch):
 
 def test_settings_from_env_parse_each_type():
     settings = ServeSettings.from_env({"RADAR_MICROBATCH": "0", "RADAR_BATCH_WAIT_MS": "2.5",
-                                       "RADAR_MAX_POSTS": "10", "RADAR_API_KEY": ""})
+                                       "RADAR_MAX_POSTS": "10", "RADAR_API_KEY": "",
+                                       "RADAR_BACKEND": "onnx", "RADAR_MODEL_DIR": "m/x"})
     assert (settings.microbatch, settings.batch_wait_ms, settings.max_posts) == (False, 2.5, 10)
+    assert (settings.backend, settings.model_dir) == ("onnx", Path("m/x"))
     assert settings.api_key is None  # empty means unset
+    defaults = ServeSettings.from_env({})
+    assert (defaults.backend, defaults.model_dir) == ("torch", None)  # None: the default model
+    with pytest.raises(ValueError, match="backend must be one of torch, onnx, got 'tensorrt'"):
+        ServeSettings.from_env({"RADAR_BACKEND": "tensorrt"})
+    with pytest.raises(ValueError, match="backend must be one of torch, onnx, got 'ONNX'"):
+        ServeSettings(backend="ONNX")
     with pytest.raises(ValueError, match="RADAR_MICROBATCH='maybe' is not a valid microbatch"):
         ServeSettings.from_env({"RADAR_MICROBATCH": "maybe"})
     with pytest.raises(ValueError, match="max_posts must be >= 1, got 0"):
         ServeSettings.from_env({"RADAR_MAX_POSTS": "0"})
+
+
+# --- the API docs, without a CDN ---------------------------------------------------------
+
+DOCS_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+              ".png": "image/png"}
+
+
+def _asset_urls(html: str) -> list[str]:
+    """Every script, stylesheet and icon URL a page names."""
+    return re.findall(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["']([^"']+)["']""", html)
+
+
+def test_api_docs_load_every_file_from_this_server(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "url: '/openapi.json'" in response.text
+    urls = _asset_urls(response.text)
+    assert {url.split("?")[0].rsplit("/", 1)[1] for url in urls} == {
+        "swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for url in urls:
+        assert url.startswith("/static/docs/"), url  # same server: no scheme, no host
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["content-type"] == DOCS_TYPES[Path(url.split("?")[0]).suffix]
+        assert asset.headers["cache-control"] == serve.VERSIONED_CACHE
+        assert len(asset.content) > 100
+    assert not re.search(r"https?://|//[a-z]", response.text)
+
+
+def test_there_is_no_redoc_page(client):
+    """ReDoc's bundle fetches its logo from its vendor's CDN; /docs is the one docs page."""
+    assert client.get("/redoc").status_code == 404
+
+
+def test_swagger_ui_is_the_real_bundle_and_asks_no_validator(client):
+    html = client.get("/docs").text
+    assert '"validatorUrl": null' in html
+    [bundle_url] = [url for url in _asset_urls(html) if "swagger-ui-bundle.js" in url]
+    bundle = client.get(bundle_url)
+    assert b"SwaggerUIBundle" in bundle.content
+
+
+def test_api_docs_urls_follow_the_root_path(model_dir):
+    with TestClient(create_app(ServeSettings(model_dir=model_dir)), root_path="/radar") as c:
+        html = c.get("/docs").text
+    assert all(url.startswith("/radar/static/docs/") for url in _asset_urls(html))
+    assert "url: '/radar/openapi.json'" in html
+
+
+def test_api_docs_stay_open_when_a_key_is_set(keyed_client):
+    """As before the docs were served locally: the docs and the schema need no key."""
+    docs = keyed_client.get("/docs")
+    assert docs.status_code == 200
+    assert keyed_client.get("/openapi.json").status_code == 200
+    assert all(keyed_client.get(url).status_code == 200 for url in _asset_urls(docs.text))
+    assert keyed_client.get("/v1/model").status_code == 401
+
+
+def test_an_unknown_docs_file_is_404(client):
+    response = client.get("/static/docs/swagger-ui.js.map")
+    assert (response.status_code, response.json()) == (
+        404, {"detail": "no such docs file: swagger-ui.js.map"})
+
+
+def test_api_docs_without_fastapi_offline_name_the_extra(client, monkeypatch):
+    monkeypatch.setattr(serve, "DOCS_PACKAGE", "no_such_docs_package")
+    expected = {"detail": "the API docs (/docs) needs fastapi-offline, from the 'serve' "
+                          "extra: pip install -e '.[serve]'"}
+    for url in ("/docs", "/static/docs/swagger-ui.css"):
+        response = client.get(url)
+        assert (response.status_code, response.json()) == (503, expected), url
 
 
 # --- micro-batching ----------------------------------------------------------------------
@@ -533,8 +627,8 @@ async def test_a_full_queue_answers_503_with_retry_after(model_dir, monkeypatch)
     gated = []
     load = serve.load_classifier
 
-    def load_gated(path):
-        gated.append(_GatedClassifier(load(path)))
+    def load_gated(path, **options):
+        gated.append(_GatedClassifier(load(path, **options)))
         return gated[-1]
 
     monkeypatch.setattr(serve, "load_classifier", load_gated)

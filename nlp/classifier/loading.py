@@ -15,12 +15,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from nlp.classifier.folder import (
     BASELINE_KIND,
     META_FILE,
+    SCHEMA_FILE,
     TRANSFORMER_KIND,
     ModelLoadError,
     read_model_meta,
@@ -147,6 +149,86 @@ def load_classifier(model: str | Path, tracking_uri: str | None = None,
             return ComplaintClassifier.load(model_dir, backend=backend)
         raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; known: "
                              f"{BASELINE_KIND!r}, {TRANSFORMER_KIND!r}")
+
+
+MODELS_DIR = Path("models")
+CHAMPION_ALIAS = "champion"  # the alias CHAMPION_URI names
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a service loads when none is named, and why that one (for its log)."""
+
+    model: str
+    reason: str
+
+
+def choose_default_model(tracking_uri: str | None = None,
+                         models_dir: Path = MODELS_DIR) -> ModelChoice:
+    """The model to load when the user names none.
+
+    The champion registered in the tracking store (``models:/complaint-radar@champion``),
+    else the newest model folder (``meta.json`` + ``schema.json``, by the time of its
+    ``meta.json``) directly under ``models_dir``.
+
+    Raises:
+        ModelLoadError: there is neither; the message says how to get one. Also when the
+            store cannot be read (rather than serving another model without saying so).
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    version = champion_version(uri)
+    if version is not None:
+        return ModelChoice(CHAMPION_URI, f"the champion (version {version}) registered in "
+                                         f"the MLflow store {uri}")
+    folders = [meta.parent for meta in models_dir.glob(f"*/{META_FILE}")
+               if (meta.parent / SCHEMA_FILE).is_file()]
+    if folders:
+        newest = max(folders, key=lambda folder: ((folder / META_FILE).stat().st_mtime,
+                                                  folder.name))
+        return ModelChoice(str(newest), f"no champion registered in the MLflow store {uri}; "
+                                        f"the newest of {len(folders)} model folder(s) in "
+                                        f"{models_dir}/")
+    raise ModelLoadError(
+        f"no model to serve: no champion registered in the MLflow store {uri} and no model "
+        f"folder ({META_FILE} + {SCHEMA_FILE}) in {models_dir}/. Either register a champion "
+        "with `make demo` or `radar train --config training/configs/minilm.yaml` (and point "
+        "MLFLOW_TRACKING_URI at that store if it is another one), or copy a registered model "
+        f"to a folder with `radar models export {models_dir}/NAME`; or name a model with "
+        "--model / RADAR_MODEL_DIR.")
+
+
+def champion_version(tracking_uri: str) -> str | None:
+    """The version the champion alias points at in the store; None where there is none.
+
+    A SQLite store whose file does not exist has no champion; it is not opened, since
+    MLflow would create (and migrate) a new database there.
+
+    Raises:
+        ModelLoadError: the store cannot be read, or answered with an error other than
+            "no such model".
+        NotInstalled: mlflow is missing.
+    """
+    if tracking_uri.startswith("sqlite:///") and \
+            not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        return None
+    require("mlflow", None, "finding the champion")
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = MlflowClient(tracking_uri=tracking_uri).get_registered_model(
+            REGISTERED_MODEL)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise ModelLoadError(f"cannot read the MLflow store {tracking_uri}: {exc.message}"
+                             ) from exc
+    except Exception as exc:  # the store's own driver errors (a file that is no database)
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(f"cannot read the MLflow store {tracking_uri}: {first_line}"
+                             ) from exc
+    version = registered.aliases.get(CHAMPION_ALIAS)
+    return None if version is None else str(version)
 
 
 def predict_posts(classifier: Classifier, posts: Sequence[Post]) -> list[Prediction]:

@@ -1,32 +1,131 @@
 """Terminal output shared by every area's commands (``radar`` and the training commands).
 
-A console as wide as the terminal, or 120 columns when output is piped; errors on stderr
-as ``error: ...`` with exit code 1; the ``--config`` and ``--tracking-uri`` options of the
-commands that train or load models.
+A console as wide as the terminal, or as wide as its lines when output is piped (CI logs,
+files); tables that never cut a number; third-party progress bars, logging and warnings
+kept quiet unless ``radar -v``; errors on stderr as ``error: ...`` with exit code 1; the
+``--config`` and ``--tracking-uri`` options of the commands that train or load models.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                            "else sqlite:///mlflow.db in the working directory).")]
 
+# Wide enough that rich never narrows a table or wraps a line: a log or a file gets each
+# row whole on one line, and the reader's viewer wraps it if it must.
+PIPED_WIDTH = 10_000
 
-def make_console(stderr: bool = False) -> Console:
-    """A console as wide as the terminal, or 120 columns when output is piped (CI, files)."""
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=120)
+# The libraries whose progress bars, logging and warnings `radar` hides unless -v. Each
+# reads its variable when imported (MLflow's bar switch at every download), and commands
+# import them after the root callback has run; a variable the user set is kept.
+NOISY_LIBRARIES = ("mlflow", "transformers", "huggingface_hub", "datasets")
+QUIET_ENV = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' bars ("Loading weights") follow it
+    "DATASETS_VERBOSITY": "error",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def make_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """A console as wide as the terminal; when output is piped (CI, files), one wide enough
+    that tables print at their natural width and lines are not wrapped."""
+    probe = Console(stderr=stderr, file=file)
+    return probe if probe.is_terminal else Console(stderr=stderr, file=file, width=PIPED_WIDTH)
 
 
 console = make_console()
 err_console = make_console(stderr=True)
+
+
+def make_table(*columns: str | Column, numbers: Collection[str] = (), **options: Any) -> Table:
+    """A table that never cuts a number, whatever the terminal's width.
+
+    Args:
+        *columns: the column headers, left to right; a :class:`rich.table.Column` is taken
+            as it is (for a column that needs more, such as a ``max_width``).
+        numbers: the headers of the columns holding numbers (counts, shares, intervals,
+            dates): right-aligned and never wrapped, so on a narrow terminal the text
+            columns wrap instead.
+        **options: passed to :class:`rich.table.Table` (``title``, ``caption``, ``box``...).
+
+    Every column folds a word longer than itself onto the next line instead of cutting it
+    with an ellipsis: the last resort of a terminal too narrow for the numbers alone.
+    """
+    return Table(*(column if isinstance(column, Column) else
+                   Column(column, justify="right" if column in numbers else "left",
+                          no_wrap=column in numbers, overflow="fold")
+                   for column in columns), **options)
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """Hide MLflow's and the Hugging Face libraries' progress bars, info logging and Python
+    warnings, unless ``verbose``: our own output says what happened.
+
+    Called by the root command when a command starts; it changes this process's settings
+    for the rest of its life. MLflow still logs its warnings, the Hugging Face libraries
+    their errors.
+    """
+    if verbose:
+        return
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    _hide_warnings_from(NOISY_LIBRARIES)
+    _quiet_imported_libraries()
+
+
+def _hide_warnings_from(libraries: tuple[str, ...]) -> None:
+    """Drop the Python warnings raised in these libraries' files (such as MLflow's, coloured
+    with raw ANSI codes). A hook where warnings are shown, not a filter: MLflow puts its own
+    filters in front of ours around some calls."""
+    folders = tuple(os.path.join(folder, "") for library in libraries
+                    if (spec := importlib.util.find_spec(library)) is not None
+                    for folder in spec.submodule_search_locations or ())
+    show = warnings.showwarning
+
+    def show_ours(message, category, filename, lineno, file=None, line=None):
+        if not filename.startswith(folders):
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show_ours
+
+
+def _quiet_imported_libraries() -> None:
+    """The same settings for a library imported before the command started (a test, a
+    notebook): it read its environment variables already."""
+    if "mlflow" in sys.modules:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
 
 
 def fail(message: str) -> typer.Exit:

@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich import box
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
-from nlp.console import ConfigOption, TrackingOption, console, err_console, fail
+from nlp.console import (
+    ConfigOption,
+    TrackingOption,
+    console,
+    err_console,
+    fail,
+    make_table,
+    quiet_third_party,
+)
 from nlp.errors import NotInstalled
 from nlp.trend import TREND_ARROWS, trend_label
 
@@ -43,6 +51,14 @@ def _mount_areas() -> None:
 
 
 _mount_areas()
+
+
+@app.callback()
+def root(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show the progress bars, logging and warnings of MLflow "
+                                "and the Hugging Face libraries.")] = False) -> None:
+    """Options of every command, applied before it runs."""
+    quiet_third_party(verbose)
 
 
 @app.command()
@@ -78,12 +94,11 @@ def demo(
 
 
 def _brand_table(summaries, title: str) -> Table:
-    table = Table(title=title, caption="complaint: p at or above the model's threshold; reasons: "
-                                       "share of the brand's complaints naming the theme (themes "
-                                       "the model predicts)")
-    for column, justify in (("brand", "left"), ("posts", "right"), ("negative", "right"),
-                            ("complaints", "right"), ("top reasons", "left")):
-        table.add_column(column, justify=justify)
+    table = make_table("brand", "posts", "negative", "complaints", "top reasons",
+                       numbers=("posts", "negative", "complaints"), title=title,
+                       caption="complaint: p at or above the model's threshold; reasons: share "
+                               "of the brand's complaints naming the theme (themes the model "
+                               "predicts)")
     for s in summaries:
         reasons = ", ".join(f"{key} {share:.0%}" for key, share in s.top_reasons) or "-"
         table.add_row(s.brand, f"{s.posts:,}", f"{s.negative_share:.1%}",
@@ -204,12 +219,10 @@ def _risk_table(report: Report, title: str) -> Table:
     caption = (f"window {window} ({report.window}); at-risk share = mean customer risk, "
                f"{version}; trend vs the previous window: ▲/▼ beyond the noise, ≈ within it; "
                f"* fewer than {config.min_bootstrap_customers} customers before")
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    for column, justify in (("brand", "left"), ("customers", "right"), ("at risk", "right"),
-                            (f"{config.confidence:.0%} CI", "right"), ("expected", "right"),
-                            ("trend", "left"), ("top drivers (share of risk)", "left")):
-        table.add_column(column, justify=justify, no_wrap=True)
+    numbers = ("customers", "at risk", f"{config.confidence:.0%} CI", "expected", "trend")
+    table = make_table("brand", *numbers, "top drivers (share of risk)", numbers=numbers,
+                       title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
+                       collapse_padding=True)
     for w in latest:
         r = w.risk
         trend = _trend_arrow(trend_label(r.trend, w.trend_significant)) + (
@@ -312,16 +325,15 @@ def _print_customers(result: Report, brand: str, min_risk: float, top: int, reve
     r = window.risk
     span = (f"{r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d}" if r.window_start
             else "undated posts")
-    table = Table(title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, {span} "
-                        f"({len(rows)} shown of {r.customers:,} customers)",
-                  caption=None if reveal else "authors pseudonymised, @handles and links "
-                                              "masked, post ids hidden; --show-authors shows "
-                                              "them",
-                  show_lines=True)
-    table.add_column("customer", no_wrap=True)
-    table.add_column("risk", justify="right")
-    table.add_column("drivers", max_width=24)
-    table.add_column("posts that drove it", ratio=1)
+    table = make_table(Column("customer", no_wrap=True, overflow="fold"), "risk",
+                       Column("drivers", max_width=24, overflow="fold"), "posts that drove it",
+                       numbers=("risk",),
+                       title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, {span} "
+                             f"({len(rows)} shown of {r.customers:,} customers)",
+                       caption=None if reveal else "authors pseudonymised, @handles and links "
+                                                   "masked, post ids hidden; --show-authors "
+                                                   "shows them",
+                       show_lines=True)
     for row in rows:
         drivers = "\n".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
         posts = "\n".join(escape(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
@@ -337,8 +349,12 @@ def serve(
                                                   "127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: $RADAR_PORT or 8000).")] = None,
     model: Annotated[Path | None, typer.Option(
-        help="Model folder or MLflow URI, e.g. models:/complaint-radar@champion (default: "
-             "$RADAR_MODEL_DIR or models/baseline).")] = None,
+        help="Model folder or MLflow URI, e.g. models:/complaint-radar/3 (default: "
+             "$RADAR_MODEL_DIR, else the champion registered in $MLFLOW_TRACKING_URI or "
+             "sqlite:///mlflow.db, else the newest model folder in models/).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="torch, or onnx (fine-tuned models: ONNX Runtime with int8 weights, faster on "
+             "CPU; onnx extra) (default: $RADAR_BACKEND or torch).")] = None,
     db: Annotated[Path | None, typer.Option(
         "--db", help="Post store the dashboard reads (default: $RADAR_DB or data/radar.db).")
     ] = None,
@@ -346,6 +362,7 @@ def serve(
     """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
     import dataclasses
 
+    from nlp.classifier import ModelLoadError
     from nlp.errors import require
 
     try:
@@ -356,10 +373,12 @@ def serve(
     try:
         settings = ServeSettings.from_env()
         overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),
-                                       ("db_path", db)) if v is not None}
-        settings = dataclasses.replace(settings, **overrides)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
+                                       ("backend", backend), ("db_path", db)) if v is not None}
+        settings, reason = dataclasses.replace(settings, **overrides).with_model()
+    except (ValueError, ModelLoadError, NotInstalled) as exc:
+        raise fail(escape(str(exc))) from exc
+    err_console.print(f"model: {escape(str(settings.model_dir))} ({escape(reason)}), "
+                      f"backend {settings.backend}", soft_wrap=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 

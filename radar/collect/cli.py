@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from nlp.console import console, err_console, fail
+from nlp.console import console, err_console, fail, make_table
 from radar.collect import load_source_module, parse_since
 
 DbOption = Annotated[Path | None, typer.Option(
@@ -41,9 +41,10 @@ def register(app: typer.Typer) -> None:
         """The built-in sources: credentials (environment variables), options, rate limits."""
         from radar.collect import SOURCES
 
-        table = Table(title="collection sources")
-        for column in ("source", "credentials (env)", "options", "rate limit", "terms"):
-            table.add_column(column, overflow="fold")
+        # Sentences: kept to a readable width, also where output is piped at full width.
+        prose = (Column(header, max_width=60, overflow="fold")
+                 for header in ("options", "rate limit", "terms"))
+        table = make_table("source", "credentials (env)", *prose, title="collection sources")
         for name in SOURCES:
             module = load_source_module(name)
             table.add_row(name, ", ".join(module.CREDENTIALS) or "none",
@@ -243,9 +244,8 @@ def register(app: typer.Typer) -> None:
             return
         console.print(f"{stats['location']}: {stats['posts']:,} posts "
                       f"(schema v{stats['schema_version']})", soft_wrap=True)
-        table = Table(title="posts by source and brand")
-        for column in ("source", "brand", "posts", "first", "last"):
-            table.add_column(column)
+        table = make_table("source", "brand", "posts", "first", "last",
+                           numbers=("posts", "first", "last"), title="posts by source and brand")
         for row in stats["by_source_brand"]:
             table.add_row(row["source"], row["brand"] or "-", f"{row['posts']:,}",
                           (row["first"] or "-")[:16], (row["last"] or "-")[:16])
@@ -254,18 +254,16 @@ def register(app: typer.Typer) -> None:
             console.print("predictions: " + ", ".join(
                 f"{p['model_version']} {p['posts']:,}" for p in stats["predictions"]))
         if stats["checkpoints"]:
-            table = Table(title="collection checkpoints")
-            for column in ("source", "query", "state", "newest post", "updated"):
-                table.add_column(column, overflow="fold")
+            table = make_table("source", "query", "state", "newest post", "updated",
+                               numbers=("newest post", "updated"), title="collection checkpoints")
             for c in stats["checkpoints"]:
                 table.add_row(c["source"], c["query"], "done" if c["done"] else "resumable",
                               (c["high_water"] or "-")[:16], c["updated_at"][:16])
             console.print(table)
         if stats["runs"]:
-            table = Table(title="latest runs")
-            for column in ("kind", "source", "started", "status", "pages", "requests",
-                           "rows", "new", "rejected", "message"):
-                table.add_column(column, overflow="fold")
+            counts = ("pages", "requests", "rows", "new", "rejected")
+            table = make_table("kind", "source", "started", "status", *counts, "message",
+                               numbers=("started", *counts), title="latest runs")
             for r in stats["runs"]:
                 table.add_row(r["kind"], r["source"], r["started_at"][:16], r["status"],
                               str(r["pages"]), str(r["requests"]), f"{r['rows_in']:,}",

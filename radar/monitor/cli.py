@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from nlp.console import TrackingOption, console, err_console, fail
+from nlp.console import TrackingOption, console, err_console, fail, make_table
 
 
 def register(app: typer.Typer) -> None:
@@ -68,9 +67,9 @@ def register(app: typer.Typer) -> None:
                 points = latest_points(store, SCORE_VERSION)
         except StoreError as exc:
             raise fail(str(exc)) from exc
-        table = Table(title="latest window per brand")
-        for column in ("brand", "window", "customers", "at risk", "95% CI", "trend", "model"):
-            table.add_column(column)
+        numbers = ("window", "customers", "at risk", "95% CI", "trend")
+        table = make_table("brand", *numbers, "model", numbers=numbers,
+                           title="latest window per brand")
         for p in sorted(points, key=lambda p: -p.at_risk_share):
             trend = TREND_ARROWS[trend_label(p.trend, p.trend_significant)]
             table.add_row(p.brand, f"{p.window_start:%Y-%m-%d} – {p.window_end:%Y-%m-%d}",

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nlp.console import console, err_console, fail
+from nlp.console import console, err_console, fail, make_table
 
 datasets_app = typer.Typer(help="The public datasets we train and evaluate on.",
                            no_args_is_help=True)
@@ -30,9 +30,8 @@ def datasets_list() -> None:
     """List the registered datasets with their source, license and where they resolve."""
     from training import datasets as registry
 
-    table = Table(title="registered datasets")
-    for column in ("name", "file", "rows", "license", "homepage", "found"):
-        table.add_column(column)
+    table = make_table("name", "file", "rows", "license", "homepage", "found", numbers=("rows",),
+                       title="registered datasets")
     for name, spec in sorted(registry.REGISTRY.items()):
         try:
             where, _ = registry.resolve_path(spec, download=False)
@@ -152,11 +151,10 @@ def corpus_agreement(
         raise fail(f"{exc}; expected raw/{DOUBLE[0]}.jsonl and raw/{DOUBLE[1]}.jsonl in "
                     f"{annotations}") from exc
     rows = agreement(first, second)
-    table = Table(title=f"agreement on {rows[0]['items']} double-labelled items "
-                        f"({len(adjudication)} adjudicated)")
-    for column in ("label", "agreement", "Cohen's kappa", f"positives {DOUBLE[0]}",
-                   f"positives {DOUBLE[1]}"):
-        table.add_column(column, justify="left" if column == "label" else "right")
+    numbers = ("agreement", "Cohen's kappa", f"positives {DOUBLE[0]}", f"positives {DOUBLE[1]}")
+    table = make_table("label", *numbers, numbers=numbers,
+                       title=f"agreement on {rows[0]['items']} double-labelled items "
+                             f"({len(adjudication)} adjudicated)")
     for row in rows:
         kappa = "n/a" if row["kappa"] is None else f"{row['kappa']:.2f}"
         a, b = row["positives"] or ("-", "-")
@@ -198,9 +196,8 @@ def corpus_gold(annotations: AnnotationsOption = ANNOTATIONS) -> None:
 
 
 def _weak_table(title: str, metrics: dict) -> Table:
-    table = Table(title=title)
-    for column in ("label", "precision", "recall", "F1", "support", "predicted"):
-        table.add_column(column, justify="left" if column == "label" else "right")
+    numbers = ("precision", "recall", "F1", "support", "predicted")
+    table = make_table("label", *numbers, numbers=numbers, title=title)
     for key, m in metrics.items():
         table.add_row(key, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}",
                       str(m["support"]), str(m["predicted"]))
@@ -223,9 +220,9 @@ def corpus_build(
         corpus = build_corpus(out, annotations)
     except (AnnotationError, CorpusError, DatasetError) as exc:
         raise fail(str(exc)) from exc
-    counts = Table(title="corpus: rows and labels per split (themes and churn: p >= 0.5)")
-    for column in ("split", "rows", "sentiment", "complaint yes/labelled", "themes", "churn"):
-        counts.add_column(column)
+    counts = make_table("split", "rows", "sentiment", "complaint yes/labelled", "themes", "churn",
+                        numbers=("rows", "sentiment", "complaint yes/labelled", "churn"),
+                        title="corpus: rows and labels per split (themes and churn: p >= 0.5)")
     for name, c in corpus.card["splits"].items():
         s = c["sentiment"]
         themes = ", ".join(f"{k} {v}" for k, v in c["themes_p>=0.5"].items())

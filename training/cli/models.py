@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nlp.console import ConfigOption, TrackingOption, console, err_console, fail
+from nlp.console import ConfigOption, TrackingOption, console, err_console, fail, make_table
 from nlp.errors import NotInstalled
 
 MODEL_HELP = ("Model: a folder, models:/complaint-radar@champion, models:/complaint-radar/N "
@@ -60,10 +60,10 @@ def register(app: typer.Typer) -> None:
                               "; train one with `radar train --config training/configs/"
                               "minilm.yaml`")
             raise typer.Exit(code=1)
-        table = Table(title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}")
-        for column in ("version", "aliases", "created", "run", "dev score",
-                       "gold test themes F1", "gold test churn F1", "train s"):
-            table.add_column(column, no_wrap=column == "aliases")
+        scores = ("dev score", "gold test themes F1", "gold test churn F1", "train s")
+        table = make_table("version", "aliases", "created", "run", *scores,
+                           numbers=("version", "created", *scores),
+                           title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}")
         for v in versions:
             m = v["metrics"]
             created = datetime.fromtimestamp(v["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
@@ -206,21 +206,19 @@ def register(app: typer.Typer) -> None:
         card = render_card(meta, evaluation, notes)
         path = write_card(card_dir, card)
         logged = log_to_run(meta.get("run_id"), evaluation, card, tracking_uri)
-        ood = Table(title=f"{model} ({evaluation.model_version}): in-domain and out-of-domain")
-        for column in SIDE_BY_SIDE_COLUMNS:
-            ood.add_column(column, overflow="fold")
+        ood = make_table(*SIDE_BY_SIDE_COLUMNS,
+                         title=f"{model} ({evaluation.model_version}): in-domain and "
+                               "out-of-domain")
         for row in evaluation.side_by_side:
             ood.add_row(*row)
         console.print(ood)
-        industries = Table(title="out-of-domain test per held-out industry")
-        for column in INDUSTRY_COLUMNS:
-            industries.add_column(column, overflow="fold")
+        industries = make_table(*INDUSTRY_COLUMNS, numbers=("items",),
+                                title="out-of-domain test per held-out industry")
         for row in evaluation.industries:
             industries.add_row(*row)
         console.print(industries)
-        table = Table(title=f"{model} ({evaluation.model_version})")
-        for column in ("measure", "this model", "yardstick"):
-            table.add_column(column)
+        table = make_table("measure", "this model", "yardstick",
+                           title=f"{model} ({evaluation.model_version})")
         for row in evaluation.rows:
             table.add_row(*row)
         console.print(table)
@@ -254,9 +252,8 @@ def train(config: ConfigOption = DEFAULT_CONFIG, tracking_uri: TrackingOption = 
         result = train_baseline(loaded, tracking_uri, err_console)
     except (ConfigError, DatasetError) as exc:
         raise fail(str(exc)) from exc
-    table = Table(title=f"{config} -> {result.model_dir} (MLflow run {result.run_id})")
-    for column in ("measure", "ours", "published"):
-        table.add_column(column)
+    table = make_table("measure", "ours", "published", numbers=("ours",),
+                       title=f"{config} -> {result.model_dir} (MLflow run {result.run_id})")
     for row in format_yardsticks(result.metrics):
         table.add_row(*row)
     console.print(table)
@@ -270,9 +267,8 @@ def _gold_table(metrics: dict, title: str) -> Table:
         value = metrics.get(key)
         return "-" if value is None else f"{value:.2f}"
 
-    table = Table(title=title)
-    for column in ("label", "dev P", "dev R", "dev F1", "test P", "test R", "test F1"):
-        table.add_column(column, justify="left" if column == "label" else "right")
+    numbers = ("dev P", "dev R", "dev F1", "test P", "test R", "test F1")
+    table = make_table("label", *numbers, numbers=numbers, title=title)
     for label in ("complaint", *THEME_KEYS, "churn_intent"):
         table.add_row(label, *(cell(f"{split}_{label}_{m}") for split in ("dev", "test")
                                for m in ("precision", "recall", "f1")))

@@ -22,6 +22,13 @@ from rich.console import Console
 from rich.table import Column, Table
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
+# The dump-reading options `radar score` and `radar import` share (nlp.dumps.ColumnMap).
+DelimiterOption = Annotated[str | None, typer.Option(
+    help="CSV delimiter, e.g. ';' or '\\t' (tab); default: sniffed among , ; tab |.")]
+TimeFormatOption = Annotated[str | None, typer.Option(
+    help="strptime format of the time column, e.g. '%d-%m-%Y %H:%M' (naive times are taken "
+         "as UTC); default: guessed (ISO 8601, Twitter's 'Tue Oct 31 22:10:47 +0000 2017', "
+         "RFC 2822, epoch seconds or milliseconds).")]
 TrackingOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                            "else sqlite:///mlflow.db in the working directory).")]

@@ -20,6 +20,8 @@ from rich.table import Column, Table
 
 from nlp.console import (
     ConfigOption,
+    DelimiterOption,
+    TimeFormatOption,
     TrackingOption,
     console,
     err_console,
@@ -122,16 +124,14 @@ def score(
                                               "with int8 weights, faster on CPU).")] = "torch",
     text_col: Annotated[str | None, typer.Option(help=ColOption.format("text", "text"))] = None,
     id_col: Annotated[str | None, typer.Option(
-        help=ColOption.format("id", "id or post_id; else row-N"))] = None,
+        help=ColOption.format("id", "id, post_id or tweet_id; else row-N"))] = None,
     brand_col: Annotated[str | None, typer.Option(help=ColOption.format("brand", "brand"))] = None,
     author_col: Annotated[str | None, typer.Option(
         help=ColOption.format("author", "author_id or author"))] = None,
     time_col: Annotated[str | None, typer.Option(
-        help=ColOption.format("time, ISO 8601 or epoch seconds", "created_at, time or date"))
-    ] = None,
-    time_format: Annotated[str | None, typer.Option(
-        help="strptime format of the time column, e.g. '%d-%m-%Y %H:%M' (naive times are "
-             "taken as UTC); default ISO 8601.")] = None,
+        help=ColOption.format("time", "created_at, time or date"))] = None,
+    time_format: TimeFormatOption = None,
+    delimiter: DelimiterOption = None,
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk (memory and resume "
                                                  "granularity).")] = 2048,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
@@ -155,9 +155,12 @@ def score(
         classifier = load_classifier(model, tracking_uri, backend=backend)
     except (ModelLoadError, NotInstalled, ValueError) as exc:
         raise fail(str(exc)) from exc
+    try:
+        columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
+                            time=time_col, time_format=time_format, delimiter=delimiter)
+    except DumpError as exc:
+        raise fail(str(exc)) from exc
     err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)
-    columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
-                        time=time_col, time_format=time_format)
     bar = Progress(TextColumn(f"scoring {dump.name}"), BarColumn(), TaskProgressColumn(),
                    TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
                    TimeRemainingColumn(), console=err_console)

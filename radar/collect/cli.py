@@ -7,13 +7,22 @@ variables only and are never printed.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Column
 
-from nlp.console import console, err_console, fail, make_table
+from nlp.console import (
+    DelimiterOption,
+    TimeFormatOption,
+    console,
+    err_console,
+    fail,
+    make_table,
+)
 from radar.collect import load_source_module, parse_since
 
 DbOption = Annotated[Path | None, typer.Option(
@@ -81,7 +90,6 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Collect posts from a source into the store, page by page; safe to stop and rerun."""
-        from rich.markup import escape
         from rich.status import Status
 
         from nlp.errors import NotInstalled
@@ -147,7 +155,8 @@ def register(app: typer.Typer) -> None:
         file: Annotated[Path, typer.Argument(help="Review dump or export to import.")],
         fmt: Annotated[str | None, typer.Option(
             "--format", help="csv, jsonl, parquet, twcs, airline-2015, complaints-2019 or "
-                             "snscrape (default: from the extension and header).")] = None,
+                             "snscrape (default: from the extension and the contents; twcs, "
+                             "airline-2015 and snscrape are recognised).")] = None,
         brand: Annotated[str | None, typer.Option(help="Brand for rows that name none.")
                          ] = None,
         source: Annotated[str | None, typer.Option(help="Source name of a generic dump's "
@@ -156,17 +165,16 @@ def register(app: typer.Typer) -> None:
                             ] = "utf-8",
         text_col: Annotated[str | None, typer.Option(help="Text column (generic dumps; "
                                                           "default text).")] = None,
-        id_col: Annotated[str | None, typer.Option(help="Id column (default id or post_id; "
-                                                        "else row-N).")] = None,
+        id_col: Annotated[str | None, typer.Option(help="Id column (default id, post_id or "
+                                                        "tweet_id; else row-N).")] = None,
         brand_col: Annotated[str | None, typer.Option(help="Brand column (default brand).")
                              ] = None,
         author_col: Annotated[str | None, typer.Option(help="Author column (default "
                                                             "author_id or author).")] = None,
         time_col: Annotated[str | None, typer.Option(help="Time column (default created_at, "
                                                           "time or date).")] = None,
-        time_format: Annotated[str | None, typer.Option(help="strptime format of the time "
-                                                             "column; default ISO 8601.")
-                               ] = None,
+        time_format: TimeFormatOption = None,
+        delimiter: DelimiterOption = None,
         db: DbOption = None,
     ) -> None:
         """Import a review dump or export into the store; bad rows are kept with reasons."""
@@ -178,9 +186,13 @@ def register(app: typer.Typer) -> None:
 
         if fmt is not None and fmt not in IMPORT_FORMATS:
             raise fail(f"--format {fmt!r}: use one of {', '.join(IMPORT_FORMATS)}")
-        columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
-                            time=time_col, time_format=time_format)
-        mapped = columns != ColumnMap() or source is not None
+        try:
+            columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
+                                time=time_col, time_format=time_format, delimiter=delimiter)
+        except DumpError as exc:
+            raise fail(str(exc)) from exc
+        # a delimiter applies to every CSV, built-in formats included
+        mapped = replace(columns, delimiter=None) != ColumnMap() or source is not None
         if mapped and fmt not in (None, "csv", "jsonl", "parquet"):
             raise fail(f"--format {fmt} has a built-in mapping; --source and the column options "
                        "apply to csv, jsonl and parquet dumps only")
@@ -212,6 +224,9 @@ def register(app: typer.Typer) -> None:
                       f"{result.rejected:,}{skipped}; "
                       f"{result.rows_in / max(result.seconds, 1e-9):,.0f} rows/s",
                       soft_wrap=True)
+        if result.hint:
+            err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(result.hint)}",
+                              soft_wrap=True)
         if result.no_brand:
             console.print(f"{result.no_brand:,} posts have no brand (give --brand, or the "
                           "report resolves @mentions through data/brands.yaml)",

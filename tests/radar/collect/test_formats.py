@@ -144,3 +144,42 @@ def test_a_semicolon_dump_imports_without_options(tmp_path, store):
                                         "is split by another delimiter, give it with "
                                         "--delimiter$"):
         import_file(path, store, columns=ColumnMap(delimiter=","))
+
+
+# --- the commands, as a newcomer runs them ------------------------------------------------
+
+
+def test_radar_import_finds_twcs_and_warns_when_another_format_is_forced(tmp_path):
+    from typer.testing import CliRunner
+
+    from radar.cli import app
+
+    path, db = tmp_path / "twcs_sample.csv", tmp_path / "radar.db"
+    brand_of = write_kaggle_twcs(path, customers=6)
+    result = CliRunner().invoke(app, ["import", str(path), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "(twcs): rows in 18 = new 12" in " ".join(result.output.split())
+    with open_store(db) as stored:
+        assert {p.post_id: p.brand for p in stored.iter_posts()} == brand_of
+    forced = CliRunner().invoke(app, ["import", str(path), "--db", str(tmp_path / "b.db"),
+                                      "--format", "csv"])
+    assert forced.exit_code == 0, forced.output
+    assert "this looks like a twcs export; try --format twcs" in " ".join(forced.output.split())
+
+
+def test_a_delimiter_option_overrides_the_sniffing_and_a_bad_one_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from radar.cli import app
+
+    path = tmp_path / "pipes.csv"
+    path.write_text("id|text|brand\n1|late again; nobody calls back|Acme\n", encoding="utf-8")
+    db = tmp_path / "radar.db"
+    ok = CliRunner().invoke(app, ["import", str(path), "--db", str(db), "--delimiter", "|"])
+    assert ok.exit_code == 0, ok.output
+    with open_store(db) as stored:
+        assert [(p.post_id, p.text, p.brand) for p in stored.iter_posts()] == [
+            ("1", "late again; nobody calls back", "Acme")]
+    bad = CliRunner().invoke(app, ["import", str(path), "--db", str(db), "--delimiter", ";;"])
+    assert bad.exit_code == 1
+    assert "delimiter ';;'" in bad.output and "Traceback" not in bad.output

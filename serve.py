@@ -10,7 +10,8 @@ The API docs (``GET /docs``, Swagger UI) load their script and styles from this 
 copies shipped in the ``fastapi-offline`` package: they work without internet. There is no
 ``/redoc``: ReDoc's bundle fetches its logo from its vendor's CDN.
 
-The monitoring dashboard (``GET /``, ``GET /brands/{brand}``) and its JSON
+The monitoring dashboard (``GET /``, ``GET /brands/{brand}``, their CSV exports
+``GET /overview.csv`` and ``GET /brands/{brand}/customers.csv``) and its JSON
 (``GET /v1/brands``, ``GET /v1/brands/{brand}/history``) only read the risk history in
 the post store (``RADAR_DB``), so they work without a model (docs/dashboard.md).
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from nlp.errors import NotInstalled
 
@@ -42,7 +44,7 @@ try:
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
     from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -60,7 +62,8 @@ from nlp.summary import BrandTally
 from nlp.taxonomy import SCHEMA
 from nlp.types import Prediction
 from radar import dashboard
-from radar.dashboard import views
+from radar.dashboard import export, views
+from radar.dashboard.daterange import FROM_PARAM, DateRange
 from radar.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
 from radar.store.history import (
     HistoryPoint,
@@ -634,6 +637,21 @@ class PageError(Exception):
         self.links, self.headers = links or [], headers
 
 
+def _page_dates(request: Request, first: Annotated[str | None, Query(alias=FROM_PARAM)] = None,
+                to: str | None = None) -> DateRange:
+    """A page's ``from``/``to`` range; a bad one is a 400 page saying what is expected."""
+    try:
+        return DateRange.parse(first, to)
+    except ValueError as exc:
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        same = views.with_query(quote(path), {"theme": request.query_params.get("theme")})
+        raise PageError(400, "Invalid date range", str(exc),
+                        [("the whole history instead", same)]) from None
+
+
+PageDates = Annotated[DateRange, Depends(_page_dates)]
+
+
 def _basic_password(authorization: str | None) -> str | None:
     """The password of an HTTP Basic ``Authorization`` header; None if there is none."""
     scheme, _, encoded = (authorization or "").partition(" ")
@@ -735,6 +753,45 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
             raise HTTPException(404, message)
         return latest[name]
 
+    def overview_points(store: PostStore | None, dates: DateRange
+                        ) -> tuple[list[HistoryPoint], str | None]:
+        """Each brand's latest point in the range, or what to say when there is none."""
+        points, message = points_or_message(store)
+        if message is None and dates.is_set:
+            histories = [brand_history(store, p.brand, SCORE_VERSION) for p in points]
+            points = views.latest_in_range(histories, dates)
+            if not points:
+                message = views.empty_range_message(dates, [p for h in histories for p in h])
+        return points, message
+
+    def brand_window(store: PostStore | None, brand: str, theme: str | None,
+                     dates: DateRange) -> tuple[str | None, list[HistoryPoint], HistoryPoint]:
+        """A brand page's checked theme, its history in the range, and the window whose
+        customers it lists (the latest in the range)."""
+        latest = resolve_brand(store, brand, page=True)
+        name = latest.brand
+        try:
+            theme = views.check_theme(theme)
+        except ValueError as exc:
+            links = [(f"{t.key} ({t.label})", views.brand_href(name, t.key, dates))
+                     for t in views.theme_choices()]
+            raise PageError(400, "Unknown theme", str(exc), links) from None
+        history = brand_history(store, name, SCORE_VERSION)
+        if not dates.is_set:
+            return theme, history, latest
+        shown = dates.select(history)
+        if not shown:
+            raise PageError(404, "No windows in range",
+                            views.empty_range_message(dates, history, name),
+                            [(f"{name} over the whole history", views.brand_href(name, theme)),
+                             ("all brands in the same range", views.overview_href(dates))])
+        return theme, shown, shown[-1]
+
+    def csv_response(text: str, filename: str) -> Response:
+        return Response(text, media_type=export.CSV_MEDIA_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store"})
+
     pages = [Depends(page_access)]
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
@@ -749,37 +806,60 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
 
     @app.get("/", response_class=HTMLResponse, dependencies=pages, include_in_schema=False)
-    def overview(request: Request) -> HTMLResponse:
+    def overview(request: Request, dates: PageDates) -> HTMLResponse:
         with read_store(page=True) as store:
-            points, message = points_or_message(store)
-        rows = views.overview_rows(points)
+            points, message = overview_points(store, dates)
+        rows = views.overview_rows(points, dates)
         last = max((p.computed_at for p in points), default=None)
-        return render(request, "overview.html", rows=rows, message=message, last_update=last)
+        return render(request, "overview.html", rows=rows, message=message, last_update=last,
+                      dates=dates, page_path="/", range_clear_href="/",
+                      csv_href=views.overview_href(dates, "/overview.csv"))
+
+    @app.get("/overview.csv", dependencies=pages, include_in_schema=False)
+    def overview_csv(dates: PageDates) -> Response:
+        with read_store(page=True) as store:
+            points, _ = overview_points(store, dates)
+        return csv_response(export.overview_csv(views.overview_rows(points, dates)),
+                            export.csv_filename("overview", *dates.params().values()))
+
+    # Before the brand page, whose {brand:path} would take "X/customers.csv" for a name.
+    @app.get("/brands/{brand:path}/customers.csv", dependencies=pages, include_in_schema=False)
+    def customers_csv(brand: str, dates: PageDates, theme: str | None = None) -> Response:
+        with read_store(page=True) as store:
+            theme, _, point = brand_window(store, brand, theme, dates)
+            rows = window_customers(store, point, settings.dashboard_min_risk, theme,
+                                    settings.dashboard_customers)
+        text = export.customers_csv(views.brand_row(point),
+                                    views.customer_views(rows, pseudonymize))
+        return csv_response(text, export.csv_filename(
+            point.brand, "customers", views.format_day(point.window_start),
+            *([theme] if theme else [])))
 
     @app.get("/brands/{brand:path}", response_class=HTMLResponse, dependencies=pages,
              include_in_schema=False)
-    def brand_page(request: Request, brand: str, theme: str | None = None) -> HTMLResponse:
+    def brand_page(request: Request, brand: str, dates: PageDates,
+                   theme: str | None = None) -> HTMLResponse:
         with read_store(page=True) as store:
-            latest = resolve_brand(store, brand, page=True)
-            name = latest.brand
-            try:
-                theme = views.check_theme(theme)
-            except ValueError as exc:
-                links = [(f"{t.key} ({t.label})", views.brand_href(name, t.key))
-                         for t in views.theme_choices()]
-                raise PageError(400, "Unknown theme", str(exc), links) from None
-            history = brand_history(store, name, SCORE_VERSION)
-            rows = window_customers(store, latest, settings.dashboard_min_risk, theme,
+            theme, history, point = brand_window(store, brand, theme, dates)
+            name = point.brand
+            rows = window_customers(store, point, settings.dashboard_min_risk, theme,
                                     settings.dashboard_customers)
-            alerts = views.alert_views(alert_payloads(store, name))
+            # In a range, the alerts of the windows shown; else every recorded one.
+            ends = {p.window_end for p in history}
+            alerts = views.alert_views(a for a in alert_payloads(store, name)
+                                       if not dates.is_set or a.window_end in ends)
         return render(
-            request, "brand.html", row=views.brand_row(latest),
+            request, "brand.html", row=views.brand_row(point, dates=dates),
             brand_path=views.brand_href(name).removeprefix("/brands/"),
             risk_figure=views.risk_figure(history), driver_figure=views.driver_figure(history),
             customers=views.customer_views(rows, pseudonymize), alerts=alerts,
             themes=views.theme_choices(), theme=theme,
             theme_label=views.driver(theme).label if theme else None,
-            min_risk=settings.dashboard_min_risk, limit=settings.dashboard_customers)
+            min_risk=settings.dashboard_min_risk, limit=settings.dashboard_customers,
+            dates=dates, page_path=views.brand_href(name),
+            range_clear_href=views.brand_href(name, theme),
+            overview_href=views.overview_href(dates),
+            csv_href=views.brand_href(name, theme, dates, "/customers.csv"))
 
     @app.get("/v1/brands", response_model=BrandsResponse, dependencies=v1, responses=ERRORS)
     def brands_json() -> BrandsResponse:

@@ -32,7 +32,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))  # tests/ is not installed; its fixtures are shared here
     from serve import ServeSettings, create_app
-    from tests.dashboard_fixtures import (
+    from tests.radar.dashboard.fixtures import (
         browser_missing,
         build_fixture_store,
         chrome,

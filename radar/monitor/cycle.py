@@ -137,19 +137,23 @@ def import_step(spec: ImportSpec, store: PostStore, log: Log) -> dict[str, int]:
 
 
 def score_step(store: PostStore, classifier: Any, batch_size: int, stop: Stop,
-               log: Log) -> int:
-    """Score the posts without a prediction from this model version, a batch per write."""
+               log: Log, brand: str | None = None,
+               progress: Callable[[int], None] | None = None) -> int:
+    """Score the posts (of ``brand``) without a prediction from this model version, a batch
+    per write; ``progress`` gets the posts scored so far after each batch."""
     version = classifier.model_version
     scored = 0
     after = None
     while not stop:
-        batch = store.unscored_batch(version, batch_size, after)
+        batch = store.unscored_batch(version, batch_size, after, brand)
         if not batch:
             break
         predictions = classifier.predict([p.text for p in batch], keys=[p.key for p in batch])
         store.save_predictions(predictions)
         scored += len(predictions)
         after = batch[-1].key
+        if progress is not None:
+            progress(scored)
     if scored:
         log(f"scored {scored} new posts with {version}")
     return scored

@@ -309,28 +309,8 @@ def mark_imported(store: PostStore, sha256: str, path: str, run_id: str, at: dat
 def iter_scored(store: PostStore, model_version: str, brand: str,
                 since: datetime | None = None, batch_size: int = 2000):
     """A brand's posts with their prediction from ``model_version`` (posts not yet scored
-    by it are left out), streamed as ``(Post, Prediction)``."""
-    from nlp.types import Post, Prediction
-
-    clauses = ["b.brand = ?", "r.model_version = ?"]
-    params: list[Any] = [brand, model_version]
-    if since is not None:
-        clauses.append("p.created_at >= ?")
-        params.append(format_time(since))
-    cursor = store.db.execute(
-        "SELECT p.source, p.post_id, p.author_id, p.created_at, p.text, p.url, "
-        "r.sentiment, r.sentiment_probs, r.complaint, r.themes, r.churn_intent "
-        "FROM posts p JOIN post_brands b ON b.source = p.source AND b.post_id = p.post_id "
-        "JOIN predictions r ON r.source = p.source AND r.post_id = p.post_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY p.source, p.post_id", params)
-    while rows := cursor.fetchmany(batch_size):
-        for row in rows:
-            post = Post(source=row[0], post_id=row[1], brand=brand, author_id=row[2],
-                        created_at=parse_stored_time(row[3]), text=row[4], url=row[5])
-            yield post, Prediction(source=row[0], post_id=row[1], sentiment=row[6],
-                                   sentiment_probs=json.loads(row[7]), complaint=row[8],
-                                   themes=json.loads(row[9]), churn_intent=row[10],
-                                   model_version=model_version)
+    by it are left out), streamed as ``(Post, Prediction)`` in key order."""
+    return store.scored_posts(model_version, brand, since, by_key=True, batch_size=batch_size)
 
 
 def stored_brands(store: PostStore) -> list[str]:

@@ -88,6 +88,8 @@ _UPSERT_POST = (
 )
 
 
+_UNSCORED = ("NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = posts.source AND "
+             "r.post_id = posts.post_id AND r.model_version = ?)")
 _HAS_BRAND = ("EXISTS (SELECT 1 FROM post_brands b WHERE b.source = posts.source AND "
               "b.post_id = posts.post_id AND b.brand = ?)")
 
@@ -213,10 +215,10 @@ class PostStore:
             clauses.append(_HAS_BRAND)
             params.append(brand)
         if since is not None:
-            clauses.append("created_at >= ?")
+            clauses.append("posts.created_at >= ?")
             params.append(format_time(since))
         if until is not None:
-            clauses.append("created_at < ?")
+            clauses.append("posts.created_at < ?")
             params.append(format_time(until))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
@@ -269,6 +271,51 @@ class PostStore:
                                  complaint=row[5], themes=json.loads(row[6]),
                                  churn_intent=row[7])
 
+    def model_versions(self) -> list[tuple[str, int]]:
+        """Each model version with predictions and how many posts it scored, the most
+        recently scoring first."""
+        rows = self.db.execute(
+            "SELECT model_version, COUNT(*) FROM predictions GROUP BY model_version "
+            "ORDER BY MAX(scored_at) DESC, model_version DESC").fetchall()
+        return [(row[0], int(row[1])) for row in rows]
+
+    def scored_posts(self, model_version: str, brand: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     by_key: bool = False, batch_size: int = 2000
+                     ) -> Iterator[tuple[Post, Prediction]]:
+        """Posts with their prediction from ``model_version`` (posts it has not scored are
+        left out), streamed oldest first (undated last) or, ``by_key``, in key order.
+
+        With ``brand``, the posts counting for it, each under that brand; without, every
+        scored post once, under the brand it was first stored with (``None`` if none).
+        ``since`` and ``until`` bound ``created_at`` (undated posts fall outside).
+        """
+        where, params = self._where(brand=brand, since=since, until=until)
+        join = "posts.source = r.source AND posts.post_id = r.post_id AND r.model_version = ?"
+        order = ("posts.source, posts.post_id" if by_key else
+                 "posts.created_at IS NULL, posts.created_at, posts.source, posts.post_id")
+        cursor = self.db.execute(
+            "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
+            "posts.created_at, posts.text, posts.url, r.sentiment, r.sentiment_probs, "
+            f"r.complaint, r.themes, r.churn_intent FROM posts JOIN predictions r ON {join}"
+            f"{where} ORDER BY {order}", (model_version, *params))
+        while rows := cursor.fetchmany(batch_size):
+            for row in rows:
+                post = Post(source=row[0], post_id=row[1], brand=brand or row[2],
+                            author_id=row[3], created_at=parse_stored_time(row[4]),
+                            text=row[5], url=row[6])
+                yield post, Prediction(source=row[0], post_id=row[1], sentiment=row[7],
+                                       sentiment_probs=json.loads(row[8]), complaint=row[9],
+                                       themes=json.loads(row[10]), churn_intent=row[11],
+                                       model_version=model_version)
+
+    def count_unscored(self, model_version: str, brand: str | None = None) -> int:
+        """How many posts (of ``brand``) have no prediction from ``model_version``."""
+        where, params = self._where(brand=brand)
+        where = f"{where} AND {_UNSCORED}" if where else f" WHERE {_UNSCORED}"
+        return int(self.db.execute(f"SELECT COUNT(*) FROM posts{where}",
+                                   (*params, model_version)).fetchone()[0])
+
     def iter_unscored(self, model_version: str, brand: str | None = None,
                       batch_size: int = 1000) -> Iterator[Post]:
         """Posts without a prediction from ``model_version``, in key order."""
@@ -290,8 +337,7 @@ class PostStore:
         if after is not None:
             clauses.append("(posts.source, posts.post_id) > (?, ?)")
             params.extend(after)
-        clauses.append("NOT EXISTS (SELECT 1 FROM predictions r WHERE r.source = posts.source "
-                       "AND r.post_id = posts.post_id AND r.model_version = ?)")
+        clauses.append(_UNSCORED)
         rows = self.db.execute(
             "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
             "posts.created_at, posts.text, posts.url, posts.parent_id, posts.lang FROM posts "

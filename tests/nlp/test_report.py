@@ -16,10 +16,12 @@ from nlp.report import (
     ReportError,
     build_report,
     customer_rows,
+    report_from_posts,
     report_records,
     write_csv,
     write_json,
 )
+from nlp.taxonomy import THEME_KEYS
 
 BOOK_YAML = """\
 brands:
@@ -129,6 +131,51 @@ def test_brands_come_from_the_column_or_a_mention_and_unknown_ones_are_kept(repo
     assert united.risk.customers == 2  # alice and carol, whose column says 'united airlines'
     assert report.unknown_brands == {"Ryanair": 1}
     assert report.model_versions == ("fake-1",)
+
+
+def test_each_brand_records_how_it_was_found(report):
+    assert report.has_book
+    assert dict(report.brand_sources) == {
+        "United": {"column": 8}, "Delta": {"column": 3}, "Southwest": {"column": 1},
+        "Ryanair": {"unknown": 1}, "Virgin America": {"mention": 1}}
+
+
+def test_without_a_book_brand_values_are_brands_as_written(tmp_path):
+    result = build_report(write_scored(tmp_path / "scored.csv"))
+    assert not result.has_book and result.brands_found["column"] == 13
+    assert result.brand_sources["Ryanair"] == {"column": 1}
+    assert sorted({w.risk.brand for w in result.windows}) == [
+        "Delta", "Ryanair", "United", "southwestair", "united airlines"]
+
+
+def test_stored_posts_report_as_their_scored_rows_do(tmp_path, book, report):
+    """report_from_posts reads (Post, Prediction) pairs as the rows of a scored file."""
+    from nlp.times import parse_time
+    from nlp.types import Post, Prediction
+
+    pairs = []
+    for r in ROWS:
+        if not 0 <= r["p_complaint"] <= 1:
+            continue  # a store holds no unreadable prediction
+        themes = {k[2:]: v for k, v in r.items()
+                  if k[2:] in THEME_KEYS and v is not None}
+        pairs.append((
+            Post(source="s", post_id=r["id"], text=r["text"], brand=r["brand"],
+                 author_id=r["author_id"], created_at=parse_time(r["created_at"], "t")),
+            Prediction(source="s", post_id=r["id"], sentiment="negative",
+                       sentiment_probs={"negative": 0.5 - r["p_positive"] / 2,
+                                        "neutral": 0.5 - r["p_positive"] / 2,
+                                        "positive": r["p_positive"]},
+                       complaint=r["p_complaint"], themes=themes,
+                       churn_intent=r["p_churn_intent"], model_version="fake-1")))
+    stored = report_from_posts(pairs, book)
+    assert report_records(stored) == report_records(report)
+    assert stored.rows_in == report.rows_in - 1 and stored.unreadable == 0
+    assert stored.brand_sources == report.brand_sources
+    assert "s:p3" in stored.posts  # ids are source:post_id, unique across sources
+    with pytest.raises(ReportError, match=r"the store \(brand X\): nothing to report on: "
+                                          "no rows"):
+        report_from_posts([], book, name="the store (brand X)")
 
 
 def test_two_windows_and_the_latest_holds_every_brand(report):

@@ -82,8 +82,32 @@ def test_report_prints_every_brand_and_writes_json_and_csv(files):
     assert [r["brand"] for r in rows] == [r["brand"] for r in records]
 
 
+def test_the_report_says_how_each_brand_was_found(files):
+    result = _report(files)
+    assert result.exit_code == 0, result.output
+    assert ("brands: United 5, Delta 3 from the data, named in the brand book; Virgin America 1 "
+            "from mentions of a brand-book handle or alias; no brand: 1 have no brand value "
+            "and mention no brand the book knows") in _flat(result.output)
+    assert "import the dump into a store" in _flat(result.output)  # where brands come from
+
+
+def test_a_brand_the_book_does_not_know_is_a_brand_not_a_warning(files):
+    with files["scored"].open("a", newline="", encoding="utf-8") as fh:
+        csv.DictWriter(fh, fieldnames=BATCH_COLUMNS, restval="").writerow(
+            {"id": "p12", "brand": "AppleSupport", "author_id": "ivy",
+             "created_at": "2015-03-12T12:00:00Z", "p_complaint": 0.9, "p_positive": 0.1,
+             "text": "my phone died", "model_version": "fake-1"})
+    result = _report(files)
+    assert result.exit_code == 0, result.output
+    output = _flat(result.output)
+    assert "AppleSupport 1 from the data (not in the brand book)" in output
+    assert "add them to --brands" not in output  # no longer flagged as unknown
+    assert "AppleSupport" in [line.split()[0] for line in result.output.splitlines()
+                              if line.split()]  # a row of the risk table
+
+
 def test_brand_lists_customers_under_pseudonyms(files):
-    result = _report(files, "--brand", "united")
+    result = _report(files, "--brand", "united airlines")  # any name the brand book knows
     assert result.exit_code == 0, result.output
     assert "United: customers at risk >= 50%" in _flat(result.output)
     assert "c_" in result.output

@@ -1,4 +1,5 @@
-"""Load test of the REST endpoint: latency and throughput with micro-batching on and off.
+"""Load test of the REST endpoint: latency and throughput per backend (torch, ONNX int8),
+with micro-batching on and off.
 
 Starts ``serve:create_app`` under uvicorn on 127.0.0.1 (a free port) once per mode,
 waits for ``/readyz``, runs two scenarios against ``POST /v1/classify`` and stops the
@@ -13,8 +14,9 @@ server again, whatever happens:
 The posts are real airline tweets (``airline-sentiment-2015`` from the dataset registry)
 or the lines of ``--texts FILE``. Run from the repository root:
 
-    .venv/bin/python bench/load_test.py            # ~70 s on 2 cores
-    .venv/bin/python bench/load_test.py --quick    # smoke run, ~15 s
+    .venv/bin/python bench/load_test.py            # the champion, torch and onnx: ~3 min
+    .venv/bin/python bench/load_test.py --model DIR --backends torch   # e.g. the baseline
+    .venv/bin/python bench/load_test.py --quick    # smoke run
 
 It prints figures; it asserts nothing. See bench/README.md.
 """
@@ -41,9 +43,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nlp.classifier import fetch_model_dir, is_mlflow_uri, remove_download
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATASET = "airline-sentiment-2015"
 MODES = {"on": "1", "off": "0"}
+BACKENDS = ("torch", "onnx")
 # Wide enough for the table when the output is a file or a pipe (rich assumes 80 there).
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -54,6 +59,7 @@ class BenchConfig:
 
     model_dir: Path
     modes: tuple[str, ...] = ("on", "off")
+    backends: tuple[str, ...] = ("torch",)
     rate: float = 50.0
     duration: float = 15.0
     concurrency: int = 16
@@ -61,7 +67,7 @@ class BenchConfig:
     warmup: int = 20
     timeout: float = 10.0
     max_requests: int = 50_000
-    startup_timeout: float = 60.0
+    startup_timeout: float = 180.0  # the first ONNX start exports the model
     seed: int = 13
 
     def __post_init__(self) -> None:
@@ -71,6 +77,13 @@ class BenchConfig:
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
             raise ValueError(f"--modes must name 'on' and/or 'off', got {','.join(self.modes)!r}")
+        if not self.backends or any(b not in BACKENDS for b in self.backends):
+            raise ValueError(f"--backends must name 'torch' and/or 'onnx', got "
+                             f"{','.join(self.backends)!r}")
+        kind = json.loads((self.model_dir / "meta.json").read_text(encoding="utf-8")).get("kind")
+        if "onnx" in self.backends and kind == "tfidf-logreg":
+            raise ValueError(f"--model {self.model_dir} is the TF-IDF baseline, which has no "
+                             "onnx backend; give --backends torch")
         for name in ("rate", "duration", "timeout", "startup_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, "
@@ -193,11 +206,17 @@ def free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
+def local_model(model: str, tracking_uri: str | None) -> Path:
+    """A folder as given, or an MLflow model downloaded once, so every server start loads
+    the same files (and the ONNX export is made once)."""
+    return fetch_model_dir(model, tracking_uri) if is_mlflow_uri(model) else Path(model)
+
+
 class Server:
     """``serve:create_app`` under uvicorn on 127.0.0.1 in its own process group."""
 
-    def __init__(self, config: BenchConfig, mode: str, log_path: Path):
-        self.config, self.mode, self.log_path = config, mode, log_path
+    def __init__(self, config: BenchConfig, mode: str, backend: str, log_path: Path):
+        self.config, self.mode, self.backend, self.log_path = config, mode, backend, log_path
         self.port = free_loopback_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen | None = None
@@ -205,7 +224,7 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "RADAR_MODEL_DIR": str(self.config.model_dir),
-               "RADAR_MICROBATCH": MODES[self.mode]}
+               "RADAR_MICROBATCH": MODES[self.mode], "RADAR_BACKEND": self.backend}
         command = [sys.executable, "-m", "uvicorn", "serve:create_app", "--factory",
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--no-access-log", "--log-level", "warning"]
@@ -304,10 +323,10 @@ async def run_closed_loop(client: httpx.AsyncClient, url: str, payloads: Payload
     return outcomes, time.perf_counter() - start
 
 
-async def run_mode(config: BenchConfig, mode: str, texts: list[str], log_dir: Path
-                   ) -> list[ScenarioResult]:
-    """Start a server in ``mode``, warm it up, run both scenarios, stop it."""
-    server = Server(config, mode, log_dir / f"server-microbatch-{mode}.log")
+async def run_mode(config: BenchConfig, mode: str, backend: str, texts: list[str],
+                   log_dir: Path) -> list[ScenarioResult]:
+    """Start a server on ``backend`` in ``mode``, warm it up, run both scenarios, stop it."""
+    server = Server(config, mode, backend, log_dir / f"server-{backend}-microbatch-{mode}.log")
     headers = {}
     if os.environ.get("RADAR_API_KEY"):
         headers["X-API-Key"] = os.environ["RADAR_API_KEY"]
@@ -331,15 +350,16 @@ async def run_mode(config: BenchConfig, mode: str, texts: list[str], log_dir: Pa
             for scenario, runner in (
                     (f"open {config.rate:g}/s", run_open_loop),
                     (f"closed x{config.concurrency}", run_closed_loop)):
-                console.print(f"  micro-batching {mode}: {scenario} for {config.duration:g} s")
+                console.print(f"  {backend}, micro-batching {mode}: {scenario} for "
+                              f"{config.duration:g} s")
                 outcomes, elapsed = await runner(client, url, payloads, config)
                 results.append(ScenarioResult.from_outcomes(
-                    mode, scenario, outcomes, elapsed, config.posts_per_request))
+                    f"{backend}, {mode}", scenario, outcomes, elapsed, config.posts_per_request))
     finally:
         server.stop()
     if any(r.errors for r in results):
         tail = server.log_tail() or "(empty: no access log; only warnings and errors are logged)"
-        console.print(f"[yellow]errors with micro-batching {mode}; server log "
+        console.print(f"[yellow]errors with {backend}, micro-batching {mode}; server log "
                       f"({server.log_path}), last lines:[/yellow]\n{tail}")
     return results
 
@@ -349,10 +369,11 @@ async def run_mode(config: BenchConfig, mode: str, texts: list[str], log_dir: Pa
 
 def render_table(results: list[ScenarioResult], title: str) -> Table:
     table = Table(title=title)
-    for name in ("batching", "scenario", "requests", "errors", "ok req/s", "posts/s",
+    for name in ("backend, batching", "scenario", "requests", "errors", "ok req/s", "posts/s",
                  "p50 ms", "p90 ms", "p99 ms", "max ms"):
         table.add_column(name, no_wrap=True,
-                         justify="left" if name in ("batching", "scenario") else "right")
+                         justify="left" if name in ("backend, batching", "scenario")
+                         else "right")
     for r in results:
         table.add_row(r.mode, r.scenario, f"{r.requests:,}", f"{r.error_rate:.1%}",
                       f"{r.ok_per_s:.1f}", f"{r.ok_per_s * r.posts_per_request:.1f}",
@@ -368,8 +389,14 @@ def print_errors(results: list[ScenarioResult]) -> None:
 
 
 def main(
-    model: Annotated[Path, typer.Option(help="Model folder the server loads.")] = Path(
-        "models/baseline"),
+    model: Annotated[str, typer.Option(
+        help="Model the server loads: a folder, or an MLflow URI (downloaded once).")
+    ] = "models:/complaint-radar@champion",
+    backends: Annotated[str, typer.Option(
+        help="Backends to run: torch,onnx (onnx: fine-tuned models only).")] = "torch,onnx",
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow tracking URI for a models:/ URI (default $MLFLOW_TRACKING_URI, else "
+             "sqlite:///mlflow.db).")] = None,
     texts: Annotated[Path | None, typer.Option(
         help="File with one post per line, instead of the airline tweets.")] = None,
     rate: Annotated[float, typer.Option(help="Open loop: requests per second.")] = 50.0,
@@ -388,11 +415,17 @@ def main(
     log_dir: Annotated[Path | None, typer.Option(
         help="Folder for the server logs (default: a new temporary folder).")] = None,
 ) -> None:
-    """Load-test POST /v1/classify with micro-batching on and off; print one table."""
+    """Load-test POST /v1/classify per backend, micro-batching on and off; print one table."""
     if quick:
         rate, duration, warmup = min(rate, 20.0), min(duration, 2.0), min(warmup, 5)
     try:
-        config = BenchConfig(model_dir=model.resolve(), modes=tuple(modes.split(",")),
+        model_dir = local_model(model, tracking_uri)
+    except Exception as exc:  # ModelLoadError, NotInstalled: the message says what to do
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        config = BenchConfig(model_dir=model_dir.resolve(), modes=tuple(modes.split(",")),
+                             backends=tuple(backends.split(",")),
                              rate=rate, duration=duration, concurrency=concurrency,
                              posts_per_request=posts_per_request, warmup=warmup,
                              timeout=timeout, max_requests=max_requests)
@@ -403,21 +436,24 @@ def main(
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="radar-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
-    console.print(f"model {config.model_dir}, texts {source}, {os.cpu_count()} CPUs, "
+    console.print(f"model {model} ({config.model_dir}), texts {source}, {os.cpu_count()} CPUs, "
                   f"load average {load_before[0]:.2f}; server logs in {log_dir}")
     # SIGTERM takes the same path as Ctrl-C, so the servers are always stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.perf_counter()
     results: list[ScenarioResult] = []
     try:
-        for mode in config.modes:
-            results += asyncio.run(run_mode(config, mode, post_texts, log_dir))
+        for backend in config.backends:
+            for mode in config.modes:
+                results += asyncio.run(run_mode(config, mode, backend, post_texts, log_dir))
     except KeyboardInterrupt:
         console.print("[red]interrupted; servers stopped[/red]")
         raise typer.Exit(130) from None
     except RuntimeError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    finally:
+        remove_download(config.model_dir)  # only a folder fetch_model_dir made
     total_s = time.perf_counter() - started
     console.print(render_table(results, f"POST /v1/classify, {source}, "
                                         f"{total_s:.0f} s in all"))

@@ -307,9 +307,16 @@ class HistoryPointResponse(BaseModel):
     trend_significant: bool | None
     drivers: dict[str, float] = Field(description="Each driver's share of the brand's risk.")
     computed_at: str = Field(description="When the monitor computed this point.")
-    trend_label: Literal["up", "down", "flat", "new"] = Field(
+    partial: bool = Field(False, description="The posts cover this window only in part.")
+    previous_partial: bool = Field(False, description="... or the window before it; the "
+                                                      "trend is then not compared.")
+    earlier: bool = Field(False, description="The brand has an earlier window.")
+    ranked: bool = Field(True, description="Enough customers to rank by share "
+                                           "(RiskConfig.min_customers_ranked).")
+    trend_label: Literal["up", "down", "flat", "new", "gap", "partial"] = Field(
         description="up/down: the change's interval excludes zero; flat: it does not; "
-                    "new: no previous window.")
+                    "new: no earlier window; gap: no customers in the window before; "
+                    "partial: this or the previous window is covered only in part.")
 
 
 class BrandsResponse(BaseModel):
@@ -685,7 +692,8 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
         context.update(base=request.scope.get("root_path", ""), asset_version=asset_version,
                        plotly_version=plotly_version, score_version=SCORE_VERSION,
                        store_path=None if status == 401 else str(settings.db_path),
-                       confidence=views.CONFIDENCE_LABEL)
+                       confidence=views.CONFIDENCE_LABEL,
+                       min_customers_ranked=views.MIN_CUSTOMERS_RANKED)
         # The pages name customers' posts: no shared cache may keep them.
         return templates.TemplateResponse(request, name, context, status_code=status,
                                           headers={"Cache-Control": "no-store",

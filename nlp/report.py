@@ -27,7 +27,15 @@ from nlp.brands import BrandBook, BrandCounter, Resolution
 from nlp.classifier.contract import score_record
 from nlp.dumps import DumpError, DumpReader, peek_columns
 from nlp.errors import RowError
-from nlp.risk import BrandWindow, Exclusions, RiskConfig, RiskPost, parse_window, score_brands
+from nlp.risk import (
+    BrandWindow,
+    Exclusions,
+    RiskConfig,
+    RiskPost,
+    parse_window,
+    rank_windows,
+    score_brands,
+)
 from nlp.taxonomy import THEME_KEYS
 from nlp.times import parse_time
 from nlp.trend import trend_label
@@ -59,6 +67,7 @@ class Report:
     exclusions: Exclusions
     model_versions: tuple[str, ...]
     posts: Mapping[str, RiskPost]
+    min_customers_ranked: int = RiskConfig.min_customers_ranked
 
     @property
     def latest_end(self) -> datetime | None:
@@ -67,10 +76,10 @@ class Report:
                    default=None)
 
     def latest(self) -> list[BrandWindow]:
-        """Each brand's result in the latest window, highest at-risk share first."""
+        """Each brand's result in the latest window: the ranked brands, highest at-risk share
+        first, then those with too few customers to rank (:func:`nlp.risk.rank_windows`)."""
         end = self.latest_end
-        rows = [w for w in self.windows if w.risk.window_end == end]
-        return sorted(rows, key=lambda w: (-w.risk.at_risk_share, w.risk.brand))
+        return rank_windows(w for w in self.windows if w.risk.window_end == end)
 
     def brand_window(self, brand: str) -> BrandWindow | None:
         """A brand's latest window (any case of its name)."""
@@ -140,7 +149,8 @@ def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
 
 def report_from_rows(rows: Iterable[Mapping[str, Any] | str], book: BrandBook | None = None,
                      config: RiskConfig = RiskConfig(), window: str = "7d",
-                     mentions_only: bool = False, name: str = "the rows") -> Report:
+                     mentions_only: bool = False, name: str = "the rows",
+                     anchor: datetime | None = None) -> Report:
     """Score every brand in every window from scored rows in the batch contract's columns
     (``id``, ``brand``, ``author_id``, ``created_at``, ``text``, ``p_*``, ``model_version``).
 
@@ -149,6 +159,8 @@ def report_from_rows(rows: Iterable[Mapping[str, Any] | str], book: BrandBook | 
     knows it and kept as written when not, else the one brand whose handle or alias its
     text mentions (:meth:`nlp.brands.BrandBook.resolve`); ``mentions_only`` ignores the
     ``brand`` value. The book's handles are brand accounts, left out of the customers.
+    ``anchor`` pins the window boundaries to ``anchor + k * window`` (as the monitor's
+    history does); without it the latest window ends at the midnight after the last post.
 
     Raises:
         ReportError: no rows, or no row with a brand (``name`` says what was read).
@@ -179,7 +191,7 @@ def report_from_rows(rows: Iterable[Mapping[str, Any] | str], book: BrandBook | 
         raise ReportError(f"{name}: nothing to report on: {reason}")
     if book is not None:
         config = replace(config, excluded_authors=config.excluded_authors | book.handles)
-    windows, exclusions = score_brands(branded, config, length)
+    windows, exclusions = score_brands(branded, config, length, anchor)
     if all(w.risk.window_start is None for w in windows):
         window = "all"  # no dated post: one window, whatever was asked
     sources: dict[str, dict[str, int]] = {}
@@ -190,12 +202,13 @@ def report_from_rows(rows: Iterable[Mapping[str, Any] | str], book: BrandBook | 
                   without_brand=len(posts) - len(branded), brands_found=dict(counter.how),
                   unknown_brands=dict(counter.unknown.most_common()), brand_sources=sources,
                   has_book=book is not None, exclusions=exclusions,
-                  model_versions=tuple(sorted(versions)), posts={p.post_id: p for p in branded})
+                  model_versions=tuple(sorted(versions)), posts={p.post_id: p for p in branded},
+                  min_customers_ranked=config.min_customers_ranked)
 
 
 def build_report(scored_path: Path, book: BrandBook | None = None,
                  config: RiskConfig = RiskConfig(), window: str = "7d",
-                 mentions_only: bool = False) -> Report:
+                 mentions_only: bool = False, anchor: datetime | None = None) -> Report:
     """Read a scored file (the output of ``radar score``) and report on it
     (:func:`report_from_rows`).
 
@@ -205,7 +218,7 @@ def build_report(scored_path: Path, book: BrandBook | None = None,
     scored_path = Path(scored_path)
     try:  # read_scored reads lazily: a bad window is named before the file is opened
         return report_from_rows(read_scored(scored_path), book, config, window, mentions_only,
-                                name=str(scored_path))
+                                name=str(scored_path), anchor=anchor)
     except DumpError as exc:
         raise ReportError(str(exc)) from exc
 
@@ -246,7 +259,11 @@ def window_record(window: BrandWindow, latest: bool) -> dict[str, Any]:
         else round(window.previous_share, 6),
         "previous_customers": window.previous_customers,
         "trend": None if r.trend is None else round(r.trend, 6),
-        "trend_label": trend_label(r.trend, window.trend_significant),
+        "trend_label": trend_label(r.trend, window.trend_significant, window.partial
+                                   or window.previous_partial, window.earlier),
+        "ranked": window.ranked,
+        "partial": window.partial,
+        "previous_partial": window.previous_partial,
         "drivers": {k: round(v, 6) for k, v in r.drivers.items()},
         "score_version": r.score_version,
     }

@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import NormalDist
 
@@ -64,6 +64,9 @@ class RiskConfig:
     max_posts_per_day: float = 50.0
     bootstrap_samples: int = 1000
     min_bootstrap_customers: int = 20
+    # Below this many customers a brand is listed apart, never ranked by its share: one
+    # customer's 68.6% (interval 10-98%) says nothing about the brand against others.
+    min_customers_ranked: int = 20
     confidence: float = 0.95
     seed: int = 0
 
@@ -90,6 +93,9 @@ class RiskConfig:
         if self.min_bootstrap_customers < 2:
             raise ValueError(f"RiskConfig.min_bootstrap_customers must be >= 2, "
                              f"got {self.min_bootstrap_customers}")
+        if self.min_customers_ranked < 1:
+            raise ValueError(f"RiskConfig.min_customers_ranked must be >= 1, "
+                             f"got {self.min_customers_ranked}")
         if not 0.5 < self.confidence < 1.0:
             raise ValueError(f"RiskConfig.confidence must be in (0.5, 1), got {self.confidence}")
         if self.max_posts_per_day <= 0:
@@ -357,6 +363,23 @@ def window_bounds(times: Sequence[datetime], window: timedelta | None,
     return bounds[::-1]
 
 
+def data_coverage(first: datetime, last: datetime) -> tuple[datetime, datetime]:
+    """The days the data covers: from the midnight (UTC) before its first post to the
+    midnight after its last (a day with any post counts as covered)."""
+    start = datetime.combine(first.date(), datetime.min.time(), first.tzinfo)
+    end = datetime.combine(last.date(), datetime.min.time(), last.tzinfo) + timedelta(days=1)
+    return start, end
+
+
+def is_partial(start: datetime | None, end: datetime | None,
+               coverage: tuple[datetime, datetime] | None) -> bool:
+    """Whether the data covers the window ``[start, end)`` only in part: it starts after the
+    window's start or ends before its end (:func:`data_coverage`)."""
+    if coverage is None or start is None or end is None:
+        return False
+    return coverage[0] > start or coverage[1] < end
+
+
 # --- brands -------------------------------------------------------------------------------
 
 
@@ -445,15 +468,31 @@ class BrandWindow:
     previous_customers: int | None = None
     trend_low: float | None = None  # the interval of the change against the previous window
     trend_high: float | None = None
+    ranked: bool = True  # at least ``min_customers_ranked`` customers: ranked by share
+    partial: bool = False  # the data covers this window only in part
+    previous_partial: bool = False  # ... or the previous one: the trend is not compared
+    earlier: bool = False  # some earlier window of the brand has customers
+
+
+def rank_windows(windows: Iterable[BrandWindow]) -> list[BrandWindow]:
+    """Ranked brands first, highest at-risk share first; then the brands with too few
+    customers to rank, most customers first (never ordered by their share)."""
+    return sorted(windows, key=lambda w: (not w.ranked,
+                                          -w.risk.at_risk_share if w.ranked else -w.risk.customers,
+                                          w.risk.brand))
 
 
 def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
-                 window: timedelta | None = timedelta(days=7), anchor: datetime | None = None
+                 window: timedelta | None = timedelta(days=7), anchor: datetime | None = None,
+                 coverage: tuple[datetime, datetime] | None = None
                  ) -> tuple[list[BrandWindow], Exclusions]:
     """Every brand's risk in every window (earliest first per brand), and what was excluded.
 
     Undated posts count only when ``window`` is None (one window over everything, which
-    is also what a file with no dated post gets).
+    is also what a file with no dated post gets). ``coverage`` is the span the data
+    covers (default: :func:`data_coverage` of the dated posts given); a window it covers
+    only in part is ``partial``, and a trend against or from a partial window is not
+    compared (no interval, not significant).
     """
     kept, excluded = select_posts(posts, config)
     dated = [p for p in kept if p.created_at is not None]
@@ -466,6 +505,11 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
         window_bounds([p.created_at for p in dated], window if dated else None, anchor))
     if not bounds:  # nothing dated: one window without dates
         bounds = [(None, None)]
+    if coverage is None and dated and window is not None:
+        times = [p.created_at for p in dated]
+        coverage = data_coverage(min(times), max(times))
+    partial = [is_partial(start, end, coverage) if window is not None else False
+               for start, end in bounds]
 
     groups: dict[tuple[str, int, str], list[RiskPost]] = {}
     starts = [b[0] for b in bounds]
@@ -483,6 +527,7 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
         post_counts[(brand, index)] = post_counts.get((brand, index), 0) + len(customer_posts)
     for brand in sorted(by_brand):
         previous: np.ndarray | None = None
+        earlier = False
         for index in range(len(bounds)):
             customers = by_brand[brand].get(index)
             if not customers:
@@ -495,9 +540,17 @@ def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),
             start = bounds[index][0]
             key = int(start.timestamp()) & 0xFFFFFFFF if start is not None else index
             rng = np.random.default_rng([config.seed, _stable_int(brand), key])
-            results.append(_brand_window(brand, bounds[index], customers, risks, previous,
-                                         post_counts[(brand, index)], config, rng))
+            scored = _brand_window(brand, bounds[index], customers, risks, previous,
+                                   post_counts[(brand, index)], config, rng)
+            was_partial = index > 0 and partial[index - 1]
+            if (partial[index] or was_partial) and previous is not None:
+                # A part-window against a whole one is no like-for-like change.
+                scored = replace(scored, trend_significant=None, trend_low=None,
+                                 trend_high=None)
+            results.append(replace(scored, partial=partial[index], previous_partial=was_partial,
+                                   earlier=earlier))
             previous = risks
+            earlier = True
     return results, Exclusions(excluded.brand_account, excluded.bot_or_news, excluded.duplicate,
                                outside)
 
@@ -529,7 +582,8 @@ def _brand_window(brand: str, bounds: tuple[datetime | None, datetime | None],
     return BrandWindow(risk, ranked, posts, interval.method, previous_share, significant,
                        None if previous is None else len(previous),
                        None if change is None else change.low,
-                       None if change is None else change.high)
+                       None if change is None else change.high,
+                       ranked=len(customers) >= config.min_customers_ranked)
 
 
 def _stable_int(text: str) -> int:

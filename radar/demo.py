@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -31,7 +32,11 @@ from training.train import ensure_baseline
 
 DEMO_DIR = Path("data/processed/demo")
 BRANDS_PATH = Path("data/brands.yaml")
-DEMO_WINDOW = "4d"  # the 8 days of tweets in two halves: the latest half, trend vs the first
+# The 8 days of tweets (Feb 17-24, 2015, UTC) in two whole halves: the latest half, trend
+# against the first. 7-day windows would leave the earlier one holding a single day (a
+# partial window, no trend). The terminal table and the dashboard's store use these same
+# windows, from the same anchor (the report's latest window end).
+DEMO_WINDOW = "4d"
 DUMP_FIELDS = ("post_id", "text", "brand", "author_id", "created_at")
 
 
@@ -112,26 +117,33 @@ def run_demo(config: BaselineConfig | FineTuneConfig, tracking_uri: str | None =
     batch = score_dump(dump_path, scored_path, classifier, resume=parts.exists())
     book = BrandBook.from_yaml(BRANDS_PATH) if BRANDS_PATH.is_file() else None
     report = build_report(scored_path, book, window=window)
-    store_path, points = store_for_dashboard(scored_path, demo_dir / "radar.db", console)
+    store_path, points = store_for_dashboard(scored_path, demo_dir / "radar.db", console,
+                                             window, report.latest_end)
     return DemoResult(batch, report, which, scored_path, store_path, points)
 
 
-def store_for_dashboard(scored_path: Path, store_path: Path, console: Console
+def store_for_dashboard(scored_path: Path, store_path: Path, console: Console,
+                        window: str = DEMO_WINDOW, anchor: datetime | None = None
                         ) -> tuple[Path, int]:
-    """Put the scored tweets into a post store with their weekly risk history and alerts,
-    as a monitoring cycle would, so the dashboard has the demo's data."""
-    from datetime import UTC, datetime
+    """Put the scored tweets into a post store with their risk history and alerts, as a
+    monitoring cycle would, so the dashboard has the demo's data.
 
-    from radar.monitor.config import MonitorConfig
+    The history's windows are ``window`` long and pinned to ``anchor`` (give the terminal
+    report's ``latest_end``), so the dashboard shows the very windows the report printed.
+    """
+    from nlp.risk import parse_window
+    from radar.monitor.config import DEFAULT_ANCHOR, MonitorConfig
     from radar.monitor.cycle import alert_step, risk_step, store_scored_dump
     from radar.store import open_store
 
     with open_store(store_path) as store:
         rows, version = store_scored_dump(store, scored_path, "airline-sentiment-2015")
-        config = MonitorConfig()
+        config = MonitorConfig(window=parse_window(window) or timedelta(days=7),
+                               anchor=anchor or DEFAULT_ANCHOR)
         now = datetime.now(UTC)
         windows = risk_step(store, config, version, now)
         alerts, _ = alert_step(store, config, windows, now, lambda message: None)
-    console.print(f"dashboard data: {rows:,} posts, {len(windows)} weekly risk points, "
+    console.print(f"dashboard data: {rows:,} posts, {len(windows)} risk points ({window} "
+                  "windows, as in the table), "
                   f"{alerts} alerts -> {store_path}", soft_wrap=True)
     return store_path, len(windows)

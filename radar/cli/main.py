@@ -334,7 +334,8 @@ def _trend_arrow(label: str) -> str:
 
 
 def _risk_table(report: Report, title: str) -> Table:
-    """The latest window's brands: share, interval, expected, trend and top drivers."""
+    """The latest window's brands: share, interval, expected, trend and top drivers; the
+    brands with too few customers to rank listed apart, after the ranked ones."""
     from nlp.risk import RiskConfig
 
     config = RiskConfig()
@@ -343,26 +344,42 @@ def _risk_table(report: Report, title: str) -> Table:
     end = latest[0].risk.window_end if latest else None
     window = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start
               else "undated posts, one window")
+    if latest and latest[0].partial:
+        window += ", partial: the posts cover it only in part"
     version = latest[0].risk.score_version if latest else ""
+    minimum = report.min_customers_ranked
     caption = (f"window {window} ({report.window}); at-risk share = mean customer risk, "
-               f"{version}; trend vs the previous window: ▲/▼ beyond the noise, ≈ within it; "
+               f"{version}; ranked by share from {minimum} customers, fewer are listed apart; "
+               f"trend vs the previous window: ▲/▼ beyond the noise, ≈ within it, partial: "
+               f"the data covers this or the previous window only in part (not compared), "
+               f"gap: no customers in the previous window; "
                f"* fewer than {config.min_bootstrap_customers} customers before")
     numbers = ("customers", "at risk", f"{config.confidence:.0%} CI", "expected", "trend")
     table = make_table("brand", *numbers, "top drivers (share of risk)", numbers=numbers,
                        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
                        collapse_padding=True)
-    for w in latest:
-        r = w.risk
-        trend = _trend_arrow(trend_label(r.trend, w.trend_significant)) + (
-            f" {r.trend:+.1%}" if r.trend is not None else "")
-        if (w.previous_customers is not None
-                and w.previous_customers < config.min_bootstrap_customers):
-            trend += "*"
-        drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
-        interval = f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–")
-        table.add_row(escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
-                      f"{r.expected_at_risk:,.0f}", trend, drivers)
+    for i, w in enumerate(latest):
+        if not w.ranked and (i == 0 or latest[i - 1].ranked):
+            table.add_section()
+            table.add_row(f"[dim]too few customers to rank (< {minimum}):[/dim]")
+        table.add_row(*_risk_cells(w, config.min_bootstrap_customers))
     return table
+
+
+def _risk_cells(w, min_before: int) -> list[str]:
+    """One brand-window as the risk table's cells."""
+    r = w.risk
+    label = trend_label(r.trend, w.trend_significant, w.partial or w.previous_partial,
+                        w.earlier)
+    trend = _trend_arrow(label) + (f" {r.trend:+.1%}" if r.trend is not None
+                                   and label in ("up", "down", "flat") else "")
+    if (label in ("up", "down", "flat") and w.previous_customers is not None
+            and w.previous_customers < min_before):
+        trend += "*"
+    drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
+    interval = f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–")
+    return [escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
+            f"{r.expected_at_risk:,.0f}", trend, drivers]
 
 
 def _accounting(report: Report) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS
+from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS, RiskConfig
 from nlp.taxonomy import THEMES
 from nlp.text import normalize_text
 from nlp.trend import TREND_ARROWS, trend_label
@@ -32,7 +32,11 @@ CONFIDENCE_LABEL = "95% CI"  # risk.v1 computes its intervals at RiskConfig.conf
 MONITOR_COMMAND = "radar monitor --config <config.yaml> --once"
 
 TREND_WORDS = {"up": "rise beyond the noise", "down": "fall beyond the noise",
-               "flat": "change within the noise", "new": "no previous window to compare"}
+               "flat": "change within the noise", "new": "no earlier window to compare",
+               "gap": "no customers in the window before, so no change to compare",
+               "partial": "the posts cover this window or the one before only in part, so "
+                          "the change is not compared"}
+MIN_CUSTOMERS_RANKED = RiskConfig.min_customers_ranked  # below it a brand is listed apart
 DRIVER_LABELS = {
     CHURN_DRIVER: "churn intent", "waiting": "waiting", "ivr_menu": "phone menus and bots",
     "not_known": "doesn't know me", "unresolved": "unresolved",
@@ -126,11 +130,17 @@ def overview_href(dates: DateRange | None = None, path: str = "/") -> str:
 # --- trends and drivers -------------------------------------------------------------------------
 
 
+def point_trend(point: HistoryPoint) -> str:
+    """The point's trend label (:func:`nlp.trend.trend_label`), partial windows included."""
+    return trend_label(point.trend, point.trend_significant,
+                       point.partial or point.previous_partial, point.earlier)
+
+
 def trend_title(point: HistoryPoint) -> str:
     """The change and its interval in words (the arrow's tooltip)."""
-    label = trend_label(point.trend, point.trend_significant)
-    if label == "new" or point.trend is None:
-        return TREND_WORDS["new"]
+    label = point_trend(point)
+    if label in ("new", "gap", "partial") or point.trend is None:
+        return TREND_WORDS[label]
     interval = ""
     if point.trend_low is not None and point.trend_high is not None:
         interval = (f" ({CONFIDENCE_LABEL} {points_change(point.trend_low)} to "
@@ -191,7 +201,7 @@ class BrandRow:
     ci_low: float
     ci_high: float
     ci_method: str
-    trend: str  # up, down, flat, new
+    trend: str  # up, down, flat, new, gap, partial
     arrow: str
     trend_change: float | None
     trend_title: str
@@ -204,11 +214,13 @@ class BrandRow:
     computed_at: datetime
     model_version: str
     score_version: str
+    ranked: bool = True  # enough customers to rank by share (MIN_CUSTOMERS_RANKED)
+    partial: bool = False  # the posts cover the window only in part
 
 
 def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS,
               dates: DateRange | None = None) -> BrandRow:
-    label = trend_label(point.trend, point.trend_significant)
+    label = point_trend(point)
     return BrandRow(
         brand=point.brand, href=brand_href(point.brand, dates=dates),
         at_risk_share=point.at_risk_share,
@@ -218,14 +230,20 @@ def brand_row(point: HistoryPoint, top: int = TOP_DRIVERS,
         posts=point.posts, expected_at_risk=point.expected_at_risk,
         window_start=point.window_start, window_end=point.window_end,
         computed_at=point.computed_at, model_version=point.model_version,
-        score_version=point.score_version)
+        score_version=point.score_version, ranked=point.customers >= MIN_CUSTOMERS_RANKED,
+        partial=point.partial)
 
 
 def overview_rows(points: Iterable[HistoryPoint],
                   dates: DateRange | None = None) -> list[BrandRow]:
-    """Each brand's latest point, highest at-risk share first (ties by name); the rows link
-    to brand pages over the same ``dates``."""
-    ordered = sorted(points, key=lambda p: (-p.at_risk_share, p.brand))
+    """Each brand's latest point: the ranked brands, highest at-risk share first (ties by
+    name), then those with fewer than ``MIN_CUSTOMERS_RANKED`` customers, most customers
+    first, never ranked by share; the rows link to brand pages over the same ``dates``."""
+    def key(p: HistoryPoint) -> tuple:
+        ranked = p.customers >= MIN_CUSTOMERS_RANKED
+        return (not ranked, -p.at_risk_share if ranked else -p.customers, p.brand)
+
+    ordered = sorted(points, key=key)
     return [brand_row(p, dates=dates) for p in ordered]
 
 
@@ -272,6 +290,23 @@ def model_changes(history: Sequence[HistoryPoint]) -> list[int]:
             if history[i].model_version != history[i - 1].model_version]
 
 
+def with_gaps(history: Sequence[HistoryPoint]) -> list[HistoryPoint | None]:
+    """The points, with None where windows without customers lie between two of them (the
+    charts draw a gap there, not a line across)."""
+    out: list[HistoryPoint | None] = []
+    for before, point in zip([None, *history], history, strict=False):
+        if before is not None and point.window_start > before.window_end:
+            out.append(None)
+        out.append(point)
+    return out
+
+
+def _gap_x(history: Sequence[HistoryPoint | None]) -> list[str]:
+    """x values where a None stands for a gap: its x is the end of the window before."""
+    return [_x(p) if p is not None else history[i - 1].window_end.strftime("%Y-%m-%d %H:%M")
+            for i, p in enumerate(history)]
+
+
 def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
     """At-risk share over time with its confidence band, posts per window as bars beside
     it, and a marker where the model changed.
@@ -285,18 +320,26 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
     x = [_x(p) for p in history]
     shares = [p.at_risk_share for p in history]
     posts = [p.posts for p in history]
+    gapped = with_gaps(history)
+    gx = _gap_x(gapped)
+
+    def line(value) -> list:
+        return [None if p is None else value(p) for p in gapped]
+
     data: list[dict[str, Any]] = [
-        {"type": "scatter", "x": x, "y": [p.ci_low for p in history], "yaxis": "y2",
+        {"type": "scatter", "x": gx, "y": line(lambda p: p.ci_low), "yaxis": "y2",
          "mode": "lines", "line": {"width": 0, "color": BAND_COLOR}, "hoverinfo": "skip",
-         "showlegend": False, "name": "interval low"},
-        {"type": "scatter", "x": x, "y": [p.ci_high for p in history], "yaxis": "y2",
+         "showlegend": False, "name": "interval low", "connectgaps": False},
+        {"type": "scatter", "x": gx, "y": line(lambda p: p.ci_high), "yaxis": "y2",
          "mode": "lines", "line": {"width": 0, "color": BAND_COLOR}, "fill": "tonexty",
-         "fillcolor": BAND_COLOR, "hoverinfo": "skip", "name": CONFIDENCE_LABEL},
-        {"type": "scatter", "x": x, "y": shares, "yaxis": "y2", "mode": "lines+markers",
+         "fillcolor": BAND_COLOR, "hoverinfo": "skip", "name": CONFIDENCE_LABEL,
+         "connectgaps": False},
+        {"type": "scatter", "x": gx, "y": line(lambda p: p.at_risk_share), "yaxis": "y2",
+         "mode": "lines+markers", "connectgaps": False,
          "name": "at-risk share", "line": {"color": SHARE_COLOR, "width": 2.5},
          "marker": {"size": 7},
-         "customdata": [[p.ci_low, p.ci_high, p.customers, p.model_version, _window_text(p)]
-                        for p in history],
+         "customdata": line(lambda p: [p.ci_low, p.ci_high, p.customers, p.model_version,
+                                       _window_text(p)]),
          "hovertemplate": ("%{customdata[4]}<br>at risk %{y:.1%} "
                            f"({CONFIDENCE_LABEL} " "%{customdata[0]:.1%} – %{customdata[1]:.1%})"
                            "<br>%{customdata[2]} customers, model %{customdata[3]}"
@@ -344,7 +387,8 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
 def driver_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
     """Each driver's part of the at-risk share over time, stacked: its share of the brand's
     risk times the at-risk share, so the stack's top is the at-risk share itself."""
-    x = [_x(p) for p in history]
+    gapped = with_gaps(history)
+    x = _gap_x(gapped)
     totals: dict[str, float] = {}
     for p in history:
         for key, share in p.drivers.items():
@@ -355,7 +399,9 @@ def driver_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
         label = driver(key).label
         data.append({"type": "scatter", "x": x, "mode": "lines", "stackgroup": "drivers",
                      "name": label, "line": {"width": 0.5},
-                     "y": [p.drivers.get(key, 0.0) * p.at_risk_share for p in history],
+                     "connectgaps": False,
+                     "y": [None if p is None else p.drivers.get(key, 0.0) * p.at_risk_share
+                           for p in gapped],
                      "hovertemplate": f"{label}: " "%{y:.1%}<extra></extra>"})
     layout = {
         "height": 340, "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
@@ -437,7 +483,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 def point_record(point: HistoryPoint) -> dict[str, Any]:
     """A history point for JSON: ``HistoryPoint.to_dict`` plus its trend label."""
-    return {**point.to_dict(), "trend_label": trend_label(point.trend, point.trend_significant)}
+    return {**point.to_dict(), "trend_label": point_trend(point),
+            "ranked": point.customers >= MIN_CUSTOMERS_RANKED}
 
 
 def customer_record(view: CustomerView) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nlp.risk import BrandWindow
+from nlp.risk import BrandWindow, data_coverage, is_partial
 from radar.store import PostStore, format_time, parse_stored_time
 
 KEY_SEPARATOR = "\t"  # between source and post_id in a stored post key
@@ -63,6 +63,10 @@ class HistoryPoint:
     trend_significant: bool | None
     drivers: Mapping[str, float]
     computed_at: datetime
+    # Read, not stored: from the store's posts when the history is read (nlp.risk.is_partial).
+    partial: bool = False  # the posts cover this window only in part
+    previous_partial: bool = False  # ... or the window before it (the trend is not compared)
+    earlier: bool = False  # the brand has an earlier point
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (times as ISO 8601 UTC)."""
@@ -80,14 +84,32 @@ _POINT_COLUMNS = ("brand", "window_start", "window_end", "score_version", "model
                   "drivers", "computed_at")
 
 
-def _point(row: tuple) -> HistoryPoint:
+def _point(row: tuple, coverage: tuple[datetime, datetime] | None = None,
+           earlier: bool = False) -> HistoryPoint:
     values = dict(zip(_POINT_COLUMNS, row, strict=True))
     for name in ("window_start", "window_end", "computed_at"):
         values[name] = parse_stored_time(values[name])
     values["drivers"] = json.loads(values["drivers"])
     flag = values["trend_significant"]
     values["trend_significant"] = None if flag is None else bool(flag)
-    return HistoryPoint(**values)
+    start, end = values["window_start"], values["window_end"]
+    return HistoryPoint(**values, partial=is_partial(start, end, coverage),
+                        previous_partial=is_partial(start - (end - start), start, coverage),
+                        earlier=earlier)
+
+
+def post_coverage(store: PostStore, until: datetime | None = None
+                  ) -> tuple[datetime, datetime] | None:
+    """The days the store's dated posts cover (any brand, up to ``until``), as
+    :func:`nlp.risk.data_coverage`; None without a dated post. A window outside it is
+    partial: collection began after its start, or it is still running."""
+    bound, params = ("", ()) if until is None else (" AND created_at <= ?",
+                                                     (format_time(until),))
+    row = store.db.execute("SELECT MIN(created_at), MAX(created_at) FROM posts WHERE "
+                           f"created_at IS NOT NULL{bound}", params).fetchone()
+    if not row or not row[0]:
+        return None
+    return data_coverage(parse_stored_time(row[0]), parse_stored_time(row[1]))
 
 
 def save_brand_windows(store: PostStore, windows: Iterable[BrandWindow], model_version: str,
@@ -127,17 +149,21 @@ def brand_history(store: PostStore, brand: str, score_version: str) -> list[Hist
     rows = store.db.execute(
         f"SELECT {', '.join(_POINT_COLUMNS)} FROM risk_history WHERE brand = ? AND "
         "score_version = ? ORDER BY window_start", (brand, score_version)).fetchall()
-    return [_point(row) for row in rows]
+    coverage = post_coverage(store)
+    return [_point(row, coverage, i > 0) for i, row in enumerate(rows)]
 
 
 def latest_points(store: PostStore, score_version: str) -> list[HistoryPoint]:
     """Each brand's latest window."""
     rows = store.db.execute(
-        f"SELECT {', '.join('h.' + c for c in _POINT_COLUMNS)} FROM risk_history h "
+        f"SELECT {', '.join('h.' + c for c in _POINT_COLUMNS)}, EXISTS (SELECT 1 FROM "
+        "risk_history e WHERE e.brand = h.brand AND e.score_version = h.score_version AND "
+        "e.window_end <= h.window_start) FROM risk_history h "
         "WHERE h.score_version = ? AND h.window_end = (SELECT MAX(l.window_end) FROM "
         "risk_history l WHERE l.brand = h.brand AND l.score_version = h.score_version) "
         "ORDER BY h.brand", (score_version,)).fetchall()
-    return [_point(row) for row in rows]
+    coverage = post_coverage(store)
+    return [_point(row[:-1], coverage, bool(row[-1])) for row in rows]
 
 
 @dataclass(frozen=True)

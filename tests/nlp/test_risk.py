@@ -29,11 +29,13 @@ from nlp.risk import (
     customer_risk,
     is_bot_or_news,
     parse_window,
+    rank_windows,
     score_brands,
     select_posts,
     window_bounds,
 )
 from nlp.taxonomy import THEME_KEYS
+from nlp.trend import trend_label
 from nlp.types import BrandRisk, CustomerRisk, Prediction
 
 PROPS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
@@ -79,6 +81,9 @@ def risk_posts(draw, min_size=1, max_size=25, prefix="p", **kwargs) -> list[Risk
     """A list of random posts with unique post ids."""
     n = draw(st.integers(min_size, max_size))
     return [draw(risk_post(f"{prefix}{i}", **kwargs)) for i in range(n)]
+
+# Data over every window: no window is partial (the trend tests compare whole windows).
+EVERYTHING = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 def post(post_id="p", *, brand="Delta", author="alice", at=T0, p_complaint=0.0,
@@ -489,7 +494,7 @@ def test_window_bounds_are_consecutive_and_cover_every_time(moments, window):
 def test_posts_go_to_their_window_and_trend_starts_in_the_second():
     early = post("e", author="a", at=datetime(2015, 2, 10, 12, tzinfo=UTC), p_complaint=0.9)
     late = post("l", author="b", at=datetime(2015, 2, 20, 12, tzinfo=UTC), churn=0.9)
-    results, excluded = score_brands([late, early], CFG, timedelta(days=7))
+    results, excluded = score_brands([late, early], CFG, timedelta(days=7), coverage=EVERYTHING)
     assert [bw.risk.window_end for bw in results] == [datetime(2015, 2, 14, tzinfo=UTC),
                                                       datetime(2015, 2, 21, tzinfo=UTC)]
     first, second = results
@@ -540,9 +545,10 @@ def test_undated_posts_count_only_in_one_window_over_all():
     assert bw.risk.customers == 1
 
 
-def _window_of_customers(levels, day, prefix):
-    return [post(f"{prefix}{i}", author=f"{prefix}{i}", at=day + timedelta(minutes=i),
-                 churn=level / 0.9) for i, level in enumerate(levels)]
+def _window_of_customers(levels, day, prefix, brand=None):
+    return [replace(post(f"{prefix}{i}", author=f"{prefix}{i}", at=day + timedelta(minutes=i),
+                         churn=level / 0.9), **({"brand": brand} if brand else {}))
+            for i, level in enumerate(levels)]
 
 
 def test_big_change_is_significant_identical_distribution_is_not():
@@ -552,12 +558,12 @@ def test_big_change_is_significant_identical_distribution_is_not():
     before_day, after_day = datetime(2015, 2, 10, tzinfo=UTC), datetime(2015, 2, 17, tzinfo=UTC)
     results, _ = score_brands(_window_of_customers(low, before_day, "a")
                               + _window_of_customers(high, after_day, "b"),
-                              CFG, timedelta(days=7))
+                              CFG, timedelta(days=7), coverage=EVERYTHING)
     assert results[-1].trend_significant is True
     assert results[-1].risk.trend == pytest.approx(0.5, abs=0.05)
     results, _ = score_brands(_window_of_customers(high, before_day, "a")
                               + _window_of_customers(high, after_day, "b"),
-                              CFG, timedelta(days=7))
+                              CFG, timedelta(days=7), coverage=EVERYTHING)
     assert results[-1].trend_significant is False
     assert results[-1].risk.trend == pytest.approx(0.0, abs=1e-9)
 
@@ -567,12 +573,38 @@ def test_small_windows_use_the_normal_interval_for_the_trend():
     same = [0.3, 0.5]
     results, _ = score_brands(_window_of_customers(same, before_day, "a")
                               + _window_of_customers(same, after_day, "b"),
-                              CFG, timedelta(days=7))
+                              CFG, timedelta(days=7), coverage=EVERYTHING)
     assert results[-1].trend_significant is False
     results, _ = score_brands(_window_of_customers([0.01] * 10, before_day, "a")
                               + _window_of_customers([0.85] * 10, after_day, "b"),
-                              CFG, timedelta(days=7))
+                              CFG, timedelta(days=7), coverage=EVERYTHING)
     assert results[-1].trend_significant is True
+
+
+def test_a_partial_window_is_marked_and_its_trend_is_not_compared():
+    before_day, after_day = datetime(2015, 2, 10, tzinfo=UTC), datetime(2015, 2, 17, tzinfo=UTC)
+    posts = (_window_of_customers([0.01] * 30, before_day, "a")
+             + _window_of_customers([0.85] * 30, after_day, "b"))
+    # The data starts on Feb 10, the first window on Feb 8 (it ends at Feb 18's midnight).
+    first, second = score_brands(posts, CFG, timedelta(days=7))[0]
+    assert first.partial and not second.partial and second.previous_partial
+    assert second.trend_significant is None and second.trend_low is None
+    assert trend_label(second.risk.trend, second.trend_significant, True, second.earlier) \
+        == "partial"
+    # the figures themselves are risk.v1's, whole window or not
+    whole = score_brands(posts, CFG, timedelta(days=7), coverage=EVERYTHING)[0][1]
+    assert second.risk == whole.risk and whole.trend_significant is True
+
+
+def test_a_brand_below_the_ranking_minimum_is_listed_after_the_ranked_ones():
+    day = datetime(2015, 2, 17, tzinfo=UTC)
+    posts = (_window_of_customers([0.9], day, "a", brand="Tiny")
+             + _window_of_customers([0.2] * 25, day, "b", brand="Big"))
+    windows, _ = score_brands(posts, CFG, timedelta(days=7))
+    ordered = rank_windows(windows)
+    assert [(w.risk.brand, w.ranked) for w in ordered] == [("Big", True), ("Tiny", False)]
+    with pytest.raises(ValueError, match="min_customers_ranked"):
+        RiskConfig(min_customers_ranked=0)
 
 
 # --- config, determinism, drivers ----------------------------------------------------------

@@ -23,4 +23,12 @@ def test_trend_label(trend, significant, label):
 
 
 def test_every_label_has_its_arrow():
-    assert TREND_ARROWS == {"up": "▲", "down": "▼", "flat": "≈", "new": "new"}
+    assert TREND_ARROWS == {"up": "▲", "down": "▼", "flat": "≈", "new": "new", "gap": "gap",
+                            "partial": "partial"}
+
+
+def test_new_only_without_an_earlier_window_and_partial_is_never_compared():
+    assert trend_label(None, None, earlier=False) == "new"
+    assert trend_label(None, None, earlier=True) == "gap"  # earlier windows, none right before
+    assert trend_label(0.05, None, partial=True, earlier=True) == "partial"
+    assert trend_label(0.05, None, partial=True, earlier=False) == "new"

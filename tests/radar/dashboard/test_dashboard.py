@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -587,9 +588,10 @@ def test_brands_json_is_the_latest_point_per_brand_with_trend_label(client, fixt
     assert body["score_version"] == SCORE_VERSION and body["message"] is None
     assert [b["brand"] for b in body["brands"]] == list(fixture.brands_by_share)
     for record in body["brands"]:
-        assert set(record) == POINT_FIELDS | {"trend_label"}
+        assert set(record) == POINT_FIELDS | {"trend_label", "ranked"}
         assert record == {**latest(store, record["brand"]).to_dict(),
-                          "trend_label": fixture.trends[record["brand"]]}
+                          "trend_label": fixture.trends[record["brand"]],
+                          "ranked": record["customers"] >= views.MIN_CUSTOMERS_RANKED}
 
 
 def test_brand_history_json_has_every_point_and_pseudonymised_customers(client, fixture, store):
@@ -871,7 +873,12 @@ def test_trend_labels_and_arrows():
     new = _point(trend=None, trend_low=None, trend_high=None, trend_significant=None,
                  previous_share=None)
     assert (views.brand_row(new).arrow, views.trend_title(new)) == (
-        "new", "no previous window to compare")
+        "new", "no earlier window to compare")
+    gap = replace(new, earlier=True)
+    assert (views.brand_row(gap).trend, views.trend_title(gap)) == (
+        "gap", "no customers in the window before, so no change to compare")
+    partial = replace(new, earlier=True, previous_partial=True)
+    assert views.brand_row(partial).trend == "partial"
 
 
 def test_overview_rows_order_ties_by_name_and_keep_three_drivers():

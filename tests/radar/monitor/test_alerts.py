@@ -99,7 +99,9 @@ def store_weeks(store, weeks: dict[int, list[tuple[list[Post], list[RiskPost], l
             risk_posts += group_risk
             complaints.setdefault(week, []).extend(drawn)
             authors += [p.author_id for p in group_posts]
-    windows, _ = score_brands(risk_posts, RiskConfig(), window=WEEK, anchor=ANCHOR)
+    # The synthetic weeks are whole (as a store collecting all along would have them).
+    windows, _ = score_brands(risk_posts, RiskConfig(), window=WEEK, anchor=ANCHOR,
+                              coverage=(ANCHOR - 52 * WEEK, ANCHOR + 52 * WEEK))
     store.save_posts(posts)
     save_brand_windows(store, windows, MODEL, ANCHOR + timedelta(hours=1))
     return Synthetic({BRAND: brand_history(store, BRAND, SCORE_VERSION)}, complaints, authors)

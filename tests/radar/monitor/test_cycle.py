@@ -312,7 +312,8 @@ def _weeks_dump(path: Path, week_start: datetime, customers: int, complaining: f
     rows = ["id,text,author_id,created_at"]
     for i in range(customers):
         text = "on hold for two hours again" if i < customers * complaining else "all good"
-        when = (week_start + timedelta(days=1, hours=i % 48)).isoformat()
+        # Spread over the whole week: a week the posts cover only in part is not compared.
+        when = (week_start + timedelta(hours=i * 167 // customers)).isoformat()
         rows.append(f'{prefix}{i},"{text}",cust{i},{when}')
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 

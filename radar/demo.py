@@ -139,7 +139,8 @@ def store_for_dashboard(scored_path: Path, store_path: Path, console: Console,
     with open_store(store_path) as store:
         rows, version = store_scored_dump(store, scored_path, "airline-sentiment-2015")
         config = MonitorConfig(window=parse_window(window) or timedelta(days=7),
-                               anchor=anchor or DEFAULT_ANCHOR)
+                               anchor=anchor or DEFAULT_ANCHOR,
+                               brand_book=BRANDS_PATH if BRANDS_PATH.is_file() else None)
         now = datetime.now(UTC)
         windows = risk_step(store, config, version, now)
         alerts, _ = alert_step(store, config, windows, now, lambda message: None)

@@ -39,6 +39,9 @@ from nlp.risk import parse_window
 DEFAULT_ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weekly windows run Mon-Mon
 
 
+DEFAULT_BRAND_BOOK = Path("data/brands.yaml")
+
+
 class MonitorConfigError(ValueError):
     """The monitor config is wrong; the message names the file, the entry and the fix."""
 
@@ -104,6 +107,9 @@ class MonitorConfig:
     alert_rules: Mapping[str, Any] = field(default_factory=dict)
     channels: Mapping[str, Any] = field(default_factory=dict)
     score_batch: int = 256
+    # The brands' own accounts (their posts never count as a customer's), as in `radar report`;
+    # default data/brands.yaml when it exists.
+    brand_book: Path | None = None
 
     def __post_init__(self) -> None:
         if self.history_windows < 2:
@@ -113,6 +119,18 @@ class MonitorConfig:
             raise MonitorConfigError(f"score_batch must be >= 1, got {self.score_batch}")
         if self.backend not in ("torch", "onnx"):
             raise MonitorConfigError(f"backend must be torch or onnx, got {self.backend!r}")
+
+    def excluded_authors(self) -> frozenset[str]:
+        """The brand book's handles: the brands' own posts and replies are not customers'."""
+        from nlp.brands import BrandBook
+
+        path = self.brand_book or DEFAULT_BRAND_BOOK
+        if self.brand_book is None and not path.is_file():
+            return frozenset()
+        try:
+            return frozenset(BrandBook.from_yaml(path).handles)
+        except (OSError, ValueError) as exc:
+            raise MonitorConfigError(f"brand_book {path}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         return {"brands": list(self.brands), "store": str(self.store) if self.store else None,
@@ -139,7 +157,7 @@ def load_monitor_config(path: Path) -> MonitorConfig:
 def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
                              where: str = "config") -> MonitorConfig:
     _only(raw, {"store", "model", "backend", "window", "anchor", "history_windows", "interval",
-                "brands", "alerts", "score_batch"}, where)
+                "brands", "alerts", "score_batch", "brand_book"}, where)
     brands = raw.get("brands") or {}
     if not isinstance(brands, dict) or not brands:
         raise MonitorConfigError(f"{where}: 'brands' must map each brand name to its "
@@ -186,7 +204,8 @@ def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
             interval=_interval(raw.get("interval", "1h"), f"{where}: interval"),
             alert_rules=dict(alerts.get("rules") or {}),
             channels=dict(alerts.get("channels") or {}),
-            score_batch=int(raw.get("score_batch", 256)))
+            score_batch=int(raw.get("score_batch", 256)),
+            brand_book=(base_dir / raw["brand_book"]) if raw.get("brand_book") else None)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, MonitorConfigError):
             raise

@@ -176,6 +176,7 @@ def risk_step(store: PostStore, config: MonitorConfig, model_version: str,
     # What the store covers (any brand): a window it covers in part is marked partial and
     # its trend is not compared, the same rule as `radar report` (nlp.risk.is_partial).
     coverage = post_coverage(store, until=now)
+    risk_config = RiskConfig(excluded_authors=config.excluded_authors())
     windows = []
     for brand in brands:
         # A post dated in the future (a wrong clock) must not move the history's end.
@@ -191,7 +192,7 @@ def risk_step(store: PostStore, config: MonitorConfig, model_version: str,
                  for post, prediction in iter_scored(store, model_version, brand, horizon)
                  if post.created_at is not None and post.created_at < end]
         if posts:
-            scored, _ = score_brands(posts, RiskConfig(), config.window, config.anchor,
+            scored, _ = score_brands(posts, risk_config, config.window, config.anchor,
                                      coverage)
             windows.extend(w for w in scored if w.risk.window_start is not None
                            and w.risk.window_start >= horizon + config.window)

@@ -18,7 +18,8 @@ from radar.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 CHAMPION = "models:/complaint-radar@champion"
-BRANDS = ("United", "US Airways", "American", "Southwest", "Delta", "Virgin America")
+BRANDS = ("United", "US Airways", "American", "Southwest", "JetBlue", "Virgin America",
+          "Delta")
 runner = CliRunner()
 pytestmark = pytest.mark.slow
 
@@ -111,3 +112,41 @@ def test_the_champion_is_the_one_version_in_the_store(demo_runs):
     versions = client.search_model_versions("name='complaint-radar'")
     assert [str(v.version) for v in versions] == ["1"]
     assert str(client.get_model_version_by_alias("complaint-radar", "champion").version) == "1"
+
+
+def terminal_rows(output: str) -> dict[str, tuple[int, str, str]]:
+    """{brand: (customers, at risk, interval)} from the demo's risk table."""
+    table = output[output.index("ex-customers at risk per brand"):]
+    rows = {}
+    for line in table.splitlines():
+        for brand in BRANDS:
+            match = re.match(rf"\s*{re.escape(brand)}\s+([\d,]+)\s+([\d.]+%)\s+"
+                             r"([\d.]+–[\d.]+%)", line)
+            if match:
+                rows[brand] = (int(match[1].replace(",", "")), match[2], match[3])
+    return rows
+
+
+def test_the_terminal_table_and_the_dashboard_show_the_same_figures(demo_runs):
+    """Issue [J]: the demo's risk table and its dashboard's overview, for the same windows."""
+    from nlp.risk import SCORE_VERSION
+    from radar.dashboard.views import overview_rows, percent
+    from radar.store import open_store
+    from radar.store.history import latest_points
+
+    terminal = terminal_rows(demo_runs["first"].output)
+    assert set(terminal) == set(BRANDS)
+    with open_store(demo_runs["root"] / "first" / "radar.db") as store:
+        dashboard = {row.brand: row for row in overview_rows(latest_points(store,
+                                                                          SCORE_VERSION))}
+    assert set(dashboard) == set(terminal)
+    ends = {row.window_end for row in dashboard.values()}
+    assert len(ends) == 1  # one window for every brand, as in the terminal table
+    for brand, (customers, share, interval) in terminal.items():
+        row = dashboard[brand]
+        assert row.customers == customers, brand
+        assert percent(row.at_risk_share) == share, brand
+        low, high = interval.rstrip("%").split("–")
+        assert (f"{row.ci_low:.1%}".rstrip("%"), f"{row.ci_high:.1%}") == (low, f"{high}%"), brand
+    assert not dashboard["Delta"].ranked and dashboard["United"].ranked  # 2 posts: apart
+

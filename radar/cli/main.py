@@ -91,8 +91,8 @@ def demo(
                   soft_wrap=True)
     if result.store_path is not None:
         console.print(f"dashboard: start it with `.venv/bin/radar serve --db {result.store_path}`"
-                      ", then open http://127.0.0.1:8000/ (weekly risk per brand, the posts "
-                      "behind it, alerts)", soft_wrap=True)
+                      ", then open http://127.0.0.1:8000/ (risk per brand in the table's "
+                      "windows, the posts behind it, alerts)", soft_wrap=True)
 
 
 def _brand_table(summaries, title: str) -> Table:

@@ -462,3 +462,39 @@ def test_the_example_config_loads_and_names_its_missing_secret(monkeypatch):
     assert config.brands == ("AcmeTelco",)
     assert [c.source for c in config.collect] == ["mastodon", "hackernews"]
     assert config.imports[0].source == "acme-reviews"
+
+
+def test_the_history_leaves_out_the_brand_books_accounts(tmp_path):
+    """The monitor counts customers as `radar report` does: a brand's own replies are not."""
+    from nlp.taxonomy import THEME_KEYS
+    from nlp.types import Post, Prediction
+    from radar.monitor.config import MonitorConfig
+    from radar.monitor.cycle import risk_step
+    from radar.store import open_store
+
+    book = tmp_path / "brands.yaml"
+    book.write_text("brands:\n  Acme:\n    handles: [AcmeCares]\n", encoding="utf-8")
+    when = datetime(2024, 1, 3, 12, tzinfo=UTC)
+    authors = ["ann", "bob", "AcmeCares", "acmecares"]  # handles match in any case
+    posts = [Post(source="s", post_id=f"p{i}", text="my bill doubled", brand="Acme",
+                  author_id=a, created_at=when) for i, a in enumerate(authors)]
+    predictions = [Prediction(source="s", post_id=p.post_id, sentiment="negative",
+                              sentiment_probs={"negative": 1.0, "neutral": 0.0,
+                                               "positive": 0.0},
+                              complaint=0.9, themes=dict.fromkeys(THEME_KEYS, 0.0),
+                              churn_intent=0.5, model_version="m1") for p in posts]
+    with open_store(tmp_path / "radar.db") as store:
+        store.save_posts(posts)
+        store.save_predictions(predictions)
+        now = datetime(2024, 1, 20, tzinfo=UTC)
+        with_book = risk_step(store, MonitorConfig(brands=("Acme",), brand_book=book), "m1",
+                              now)
+        missing = tmp_path / "none.yaml"
+        without = risk_step(store, MonitorConfig(brands=("Acme",), brand_book=None), "m1",
+                            now)
+    window = next(w for w in with_book if w.risk.customers)
+    assert window.risk.customers == 2  # ann and bob; the brand's account twice left out
+    # the default book (data/brands.yaml) knows no AcmeCares: the account is one more customer
+    assert max(w.risk.customers for w in without) == 3
+    with pytest.raises(MonitorConfigError, match="brand_book"):
+        MonitorConfig(brands=("Acme",), brand_book=missing).excluded_authors()

@@ -56,6 +56,7 @@ from nlp.classifier import Classifier, ModelLoadError, load_classifier
 from nlp.classifier.contract import Thresholds, score_record, thresholds_for
 from nlp.classifier.loading import BACKENDS, choose_default_model
 from nlp.classifier.microbatch import MicroBatcher, QueueFullError
+from nlp.glossary import FIELDS, HEADLINE, TOP_REASONS
 from nlp.report import Pseudonymizer
 from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
 from nlp.summary import BrandTally
@@ -230,22 +231,21 @@ class BrandSummaryResponse(BaseModel):
     posts: int
     negative_share: float
     complaint_share: float
-    top_reasons: dict[str, float]
+    top_reasons: dict[str, float] = Field(description=TOP_REASONS)
 
 
 class BrandRiskResponse(BaseModel):
     brand: str
     window_start: str | None = Field(description="None when no post has a created_at.")
     window_end: str | None
-    customers: int = Field(description="Distinct authors; a post without author is one customer.")
+    customers: int = Field(description=FIELDS["customers"])
     posts: int
-    at_risk_share: float = Field(description="Mean customer risk (risk.v1, docs/risk.md).")
+    at_risk_share: float = Field(description=FIELDS["at_risk_share"])
     ci_low: float
     ci_high: float
-    ci_method: str = Field(description="'bootstrap' over customers, or 'wilson' below 20 "
-                                       "customers.")
-    expected_at_risk: float
-    drivers: dict[str, float] = Field(description="Each driver's share of the brand's risk.")
+    ci_method: str = Field(description=FIELDS["ci_method"])
+    expected_at_risk: float = Field(description=FIELDS["expected_at_risk"])
+    drivers: dict[str, float] = Field(description=FIELDS["drivers"])
 
 
 class ExcludedResponse(BaseModel):
@@ -259,6 +259,7 @@ class RiskResponse(BaseModel):
     kind: Literal["risk"] = Field(
         "risk", description="'risk': the ex-customer-at-risk score over the request's posts, "
                             "one window spanning them.")
+    measure: str = Field(HEADLINE, description="What at_risk_share is.")
     score_version: str
     model_version: str
     brands: list[BrandRiskResponse] = Field(description="Highest at-risk share first.")
@@ -294,18 +295,18 @@ class HistoryPointResponse(BaseModel):
     model_version: str = Field(description="The model that scored this window's posts.")
     customers: int
     posts: int
-    at_risk_share: float = Field(description="Mean customer risk (docs/risk.md).")
+    at_risk_share: float = Field(description=FIELDS["at_risk_share"])
     ci_low: float
     ci_high: float
-    ci_method: str
-    expected_at_risk: float
+    ci_method: str = Field(description=FIELDS["ci_method"])
+    expected_at_risk: float = Field(description=FIELDS["expected_at_risk"])
     previous_share: float | None
     trend: float | None = Field(description="Change of at-risk share against the previous "
                                             "window; None: no previous window.")
     trend_low: float | None = Field(description="The change's 95% interval.")
     trend_high: float | None
     trend_significant: bool | None
-    drivers: dict[str, float] = Field(description="Each driver's share of the brand's risk.")
+    drivers: dict[str, float] = Field(description=FIELDS["drivers"])
     computed_at: str = Field(description="When the monitor computed this point.")
     partial: bool = Field(False, description="The posts cover this window only in part.")
     previous_partial: bool = Field(False, description="... or the window before it; the "
@@ -320,6 +321,7 @@ class HistoryPointResponse(BaseModel):
 
 
 class BrandsResponse(BaseModel):
+    measure: str = Field(HEADLINE, description="What at_risk_share is.")
     score_version: str
     message: str | None = Field(
         None, description="Why there are no brands: no store yet, or no history in it.")
@@ -693,7 +695,8 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
                        plotly_version=plotly_version, score_version=SCORE_VERSION,
                        store_path=None if status == 401 else str(settings.db_path),
                        confidence=views.CONFIDENCE_LABEL,
-                       min_customers_ranked=views.MIN_CUSTOMERS_RANKED)
+                       min_customers_ranked=views.MIN_CUSTOMERS_RANKED, headline=HEADLINE,
+                       fields=FIELDS, top_reasons_help=TOP_REASONS)
         # The pages name customers' posts: no shared cache may keep them.
         return templates.TemplateResponse(request, name, context, status_code=status,
                                           headers={"Cache-Control": "no-store",

@@ -27,7 +27,9 @@ from nlp.brands import BrandBook, BrandCounter, Resolution
 from nlp.classifier.contract import score_record
 from nlp.dumps import DumpError, DumpReader, peek_columns
 from nlp.errors import RowError
+from nlp.glossary import FIELDS, HEADLINE
 from nlp.risk import (
+    SCORE_VERSION,
     BrandWindow,
     Exclusions,
     RiskConfig,
@@ -277,9 +279,18 @@ def report_records(report: Report) -> list[dict[str, Any]]:
                             key=lambda w: (w.risk.brand, _iso(w.risk.window_start) or ""))]
 
 
-def write_json(records: list[dict[str, Any]], path: Path) -> None:
-    """The records as a JSON list, written under a temporary name and renamed."""
-    _write_atomically(path, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+def report_document(report: Report, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``--json`` file: what the headline figure is, the one-line meaning of each field,
+    the settings behind the windows, then the brand-window ``records``."""
+    return {"measure": HEADLINE, "score_version": SCORE_VERSION,
+            "model_versions": list(report.model_versions), "window": report.window,
+            "min_customers_ranked": report.min_customers_ranked, "fields": dict(FIELDS),
+            "windows": records}
+
+
+def write_json(document: dict[str, Any] | list[dict[str, Any]], path: Path) -> None:
+    """The document as JSON, written under a temporary name and renamed."""
+    _write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_csv(records: list[dict[str, Any]], path: Path) -> None:

@@ -474,12 +474,17 @@ class BrandWindow:
     earlier: bool = False  # some earlier window of the brand has customers
 
 
+def ranking_key(brand: str, share: float, customers: int, ranked: bool) -> tuple:
+    """The one order of brands in every table: ranked brands first, highest at-risk share
+    first; then the brands with too few customers to rank, most customers first (never
+    ordered by their share); ties by name."""
+    return (not ranked, -share if ranked else -customers, brand)
+
+
 def rank_windows(windows: Iterable[BrandWindow]) -> list[BrandWindow]:
-    """Ranked brands first, highest at-risk share first; then the brands with too few
-    customers to rank, most customers first (never ordered by their share)."""
-    return sorted(windows, key=lambda w: (not w.ranked,
-                                          -w.risk.at_risk_share if w.ranked else -w.risk.customers,
-                                          w.risk.brand))
+    """The windows in :func:`ranking_key` order."""
+    return sorted(windows, key=lambda w: ranking_key(w.risk.brand, w.risk.at_risk_share,
+                                                     w.risk.customers, w.ranked))
 
 
 def score_brands(posts: Iterable[RiskPost], config: RiskConfig = RiskConfig(),

@@ -333,9 +333,11 @@ MIN_THEME_SUPPORT = 20  # as training.evaluate_model
 
 
 def heldout_lines(metrics: dict[str, float]) -> list[str]:
-    """The model's held-out figures as recorded when it was trained, in-domain and out."""
+    """The model's held-out figures as recorded when it was trained: out of domain first
+    (industries it never trained on: what a new brand can expect), then in domain."""
     lines = []
-    for split, name in (("test", "in-domain gold test"), ("ood_test", "out-of-domain test")):
+    for split, name in (("ood_test", "out-of-domain test (industries never trained on)"),
+                        ("test", "in-domain gold test")):
         if f"{split}_complaint_macro_f1" not in metrics:
             continue
         lines.append(

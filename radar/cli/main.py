@@ -30,6 +30,7 @@ from nlp.console import (
     quiet_third_party,
 )
 from nlp.errors import NotInstalled
+from nlp.glossary import DRIVERS, HEADLINE, HEADLINE_SHORT, TOP_REASONS
 from nlp.trend import TREND_ARROWS, trend_label
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def demo(
     batch, versions = result.batch, ", ".join(result.report.model_versions)
     console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "
                                                 f"tweets, model {versions}"))
-    console.print(_risk_table(result.report, "airline-sentiment-2015: ex-customers at risk per "
+    console.print(_risk_table(result.report, f"airline-sentiment-2015: {HEADLINE}, per "
                                              f"brand (model {versions})"))
     _print_report_notes(result.report)
     console.print(f"scored tweets: {result.scored_path}; explore them with `radar report "
@@ -98,9 +99,9 @@ def demo(
 def _brand_table(summaries, title: str) -> Table:
     table = make_table("brand", "posts", "negative", "complaints", "top reasons",
                        numbers=("posts", "negative", "complaints"), title=title,
-                       caption="complaint: p at or above the model's threshold; reasons: share "
-                               "of the brand's complaints naming the theme (themes the model "
-                               "predicts)")
+                       caption="negative: share of posts the model reads as negative; "
+                               "complaints: share with p(complaint) at or above the model's "
+                               f"threshold; top reasons: {TOP_REASONS}")
     for s in summaries:
         reasons = ", ".join(f"{key} {share:.0%}" for key, share in s.top_reasons) or "-"
         table.add_row(s.brand, f"{s.posts:,}", f"{s.negative_share:.1%}",
@@ -342,21 +343,29 @@ def _risk_table(report: Report, title: str) -> Table:
     latest = report.latest()
     start = latest[0].risk.window_start if latest else None
     end = latest[0].risk.window_end if latest else None
-    window = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start
-              else "undated posts, one window")
+    window = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC ({report.window})" if start
+              else f"undated posts, one window ({report.window})")
     if latest and latest[0].partial:
         window += ", partial: the posts cover it only in part"
     version = latest[0].risk.score_version if latest else ""
     minimum = report.min_customers_ranked
-    caption = (f"window {window} ({report.window}); at-risk share = mean customer risk, "
-               f"{version}; ranked by share from {minimum} customers, fewer are listed apart; "
-               f"trend vs the previous window: ▲/▼ beyond the noise, ≈ within it, partial: "
-               f"the data covers this or the previous window only in part (not compared), "
-               f"gap: no customers in the previous window; "
-               f"* fewer than {config.min_bootstrap_customers} customers before")
-    numbers = ("customers", "at risk", f"{config.confidence:.0%} CI", "expected", "trend")
+    caption = "\n".join((
+        f"window {window}; ranked by share from {minimum} customers, fewer "
+        f"are listed apart",
+        f"{HEADLINE_SHORT}: the {HEADLINE}, i.e. the mean of each customer's risk of leaving "
+        f"({version}, docs/risk.md); customers: distinct authors",
+        f"{config.confidence:.0%} CI: bootstrap over customers (Wilson below "
+        f"{config.min_bootstrap_customers}); expected: customers at risk = share × customers",
+        "trend vs the previous window: ▲/▼ beyond the noise, ≈ within it, partial: the data "
+        "covers this or the previous window only in part (not compared), gap: no customers "
+        f"in the previous window; * fewer than {config.min_bootstrap_customers} customers "
+        "before",
+        f"top drivers: {DRIVERS}"))
+    numbers = ("customers", HEADLINE_SHORT.replace(" ", "\n", 1), f"{config.confidence:.0%} CI",
+               "expected", "trend")
     table = make_table("brand", *numbers, "top drivers (share of risk)", numbers=numbers,
-                       title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
+                       title=title, caption=caption, caption_justify="left", box=box.SIMPLE_HEAD,
+                       pad_edge=False,
                        collapse_padding=True)
     for i, w in enumerate(latest):
         if not w.ranked and (i == 0 or latest[i - 1].ranked):
@@ -447,8 +456,9 @@ def report(
         show_default=False)] = None,
     db: DbOption = None,
     window: Annotated[str, typer.Option(help="Window length: 7d, 36h, 2w, or 'all'.")] = "7d",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write every brand-window "
-                                                                 "as a JSON list here.")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write every brand-window here as JSON, with what each field means.")
+    ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the same as CSV.")] = None,
     brands: Annotated[Path | None, typer.Option(help="Brand book YAML (default: "
                                                      "data/brands.yaml when it exists).")] = None,
@@ -474,7 +484,14 @@ def report(
     """Ex-customers at risk per brand, with intervals, trend and drivers (score risk.v1), from
     a scored file or from the scored posts of a store (--db)."""
     from nlp.brands import BrandBook, BrandBookError
-    from nlp.report import ReportError, build_report, report_records, write_csv, write_json
+    from nlp.report import (
+        ReportError,
+        build_report,
+        report_document,
+        report_records,
+        write_csv,
+        write_json,
+    )
 
     _one_input(scored, db, "a SCORED file")
     if scored is not None:
@@ -503,7 +520,7 @@ def report(
         raise fail(escape(str(exc))) from exc
     versions = ", ".join(result.model_versions) or "unknown"
     name = (scored or db).name
-    console.print(_risk_table(result, f"{escape(name)}: ex-customers at risk per brand "
+    console.print(_risk_table(result, f"{escape(name)}: {HEADLINE}, per brand "
                                       f"(model {versions})"))
     _print_report_notes(result)
     if scored is not None and result.without_brand:
@@ -513,7 +530,7 @@ def report(
                       "report --db DB`", soft_wrap=True)
     records = report_records(result)
     if json_out:
-        write_json(records, json_out)
+        write_json(report_document(result, records), json_out)
         console.print(f"json: {json_out} ({len(records)} brand-windows)", soft_wrap=True)
     if csv_out:
         write_csv(records, csv_out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS, RiskConfig
+from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS, RiskConfig, ranking_key
 from nlp.taxonomy import THEMES
 from nlp.text import normalize_text
 from nlp.trend import TREND_ARROWS, trend_label
@@ -239,11 +239,8 @@ def overview_rows(points: Iterable[HistoryPoint],
     """Each brand's latest point: the ranked brands, highest at-risk share first (ties by
     name), then those with fewer than ``MIN_CUSTOMERS_RANKED`` customers, most customers
     first, never ranked by share; the rows link to brand pages over the same ``dates``."""
-    def key(p: HistoryPoint) -> tuple:
-        ranked = p.customers >= MIN_CUSTOMERS_RANKED
-        return (not ranked, -p.at_risk_share if ranked else -p.customers, p.brand)
-
-    ordered = sorted(points, key=key)
+    ordered = sorted(points, key=lambda p: ranking_key(p.brand, p.at_risk_share, p.customers,
+                                                       p.customers >= MIN_CUSTOMERS_RANKED))
     return [brand_row(p, dates=dates) for p in ordered]
 
 
@@ -336,11 +333,11 @@ def risk_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
          "connectgaps": False},
         {"type": "scatter", "x": gx, "y": line(lambda p: p.at_risk_share), "yaxis": "y2",
          "mode": "lines+markers", "connectgaps": False,
-         "name": "at-risk share", "line": {"color": SHARE_COLOR, "width": 2.5},
+         "name": "share at risk", "line": {"color": SHARE_COLOR, "width": 2.5},
          "marker": {"size": 7},
          "customdata": line(lambda p: [p.ci_low, p.ci_high, p.customers, p.model_version,
                                        _window_text(p)]),
-         "hovertemplate": ("%{customdata[4]}<br>at risk %{y:.1%} "
+         "hovertemplate": ("%{customdata[4]}<br>share at risk %{y:.1%} "
                            f"({CONFIDENCE_LABEL} " "%{customdata[0]:.1%} – %{customdata[1]:.1%})"
                            "<br>%{customdata[2]} customers, model %{customdata[3]}"
                            "<extra></extra>")},

@@ -136,8 +136,9 @@ class Alert:
 
     @property
     def summary(self) -> str:
-        """'at-risk share up 6.2 pts (week ending 2026-11-30)'."""
-        what = "at-risk share" if self.kind == RISK_RISE else f"'{self.theme}' share of risk"
+        """'share of customers at risk up 6.2 pts (week ending 2026-11-30)'."""
+        what = ("share of customers at risk" if self.kind == RISK_RISE
+                else f"'{self.theme}' share of risk")
         return f"{what} up {abs(self.change) * 100:.1f} pts ({self.period})"
 
     @property
@@ -154,7 +155,8 @@ class Alert:
         return text
 
     def _facts(self) -> list[tuple[str, str]]:
-        what = "At-risk share" if self.kind == RISK_RISE else f"Share of risk from '{self.theme}'"
+        what = ("Share of customers at risk" if self.kind == RISK_RISE
+                else f"Share of risk from '{self.theme}'")
         return [
             ("Brand", self.brand),
             ("Change", f"{self.change_text()}, {what.lower()} {self.previous_share:.1%} -> "

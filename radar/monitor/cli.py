@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Collect, import, score new posts, update the risk history and send alerts."""
         from nlp.classifier import load_classifier
-        from nlp.risk import SCORE_VERSION
+        from nlp.glossary import HEADLINE, HEADLINE_SHORT, field_help
+        from nlp.risk import SCORE_VERSION, RiskConfig, ranking_key
         from nlp.trend import TREND_ARROWS, trend_label
         from radar.monitor.config import MonitorConfigError, load_monitor_config
         from radar.monitor.cycle import CycleResult, run_monitor
@@ -67,14 +68,29 @@ def register(app: typer.Typer) -> None:
                 points = latest_points(store, SCORE_VERSION)
         except StoreError as exc:
             raise fail(str(exc)) from exc
-        numbers = ("window", "customers", "at risk", "95% CI", "trend")
+        minimum = RiskConfig().min_customers_ranked
+        numbers = ("window", "customers", HEADLINE_SHORT, "95% CI", "trend")
         table = make_table("brand", *numbers, "model", numbers=numbers,
-                           title="latest window per brand")
-        for p in sorted(points, key=lambda p: -p.at_risk_share):
-            trend = TREND_ARROWS[trend_label(p.trend, p.trend_significant)]
-            table.add_row(p.brand, f"{p.window_start:%Y-%m-%d} – {p.window_end:%Y-%m-%d}",
+                           title=f"latest window per brand: {HEADLINE}",
+                           caption=f"{HEADLINE_SHORT}: {field_help('at_risk_share')}; ranked "
+                                   f"by share from {minimum} customers, fewer are listed "
+                                   f"apart; trend: {field_help('trend_label')}")
+        ranked = [p.customers >= minimum for p in points]
+        order = sorted(zip(points, ranked, strict=True),
+                       key=lambda pr: ranking_key(pr[0].brand, pr[0].at_risk_share,
+                                                  pr[0].customers, pr[1]))
+        for i, (p, is_ranked) in enumerate(order):
+            if not is_ranked and (i == 0 or order[i - 1][1]):
+                table.add_section()
+                table.add_row(f"[dim]too few customers to rank (< {minimum}):[/dim]")
+            label = trend_label(p.trend, p.trend_significant, p.partial or p.previous_partial,
+                                p.earlier)
+            window = f"{p.window_start:%Y-%m-%d} – {p.window_end:%Y-%m-%d}"
+            table.add_row(escape(p.brand), window + (" partial" if p.partial else ""),
                           f"{p.customers:,}", f"{p.at_risk_share:.1%}",
-                          f"{p.ci_low:.1%}–{p.ci_high:.1%}", trend, p.model_version)
+                          f"{p.ci_low:.1%}–{p.ci_high:.1%}", TREND_ARROWS[label] + (
+                              f" {p.trend:+.1%}" if label in ("up", "down", "flat") else ""),
+                          escape(p.model_version))
         console.print(table)
         if results and results[-1].errors:
             raise typer.Exit(code=1)

@@ -21,7 +21,12 @@ from nlp.taxonomy import SCHEMA
 from tests.conftest import copy_sqlite, copy_tracking_store
 from training import datasets as registry
 from training.tracking import list_model_versions, register_model
-from training.train_transformer import ensure_transformer, folder_sha256, training_rows
+from training.train_transformer import (
+    ensure_transformer,
+    folder_sha256,
+    heldout_lines,
+    training_rows,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "complaint-radar"
@@ -353,3 +358,17 @@ def test_the_behaviour_suite_runs_against_the_tiny_transformer(trained):
     assert report.suites["mft"].cases == len(MFT_CASES)
     assert set(report.groups) == set(MFT_GROUPS)
     assert all(report.group_pass_rate(g) is not None for g in MFT_GROUPS)
+
+
+def test_heldout_lines_put_the_out_of_domain_figures_first():
+    metrics = {}
+    for split, base in (("test", 0.8), ("ood_test", 0.4)):
+        metrics.update({f"{split}_complaint_macro_f1": base, f"{split}_themes_macro_f1": base,
+                        f"{split}_themes_macro_supported_f1": base,
+                        f"{split}_themes_macro_supported_themes": 9,
+                        f"{split}_churn_intent_f1": base, f"{split}_sentiment_macro_f1": base})
+    ood, in_domain = heldout_lines(metrics)
+    assert ood.startswith("out-of-domain test") and "complaint macro-F1 0.400" in ood
+    assert in_domain.startswith("in-domain gold test") and "churn F1 0.800" in in_domain
+    del metrics["ood_test_complaint_macro_f1"]
+    assert [line.split(":")[0] for line in heldout_lines(metrics)] == ["in-domain gold test"]

@@ -63,7 +63,11 @@ def register(app: typer.Typer) -> None:
         scores = ("dev score", "gold test themes F1", "gold test churn F1", "train s")
         table = make_table("version", "aliases", "created", "run", *scores,
                            numbers=("version", "created", *scores),
-                           title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}")
+                           title=f"complaint-radar in {resolve_tracking_uri(tracking_uri)}",
+                           caption="dev score: the mean of sentiment macro-F1, complaint AP, "
+                                   "theme mean AP and churn-intent AP on the dev split (what "
+                                   "picks the epoch and the champion); gold test: F1 on the "
+                                   "held-out gold test items; train s: training seconds")
         for v in versions:
             m = v["metrics"]
             created = datetime.fromtimestamp(v["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")

@@ -59,7 +59,7 @@ def test_demo_ends_with_the_risk_table(mirror_dir, tmp_path, monkeypatch):
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = _flat(result.output)
-    risk_table = out[out.index("ex-customers at risk per brand"):]
+    risk_table = out[out.index("expected share of customers at risk, per brand"):]
     for brand in ("United", "US Airways", "American", "Southwest", "Delta", "Virgin America"):
         assert brand in risk_table
     assert "risk.v1" in risk_table and "rows 14,485 = counted" in risk_table

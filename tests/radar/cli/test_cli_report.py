@@ -73,8 +73,14 @@ def test_report_prints_every_brand_and_writes_json_and_csv(files):
                                     "+ duplicates 1 + outside the windows (undated) 0 "
                                     "+ no brand 1 + unreadable 1")
     assert "row 10: column 'p_complaint' holds 'abc', not a number" in _flat(result.output)
-    records = json.loads(out_json.read_text(encoding="utf-8"))
+    document = json.loads(out_json.read_text(encoding="utf-8"))
+    # The file says what its headline figure is and what every field of a record means.
+    assert document["measure"] == "expected share of customers at risk"
+    assert (document["window"], document["score_version"]) == ("7d", "risk.v1")
+    records = document["windows"]
     assert isinstance(records, list) and all(isinstance(r, dict) for r in records)
+    assert set(records[0]) <= set(document["fields"]) | {"brand", "window_start", "window_end",
+                                                         "latest"}
     assert {r["brand"] for r in records} == set(BRANDS)
     with out_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -98,7 +98,7 @@ def test_import_score_and_report_every_brand_of_a_twcs_export(twcs_db, model_dir
     assert ("brands: AppleSupport 20, AmazonHelp 20, SpotifyCares 20 from the data (not in "
             "the brand book)") in output
     assert "no brand:" not in output and "not in the brand book]" not in output
-    records = json.loads(out_json.read_text(encoding="utf-8"))
+    records = json.loads(out_json.read_text(encoding="utf-8"))["windows"]
     assert sorted(r["brand"] for r in records) == sorted(BRANDS)
     for record in records:
         assert (record["customers"], record["posts"], record["latest"]) == (10, 20, True)
@@ -135,7 +135,7 @@ def test_the_default_window_is_the_file_paths(twcs_db, model_dir, tmp_path):
     _score(twcs_db, model_dir)
     out_json = tmp_path / "risk.json"
     _report(twcs_db, "--json", str(out_json))  # --window 7d: one window, ending at midnight
-    records = json.loads(out_json.read_text(encoding="utf-8"))
+    records = json.loads(out_json.read_text(encoding="utf-8"))["windows"]
     assert {(r["window_start"], r["window_end"]) for r in records} == {
         ("2017-10-25T00:00:00Z", "2017-11-01T00:00:00Z")}
 
@@ -152,7 +152,7 @@ def test_brand_reads_only_that_brands_posts_and_lists_its_customers(twcs_db, mod
     out_json = tmp_path / "risk.json"
     output = _report(twcs_db, "--window", "all", "--brand", "AmazonHelp", "--min-risk", "0",
                      "--json", str(out_json))
-    assert [r["brand"] for r in json.loads(out_json.read_text())] == ["AmazonHelp"]
+    assert [r["brand"] for r in json.loads(out_json.read_text())["windows"]] == ["AmazonHelp"]
     assert "rows 20 = counted 20" in output
     assert "AmazonHelp: customers at risk >= 0%" in output and "10 customers" in output
     assert "no posts of brand 'Amazon'; its brands: AmazonHelp, AppleSupport, SpotifyCares" in \
@@ -166,7 +166,7 @@ def test_since_and_until_bound_the_posts_read(twcs_db, model_dir, tmp_path):
     output = _report(twcs_db, "--window", "all", "--since", "2017-10-31T22:20:00Z",
                      "--until", "2017-10-31T22:30:00", "--json", str(out_json))
     assert "rows 20 = counted 20" in output
-    assert sum(r["customers"] for r in json.loads(out_json.read_text())) == 15
+    assert sum(r["customers"] for r in json.loads(out_json.read_text())["windows"]) == 15
     assert "nothing to report on: no rows" in _fails(
         "report", "--db", str(twcs_db), "--since", "2018-01-01")
     assert "--until 'soon': expected an ISO 8601 date" in _fails(

@@ -183,6 +183,27 @@ def test_overview_names_the_last_update(client, store):
     assert f"Last update {views.format_utc(last)}" in client.get("/").text
 
 
+def test_every_column_fact_and_chip_says_what_it_counts(client):
+    """The headline figure is named for what it is, and every header, fact and chip has a
+    one-line tooltip; a title left off a new column fails here."""
+    overview = client.get("/").text
+    assert "Expected share of customers at risk, by brand" in overview
+    tags = Tags(overview)
+    headers = [a for a in tags.having("th") if a.get("colspan") is None]
+    assert len(headers) == 9 and all((a.get("title") or "").strip() for a in headers)
+    assert all(a.get("title") for a in tags.having("span", "chip"))
+    share_header = next(a for a in headers if "share of customers at risk" in a["title"])
+    assert "mean of each customer's risk" in share_header["title"]
+
+    page = client.get("/brands/AcmeTelco").text
+    assert "expected share of customers at risk" in page
+    tags = Tags(page)
+    assert all((a.get("title") or "").strip() for a in tags.having("dt"))
+    assert all(a.get("title") for a in tags.having("span", "chip"))
+    assert all(a.get("title") for a in tags.having("span", "risk"))
+    assert client.get("/v1/brands").json()["measure"] == "expected share of customers at risk"
+
+
 # --- the brand page ------------------------------------------------------------------------------
 
 
@@ -761,8 +782,9 @@ def test_missing_store_is_said_clearly_and_not_created(tmp_path):
         assert brand.status_code == 404 and shown in brand.text
         for response in (page, brand):
             assert_only_local_assets(response.text)
-        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
-                                              "message": message, "brands": []}
+        assert c.get("/v1/brands").json() == {
+            "measure": "expected share of customers at risk", "score_version": SCORE_VERSION,
+            "message": message, "brands": []}
         history = c.get("/v1/brands/AcmeTelco/history")
         assert history.status_code == 404 and history.json()["detail"] == message
     assert not list(tmp_path.glob("never.db*"))
@@ -776,8 +798,9 @@ def test_empty_store_says_there_is_no_history_yet(tmp_path):
         page = c.get("/")
         assert page.status_code == 200
         assert f"the store at {db_path} holds no risk history (risk.v1) yet" in page.text
-        assert c.get("/v1/brands").json() == {"score_version": SCORE_VERSION,
-                                              "message": message, "brands": []}
+        assert c.get("/v1/brands").json() == {
+            "measure": "expected share of customers at risk", "score_version": SCORE_VERSION,
+            "message": message, "brands": []}
         brand = c.get("/brands/AcmeTelco")
         assert brand.status_code == 404 and "holds no risk history" in brand.text
 

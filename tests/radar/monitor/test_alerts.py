@@ -438,7 +438,8 @@ def test_payload_is_json_ready_and_complete():
     assert payload["previous_window_end"] == "2026-11-24T00:00:00Z"
     assert payload["top_driver"] == {"driver": "waiting", "share": 0.34}
     assert payload["change_text"] == "+6.2 pts (95% CI +2.1 to +10.3)"
-    assert payload["headline"] == "AcmeTelco at-risk share up 6.2 pts (week ending 2026-11-30)"
+    assert payload["headline"] == ("AcmeTelco share of customers at risk up 6.2 pts "
+                                   "(week ending 2026-11-30)")
     assert payload["examples"] == [dict(e) for e in EXAMPLES]
     assert payload["kind"] == "risk_rise" and payload["theme"] is None
 
@@ -448,13 +449,13 @@ def test_slack_payload_shape_and_text():
     message = alert.slack_payload()
 
     assert set(message) == {"text", "blocks", "radar"}
-    assert message["text"] == ("complaint-radar: AcmeTelco at-risk share up 6.2 pts "
+    assert message["text"] == ("complaint-radar: AcmeTelco share of customers at risk up 6.2 pts "
                                "(week ending 2026-11-30)")
     assert message["radar"] == alert.to_payload()
     assert [b["type"] for b in message["blocks"]] == ["section", "section", "context"]
     facts = message["blocks"][0]["text"]
     assert message["blocks"][0]["text"]["type"] == "mrkdwn"
-    assert facts["text"].startswith("*AcmeTelco*: at-risk share up 6.2 pts")
+    assert facts["text"].startswith("*AcmeTelco*: share of customers at risk up 6.2 pts")
     assert "+6.2 pts (95% CI +2.1 to +10.3)" in facts["text"]
     assert "*Top driver:* waiting (34% of risk)" in facts["text"]
     quoted = message["blocks"][1]["text"]["text"].split("\n")[1:]
@@ -493,8 +494,8 @@ def test_email_subject_and_body():
                                                                  "ops@example.com"],
                                            date=ANCHOR)
 
-    assert message["Subject"] == ("complaint-radar: AcmeTelco at-risk share up 6.2 pts "
-                                  "(week ending 2026-11-30)")
+    assert message["Subject"] == ("complaint-radar: AcmeTelco share of customers at risk up "
+                                  "6.2 pts (week ending 2026-11-30)")
     assert message["From"] == "radar@example.com"
     assert message["To"] == "cx@example.com, ops@example.com"
     assert message["X-Complaint-Radar-Alert"] == "AcmeTelco|2026-12-01T00:00:00Z|risk_rise|"
@@ -502,7 +503,8 @@ def test_email_subject_and_body():
     assert message.get_content_type() == "text/plain"
     body = message.get_content()
     for line in ("Brand: AcmeTelco",
-                 "Change: +6.2 pts (95% CI +2.1 to +10.3), at-risk share 20.0% -> 26.2%",
+                 "Change: +6.2 pts (95% CI +2.1 to +10.3), share of customers at risk 20.0% -> "
+                 "26.2%",
                  "Window: 2026-11-24 to 2026-11-30 (against the window ending 2026-11-23)",
                  "Customers: 120 (previous window 110)",
                  "Top driver: waiting (34% of risk)",

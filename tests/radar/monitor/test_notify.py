@@ -167,7 +167,7 @@ def test_injected_rise_is_delivered_once_per_channel_with_its_content(store, web
     assert len(mail.messages) == 1
     sender, recipients, message = mail.messages[0]
     assert (sender, recipients) == ("radar@example.com", ["cx@example.com"])
-    assert message["Subject"] == f"complaint-radar: {BRAND} at-risk share up " \
+    assert message["Subject"] == f"complaint-radar: {BRAND} share of customers at risk up " \
         f"{alert.change * 100:.1f} pts (week ending 2026-11-30)"
     text = message.get_content()
     assert f"Brand: {BRAND}" in text and alert.change_text() in text

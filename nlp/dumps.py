@@ -367,6 +367,6 @@ def _created_at(values: dict[str, Any], columns: ColumnMap) -> datetime | None:
     try:
         return parse_time(values.get(columns.time), columns.time, columns.time_format)
     except RowError as exc:
-        if columns.time_format is not None:
+        if columns.time_format is not None or "--time-format" in str(exc):
             raise
         raise RowError(f"{exc}; give its strptime format with --time-format") from None

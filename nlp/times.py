@@ -20,10 +20,16 @@ TWITTER_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # "Tue Oct 31 22:10:47 +0000 20
 # Epoch numbers at least this large are milliseconds: as seconds they would be after the
 # year 5138, as milliseconds they are after March 1973.
 EPOCH_MS_FROM = 10**11
-KNOWN_FORMATS = ("ISO 8601", "Twitter's 'Tue Oct 31 22:10:47 +0000 2017'",
+KNOWN_FORMATS = ("ISO 8601", "year-first slashes ('2017/10/31 22:10')",
+                 "Twitter's 'Tue Oct 31 22:10:47 +0000 2017'",
                  "RFC 2822 ('Tue, 31 Oct 2017 22:10:47 +0000')",
                  "epoch seconds or milliseconds")
 _EPOCH_RE = re.compile(r"[+-]?\d+(\.\d*)?")
+# Year first with slashes, as spreadsheets and some exports write it: "2017/10/31",
+# "2017/10/31 22:10", "2017/10/31 22:10:47" (no offset: UTC).
+_SLASH_RE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+# Day or month first ("07/03/2020"): which comes first is not knowable from one value.
+_AMBIGUOUS_RE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T].*)?")
 # RFC 2822's shape, checked first: email.utils' parser also takes things that are not
 # dates in it ("Tue May 14 2024 17:58"), which should not pass as times.
 _RFC2822_RE = re.compile(r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+"
@@ -34,8 +40,10 @@ def parse_time(value: Any, column: str, time_format: str | None = None) -> datet
     """A time as dumps write it -> UTC datetime; ``None`` for an empty value.
 
     Without ``time_format``, text is tried as ISO 8601 (``2017-10-31T22:10:47Z``,
-    ``20171031``), Twitter's ``Tue Oct 31 22:10:47 +0000 2017``, RFC 2822
-    (``Tue, 31 Oct 2017 22:10:47 +0000``), then as an epoch number. Epoch times, numbers or
+    ``20171031``), year-first slashes (``2017/10/31 22:10``), Twitter's
+    ``Tue Oct 31 22:10:47 +0000 2017``, RFC 2822 (``Tue, 31 Oct 2017 22:10:47 +0000``), then
+    as an epoch number; day- or month-first dates (``07/03/2020``) are refused, since one
+    value cannot say which comes first. Epoch times, numbers or
     digit strings, are milliseconds from :data:`EPOCH_MS_FROM` (1e11) up, else seconds.
     ``time_format`` (a ``strptime`` format) overrides the guessing for text. Naive times are
     taken as UTC.
@@ -72,6 +80,12 @@ def _from_text(value: str, column: str) -> datetime:
         pass
     if _EPOCH_RE.fullmatch(text):
         return _from_epoch(float(text) if "." in text else int(text), value, column)
+    slash = _SLASH_RE.fullmatch(text)
+    if slash:
+        try:
+            return datetime(*(int(part or 0) for part in slash.groups()))
+        except ValueError:
+            pass  # the shape, but no such date ("2017/02/31")
     try:
         return datetime.strptime(text, TWITTER_TIME_FORMAT)
     except ValueError:
@@ -81,6 +95,10 @@ def _from_text(value: str, column: str) -> datetime:
             return parsedate_to_datetime(text)
         except ValueError:
             pass  # the shape, but no such date ("31 Feb 2017 ...")
+    if _AMBIGUOUS_RE.fullmatch(text):
+        raise RowError(f"time {value[:40]!r} in column {column!r} puts the day or the month "
+                       "first, and one value cannot say which: give --time-format, e.g. "
+                       "'%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'")
     raise RowError(f"unparseable time {value[:40]!r} in column {column!r} (expected "
                    f"{', '.join(KNOWN_FORMATS)})")
 

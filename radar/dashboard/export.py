@@ -24,8 +24,8 @@ SHARE_DIGITS = 4
 OVERVIEW_COLUMNS = (
     "brand", "at_risk_share", "ci_low", "ci_high", "ci_method", "trend", "trend_change",
     *(f"driver_{i}{part}" for i in range(1, TOP_DRIVERS + 1) for part in ("", "_share")),
-    "customers", "posts", "window_start_utc", "window_end_utc", "updated_utc",
-    "model_version", "score_version")
+    "customers", "posts", "ranked", "window_start_utc", "window_end_utc", "partial",
+    "updated_utc", "model_version", "score_version")
 CUSTOMER_COLUMNS = ("brand", "window_start_utc", "window_end_utc", "customer", "risk",
                     "drivers", "post_time_utc", "post_source", "post_text", "post_url")
 
@@ -55,6 +55,10 @@ def _share(value: float | None) -> float | str:
     return "" if value is None else round(value, SHARE_DIGITS)
 
 
+def _flag(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def overview_csv(rows: Sequence[BrandRow]) -> str:
     """The overview's table, one row per brand in its order."""
     def cells(row: BrandRow) -> list[object]:
@@ -64,8 +68,9 @@ def overview_csv(rows: Sequence[BrandRow]) -> str:
             drivers += [d.label, _share(d.share)] if d else ["", ""]
         return [row.brand, _share(row.at_risk_share), _share(row.ci_low), _share(row.ci_high),
                 row.ci_method, row.trend, _share(row.trend_change), *drivers, row.customers,
-                row.posts, _time(row.window_start), _time(row.window_end),
-                _time(row.computed_at), row.model_version, row.score_version]
+                row.posts, _flag(row.ranked), _time(row.window_start), _time(row.window_end),
+                _flag(row.partial), _time(row.computed_at), row.model_version,
+                row.score_version]
 
     return write_csv(OVERVIEW_COLUMNS, (cells(r) for r in rows))
 

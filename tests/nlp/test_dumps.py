@@ -152,9 +152,15 @@ def test_tweet_id_is_a_default_id_column(tmp_path):
 
 
 def test_an_unreadable_time_in_a_dump_says_to_give_its_format():
-    row = RawRow(1, {"text": "hi", "created_at": "31/10/2017"})
+    row = RawRow(1, {"text": "hi", "created_at": "last Tuesday"})
     with pytest.raises(RowError, match=r"\(expected ISO 8601.*\); give its strptime format "
                                        r"with --time-format$"):
         row_to_post(row, ColumnMap(text="text", time="created_at"), "d")
+    day_first = RawRow(1, {"text": "hi", "created_at": "31/10/2017"})
+    with pytest.raises(RowError, match=r"first, and one value cannot say which: give "
+                                       r"--time-format, e.g. '%d/%m/%Y %H:%M' or '%m/%d/%Y "
+                                       r"%H:%M'$"):  # said once, not twice
+        row_to_post(day_first, ColumnMap(text="text", time="created_at"), "d")
     with pytest.raises(RowError, match=r"does not match '%Y'$"):
-        row_to_post(row, ColumnMap(text="text", time="created_at", time_format="%Y"), "d")
+        row_to_post(day_first, ColumnMap(text="text", time="created_at", time_format="%Y"),
+                    "d")

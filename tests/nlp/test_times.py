@@ -22,6 +22,10 @@ MOMENT = datetime(2017, 10, 31, 22, 10, 47, tzinfo=UTC)
         ("Tue Oct 31 17:10:47 -0500 2017", MOMENT),
         ("Tue, 31 Oct 2017 22:10:47 +0000", MOMENT),          # RFC 2822
         ("31 Oct 2017 23:10:47 +0100", MOMENT),
+        ("2017/10/31 22:10:47", MOMENT),                      # year-first slashes
+        ("2017/10/31 22:10", MOMENT.replace(second=0)),
+        ("2017/10/31", datetime(2017, 10, 31, tzinfo=UTC)),
+        ("2020/3/7", datetime(2020, 3, 7, tzinfo=UTC)),
         ("Tue, 31 Oct 2017 22:10:47 GMT", MOMENT),
         (1509487847, MOMENT),                                 # epoch seconds
         ("1509487847", MOMENT),
@@ -54,7 +58,7 @@ def test_a_time_format_overrides_the_guessing():
         parse_time("2017-10-31T22:10:47Z", "t", "%d-%m-%Y")
 
 
-@pytest.mark.parametrize("value", ["yesterday", "31/10/2017", "Tue May 14 2024 17:58",
+@pytest.mark.parametrize("value", ["yesterday", "Tue May 14 2024 17:58", "2017/02/31",
                                    "Tue, 31 Feb 2017 22:10:47 +0000", "1e12"])
 def test_an_unreadable_time_names_the_formats_it_expected(value):
     with pytest.raises(RowError) as caught:
@@ -64,6 +68,12 @@ def test_an_unreadable_time_names_the_formats_it_expected(value):
     for expected in ("ISO 8601", "Twitter's 'Tue Oct 31 22:10:47 +0000 2017'", "RFC 2822",
                      "epoch seconds or milliseconds"):
         assert expected in message
+
+
+@pytest.mark.parametrize("value", ["31/10/2017", "07/03/2020 10:00", "3.7.20", "10-31-2017"])
+def test_day_or_month_first_asks_for_the_format_instead_of_guessing(value):
+    with pytest.raises(RowError, match=r"puts the day or the month first.*--time-format"):
+        parse_time(value, "created_at")
 
 
 @pytest.mark.parametrize(("value", "message"), [

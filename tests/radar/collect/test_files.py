@@ -165,7 +165,8 @@ def test_twcs_keeps_customers_and_finds_each_brand_from_the_thread(tmp_path, sto
     assert {p.author_id for p in posts.values()} == {"115712", "115713", "115714", "115715"}
     reasons = dict(result.first_rejects)
     assert "inbound is 'maybe'" in reasons["row 8 (line 9)"]
-    assert "unparseable time '31/10/2017' in column 'created_at'" in reasons["row 9 (line 10)"]
+    assert ("time '31/10/2017' in column 'created_at' puts the day or the month first"
+            in reasons["row 9 (line 10)"])
 
 
 def test_twcs_without_its_columns_is_refused(tmp_path, store):

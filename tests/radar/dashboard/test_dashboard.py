@@ -47,6 +47,7 @@ from radar.store.history import (  # noqa: E402
     window_customers,
 )
 from serve import ServeSettings, create_app  # noqa: E402
+from tests.conftest import copy_sqlite  # noqa: E402
 from tests.radar.dashboard.fixtures import (  # noqa: E402
     ANCHOR,
     MODEL_AFTER,
@@ -480,6 +481,9 @@ def test_overview_csv_is_the_overview_table(client, fixture, store):
             assert float(record[name]) == round(getattr(point, name), 4)
         assert record["trend"] == fixture.trends[point.brand]
         assert (int(record["customers"]), int(record["posts"])) == (point.customers, point.posts)
+        ranked = point.customers >= views.MIN_CUSTOMERS_RANKED
+        assert (record["ranked"], record["partial"]) == \
+            ("yes" if ranked else "no", "yes" if point.partial else "no")
         assert (record["window_start_utc"], record["window_end_utc"]) == \
             (point.window_start.strftime("%Y-%m-%d %H:%M"),
              point.window_end.strftime("%Y-%m-%d %H:%M"))
@@ -582,6 +586,35 @@ def test_brand_pages_say_when_there_are_no_alerts(client, store):
     assert '<li class="alert">' not in before
     with_it = alerts_section(client.get("/brands/AcmeTelco?from=2024-02-01").text)
     assert with_it.count('<li class="alert">') == len(alert_payloads(store, "AcmeTelco"))
+
+
+def test_a_brand_too_small_to_rank_is_listed_apart_on_the_page_and_in_the_csv(fixture,
+                                                                                 tmp_path):
+    """Three customers at 90% risk: above every other brand's share, yet listed after them,
+    under its own heading, and marked in the CSV; its page says why it is not ranked."""
+    from nlp.risk import RiskConfig, RiskPost, score_brands
+    from radar.store.history import save_brand_windows
+
+    db_path = tmp_path / "radar.db"
+    copy_sqlite(fixture.db_path, db_path)
+    when = ANCHOR + (WEEKS - 1) * WEEK + WEEK / 2
+    posts = [RiskPost(post_id=f"tiny:{i}", brand="Tinyco", author_id=f"t{i}", created_at=when,
+                      p_complaint=0.95, p_positive=0.01, themes={"billing": 0.9},
+                      churn_intent=0.95, text="cancelling") for i in range(3)]
+    windows, _ = score_brands(posts, RiskConfig(), window=WEEK, anchor=ANCHOR)
+    with open_store(db_path) as store:
+        save_brand_windows(store, windows, MODEL_AFTER, ANCHOR + WEEKS * WEEK)
+    assert windows[-1].risk.at_risk_share > 0.6 and not windows[-1].ranked
+    with _client(ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)) as c:
+        page = c.get("/").text
+        rows = Tags(page).having("tr", "brand-row")
+        assert [r["data-brand"] for r in rows] == [*fixture.brands_by_share, "Tinyco"]
+        assert [r["data-ranked"] for r in rows] == ["true"] * 3 + ["false"]
+        assert page.index('id="too-few"') < page.index('data-brand="Tinyco"')
+        records = read_csv(c.get("/overview.csv"))
+        assert [(r["brand"], r["ranked"]) for r in records] == \
+            [*((b, "yes") for b in fixture.brands_by_share), ("Tinyco", "no")]
+        assert 'id="too-few"' in c.get("/brands/Tinyco").text
 
 
 def test_a_store_without_alerts_says_so_on_every_brand_page(fixture, tmp_path):
@@ -959,3 +992,28 @@ def test_customer_views_mask_posts_and_hide_the_author():
     assert post.text == "@user says @user billed twice http & more"
     assert post.url is None and post.created_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert views.customer_record(view)["posts"][0]["created_at"] == "2024-01-02T03:04:05Z"
+
+
+def test_charts_leave_a_gap_where_a_window_has_no_customers(store):
+    """A week without customers between two with them: the share, band and driver lines
+    break there (a None and connectgaps off) instead of drawing across it."""
+    history = brand_history(store, "AcmeTelco", SCORE_VERSION)
+    holed = [*history[:2], *history[3:]]  # week 3 had no customers
+    risk = views.risk_figure(holed)
+    low, high, share = risk["data"][:3]
+    for trace in (low, high, share):
+        assert trace["y"][:2] == [getattr(p, trace_field(trace)) for p in history[:2]]
+        assert trace["y"][2] is None and None not in trace["y"][3:]
+        assert trace["connectgaps"] is False
+    assert len(share["y"]) == len(holed) + 1
+    bars = risk["data"][3]
+    assert bars["type"] == "bar" and len(bars["y"]) == len(holed)  # no bar for the gap
+    for trace in views.driver_figure(holed)["data"]:
+        assert trace["y"][2] is None and trace["connectgaps"] is False
+    # Whole weeks in a row: no gap at all.
+    assert None not in views.risk_figure(history)["data"][2]["y"]
+
+
+def trace_field(trace: dict) -> str:
+    return {"interval low": "ci_low", views.CONFIDENCE_LABEL: "ci_high"}.get(trace["name"],
+                                                                           "at_risk_share")

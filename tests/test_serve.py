@@ -214,7 +214,7 @@ def test_risk_summarises_the_posts_per_brand(client):
     response = client.post("/v1/risk", json=body)
     assert response.status_code == 200
     risk = response.json()
-    assert risk["kind"] == "risk"
+    assert (risk["kind"], risk["measure"]) == ("risk", "expected share of customers at risk")
     assert risk["score_version"] == "risk.v1"
     assert risk["model_version"] == client.get("/v1/model").json()["model_version"]
     # Summaries count posts by the brand each resolves to (its brand, else its mentions).

@@ -82,8 +82,9 @@ def demo(
     except (ConfigError, DatasetError, TrainError, NotInstalled) as exc:
         raise fail(str(exc)) from exc
     batch, versions = result.batch, ", ".join(result.report.model_versions)
-    console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: {batch.rows_scored:,} "
-                                                f"tweets, model {versions}"))
+    console.print(_brand_table(batch.summaries, f"airline-sentiment-2015: posts per brand, all "
+                                                f"{batch.rows_scored:,} tweets (model "
+                                                f"{versions})"))
     console.print(_risk_table(result.report, f"airline-sentiment-2015: {HEADLINE}, per "
                                              f"brand (model {versions})"))
     _print_report_notes(result.report)
@@ -101,7 +102,8 @@ def _brand_table(summaries, title: str) -> Table:
                        numbers=("posts", "negative", "complaints"), title=title,
                        caption="negative: share of posts the model reads as negative; "
                                "complaints: share with p(complaint) at or above the model's "
-                               f"threshold; top reasons: {TOP_REASONS}")
+                               f"threshold; top reasons: {TOP_REASONS}",
+                       caption_justify="left")
     for s in summaries:
         reasons = ", ".join(f"{key} {share:.0%}" for key, share in s.top_reasons) or "-"
         table.add_row(s.brand, f"{s.posts:,}", f"{s.negative_share:.1%}",

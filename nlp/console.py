@@ -40,7 +40,7 @@ PIPED_WIDTH = 10_000
 # The libraries whose progress bars, logging and warnings `radar` hides unless -v. Each
 # reads its variable when imported (MLflow's bar switch at every download), and commands
 # import them after the root callback has run; a variable the user set is kept.
-NOISY_LIBRARIES = ("mlflow", "transformers", "huggingface_hub", "datasets")
+NOISY_LIBRARIES = ("mlflow", "transformers", "huggingface_hub", "datasets", "torch", "onnxruntime")
 QUIET_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "MLFLOW_LOGGING_LEVEL": "WARNING",

@@ -63,6 +63,7 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("RADAR_DB", str(scratch / "radar.db"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
     monkeypatch.setenv("RADAR_CACHE_DIR", str(scratch / "cache"))
+    monkeypatch.setenv("RADAR_ONNX_CACHE", str(scratch / "onnx-cache"))
     if not os.environ.get("RADAR_DATA_MIRROR") and DEFAULT_MIRROR.is_dir():
         monkeypatch.setenv("RADAR_DATA_MIRROR", str(DEFAULT_MIRROR))
 

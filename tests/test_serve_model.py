@@ -32,8 +32,10 @@ from nlp.classifier import (  # noqa: E402
     CHAMPION_URI,
     REGISTERED_MODEL,
     ModelLoadError,
+    load_classifier,
     read_model_meta,
 )
+from nlp.classifier.folder import ONNX_INT8  # noqa: E402
 from nlp.classifier.loading import choose_default_model  # noqa: E402
 from radar.cli import app as cli  # noqa: E402
 from serve import ServeSettings, create_app  # noqa: E402
@@ -215,6 +217,30 @@ def test_the_onnx_backend_serves_the_champion_on_onnx_runtime(fresh_clone, champ
     assert model["model_version"] == champion["model_version"]
     assert response.status_code == 200
     assert len(response.json()["predictions"]) == 2
+
+
+def test_a_registered_models_onnx_export_is_cached_between_starts(champion, tmp_path,
+                                                                   monkeypatch):
+    """A models:/ URI is downloaded to a temporary folder on each load; its int8 export is
+    kept in the cache, so the second start exports nothing and predicts the same."""
+    pytest.importorskip("onnxruntime")
+    from nlp.classifier import onnx
+
+    monkeypatch.setenv("RADAR_ONNX_CACHE", str(tmp_path / "cache"))
+    exports = []
+    real_export = onnx.export_onnx
+    monkeypatch.setattr(onnx, "export_onnx", lambda *a, **k: exports.append(1) or
+                        real_export(*a, **k))
+    uri = CHAMPION_URI
+    first = load_classifier(uri, champion["tracking_uri"], backend="onnx")
+    cached = list((tmp_path / "cache").glob(f"*/{ONNX_INT8}"))
+    assert len(exports) == 1 and len(cached) == 1
+    second = load_classifier(uri, champion["tracking_uri"], backend="onnx")
+    assert len(exports) == 1  # reused, not exported again
+    texts = ["on hold for two hours, cancelling", "thanks, all sorted"]
+    assert second.predict_proba(texts)["complaint"].tolist() == \
+        first.predict_proba(texts)["complaint"].tolist()
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
 
 
 def _free_port() -> int:

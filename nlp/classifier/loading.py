@@ -146,7 +146,8 @@ def load_classifier(model: str | Path, tracking_uri: str | None = None,
         if kind == TRANSFORMER_KIND:
             from nlp.classifier.transformer import ComplaintClassifier
 
-            return ComplaintClassifier.load(model_dir, backend=backend)
+            return ComplaintClassifier.load(model_dir, backend=backend,
+                                            cache_export=is_mlflow_uri(model))
         raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; known: "
                              f"{BASELINE_KIND!r}, {TRANSFORMER_KIND!r}")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from nlp.classifier.batching import length_batches
 from nlp.classifier.folder import TRANSFORMER_KIND, ModelLoadError, read_model_meta
-from nlp.classifier.loading import check_backend, local_model_dir
+from nlp.classifier.loading import check_backend, is_mlflow_uri, local_model_dir
 from nlp.taxonomy import SCHEMA, LabelSchema
 from nlp.types import Prediction
 
@@ -58,11 +58,14 @@ class ComplaintClassifier:
 
     @classmethod
     def load(cls, uri_or_dir: str | Path, tracking_uri: str | None = None,
-             backend: str = "torch", **kwargs: Any) -> ComplaintClassifier:
+             backend: str = "torch", cache_export: bool | None = None,
+             **kwargs: Any) -> ComplaintClassifier:
         """From ``models:/complaint-radar@champion``, a ``runs:/`` URI or an exported folder.
 
         ``backend="onnx"`` runs the network exported to ONNX with int8 weights on ONNX
-        Runtime (exported into the folder's ``onnx/`` on first use).
+        Runtime (exported into the folder's ``onnx/`` on first use). ``cache_export``
+        (default: whether ``uri_or_dir`` is an MLflow URI, whose download is deleted after
+        loading) keeps that export in the ONNX cache instead of the folder.
         """
         check_backend(backend)
         with local_model_dir(uri_or_dir, tracking_uri) as model_dir:
@@ -75,9 +78,14 @@ class ComplaintClassifier:
             network, tokenizer = load_network(model_dir, schema)
             session = None
             if backend == "onnx":
-                from nlp.classifier.onnx import onnx_session
+                from nlp.classifier.onnx import onnx_cache_dir, onnx_session
 
-                session = onnx_session(network, tokenizer, model_dir, kwargs.get("num_threads"))
+                # A downloaded model's folder is deleted after loading: cache its export.
+                if cache_export is None:
+                    cache_export = is_mlflow_uri(uri_or_dir)
+                cache = onnx_cache_dir(model_dir) if cache_export else None
+                session = onnx_session(network, tokenizer, model_dir, kwargs.get("num_threads"),
+                                       cache_dir=cache)
             return cls(network, tokenizer, meta, schema, onnx_session=session, **kwargs)
 
     @property

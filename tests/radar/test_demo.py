@@ -31,7 +31,7 @@ def _flat(output: str) -> str:
 
 def risk_rows(output: str) -> dict[str, tuple[str, str]]:
     """{brand: (customers, at risk)} from the demo's risk table."""
-    table = output[output.index("ex-customers at risk per brand"):]
+    table = output[output.index("expected share of customers at risk, per brand"):]
     rows = {}
     for line in table.splitlines():
         for brand in BRANDS:
@@ -74,7 +74,7 @@ def test_the_first_run_trains_registers_and_reports(demo_runs):
     assert model_line.startswith("model: fine-tuned tiny-")
     assert "registered v1, champion)" in model_line
     assert str(demo_runs["root"] / "model") in model_line
-    risk_table = out[out.index("ex-customers at risk per brand"):]
+    risk_table = out[out.index("expected share of customers at risk, per brand"):]
     for brand in BRANDS:
         assert brand in risk_table
     assert "risk.v1" in risk_table and "rows 14,485 = counted" in risk_table
@@ -89,7 +89,7 @@ def test_the_second_run_uses_the_champion_without_training(demo_runs):
     assert "model: fine-tuned champion tiny-" in out
     assert f"({CHAMPION}, run " in out
     assert "training" not in out and "trained in" not in out and "registered" not in out
-    assert "ex-customers at risk per brand" in out
+    assert "expected share of customers at risk, per brand" in out
 
 
 def test_both_runs_use_the_same_model_and_give_the_same_risk(demo_runs):
@@ -116,7 +116,7 @@ def test_the_champion_is_the_one_version_in_the_store(demo_runs):
 
 def terminal_rows(output: str) -> dict[str, tuple[int, str, str]]:
     """{brand: (customers, at risk, interval)} from the demo's risk table."""
-    table = output[output.index("ex-customers at risk per brand"):]
+    table = output[output.index("expected share of customers at risk, per brand"):]
     rows = {}
     for line in table.splitlines():
         for brand in BRANDS:

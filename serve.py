@@ -15,20 +15,34 @@ The monitoring dashboard (``GET /``, ``GET /brands/{brand}``, their CSV exports
 (``GET /v1/brands``, ``GET /v1/brands/{brand}/history``) only read the risk history in
 the post store (``RADAR_DB``), so they work without a model (docs/dashboard.md).
 
+Hostile input (issue 18): every request has a time limit (``request_timeout_s``; past it
+503 or 504 with ``Retry-After``) and big requests are split so small ones are served between
+their batches (``nlp.classifier.microbatch``); a ``Host`` allow-list against DNS rebinding;
+a Content-Security-Policy and anti-framing headers on every response; with an API key, the
+API docs need it too, and wrong keys are throttled per client address (429).
+
 Run: ``radar serve`` or ``python serve.py`` (needs the ``serve`` extra).
 Settings come from the environment when the app starts (``ServeSettings.from_env``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
+import hashlib
 import hmac
 import importlib.metadata
 import importlib.util
+import ipaddress
 import logging
+import math
 import os
+import re
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, fields
@@ -55,7 +69,12 @@ from nlp.brands import BrandBook
 from nlp.classifier import Classifier, ModelLoadError, load_classifier
 from nlp.classifier.contract import Thresholds, score_record, thresholds_for
 from nlp.classifier.loading import BACKENDS, choose_default_model
-from nlp.classifier.microbatch import MicroBatcher, QueueFullError
+from nlp.classifier.microbatch import (
+    MicroBatcher,
+    QueueFullError,
+    QueueTimeoutError,
+    RunTimeoutError,
+)
 from nlp.glossary import FIELDS, HEADLINE, TOP_REASONS
 from nlp.report import Pseudonymizer
 from nlp.risk import SCORE_VERSION, Exclusions, RiskConfig, RiskPost, score_brands
@@ -85,6 +104,19 @@ DOCS_ASSETS = {  # file in the package's static/ folder: its media type
     "swagger-ui.css": "text/css; charset=utf-8",
     "favicon.png": "image/png",
 }
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})  # bind addresses naming no one host
+HOST_PATTERN = re.compile(r"^(\*|[A-Za-z0-9._:\[\]-]+)$")
+BASIC_CHALLENGE = 'Basic realm="complaint-radar", charset="UTF-8"'
+# Scripts come from this server only; the pages' JSON sits in <script type=
+# "application/json">, which is data, not script. Styles allow inline: the overview's bars
+# are positioned by style attributes and plotly adds its own style rules at run time.
+CSP_DIRECTIVES = {
+    "default-src": "'none'", "script-src": "'self'", "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:", "font-src": "'self'", "connect-src": "'self'",
+    "base-uri": "'none'", "form-action": "'self'", "frame-ancestors": "'none'",
+    "object-src": "'none'",
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,11 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None  # set: every /v1 request needs it in the X-API-Key header
+    # Host names besides localhost, 127.0.0.1, ::1 and `host` ("*": any, e.g. behind a
+    # proxy that checks them); others get 400, against DNS rebinding.
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failures_max: int = 10  # wrong keys per client address within the window: then 429
+    auth_failure_window_s: float = 60.0
     max_posts: int = 256
     max_chars: int = 5000
     max_body_bytes: int = 2 * 1024 * 1024
@@ -104,6 +141,7 @@ class ServeSettings:
     batch_max: int = 64
     batch_wait_ms: float = 0.0  # > 0: also wait this long for company (more batching)
     queue_max: int = 256
+    request_timeout_s: float = 30.0  # wait + run; past it 503 (still queued) or 504 (running)
     brands_path: Path | None = None  # brand book; None: data/brands.yaml when it exists
     # The dashboard's store (RADAR_DB); read per request, never created by a GET.
     db_path: Path = field(default_factory=resolve_db_path)
@@ -117,9 +155,16 @@ class ServeSettings:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         for name in ("max_posts", "max_chars", "max_body_bytes", "batch_max", "queue_max",
-                     "dashboard_customers"):
+                     "dashboard_customers", "auth_failures_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("request_timeout_s", "auth_failure_window_s"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be > 0 and finite, got {getattr(self, name):g}")
+        for host in self.allowed_hosts:
+            if not HOST_PATTERN.match(host):
+                raise ValueError(f"allowed_hosts: {host!r} is not a host name; give names "
+                                 "or addresses without scheme or path, e.g. radar.example.com")
         if self.batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {self.batch_wait_ms}")
         if self.api_key is not None and len(self.api_key) < 16:
@@ -133,8 +178,10 @@ class ServeSettings:
         """Read ``RADAR_MODEL_DIR``, ``RADAR_BACKEND`` (torch/onnx), ``RADAR_HOST``,
         ``RADAR_PORT``, ``RADAR_API_KEY``, ``RADAR_MAX_POSTS``, ``RADAR_MAX_CHARS``,
         ``RADAR_MAX_BODY_BYTES``, ``RADAR_MICROBATCH`` (1/0), ``RADAR_BATCH_MAX``,
-        ``RADAR_BATCH_WAIT_MS``, ``RADAR_QUEUE_MAX``, ``RADAR_BRANDS_PATH``, ``RADAR_DB`` (the
-        store; default ``data/radar.db``), ``RADAR_DASHBOARD_MIN_RISK``,
+        ``RADAR_BATCH_WAIT_MS``, ``RADAR_QUEUE_MAX``, ``RADAR_REQUEST_TIMEOUT_S``,
+        ``RADAR_ALLOWED_HOSTS`` (comma-separated), ``RADAR_AUTH_FAILURES_MAX``,
+        ``RADAR_AUTH_FAILURE_WINDOW_S``, ``RADAR_BRANDS_PATH``, ``RADAR_DB`` (the store;
+        default ``data/radar.db``), ``RADAR_DASHBOARD_MIN_RISK``,
         ``RADAR_DASHBOARD_CUSTOMERS``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -171,7 +218,10 @@ def _parse_setting(name: str, raw: str) -> Any:
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ValueError(raw)
         return raw.lower() in ("1", "true", "yes")
-    if name in ("batch_wait_ms", "dashboard_min_risk"):
+    if name == "allowed_hosts":
+        return tuple(host.strip() for host in raw.split(",") if host.strip())
+    if name in ("batch_wait_ms", "dashboard_min_risk", "request_timeout_s",
+                "auth_failure_window_s"):
         return float(raw)
     return int(raw)
 
@@ -354,7 +404,9 @@ class BrandHistoryResponse(BaseModel):
     customers: list[AtRiskCustomerResponse] = Field(description="Riskiest first.")
 
 
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse}
+          for code in (400, 401, 413, 415, 422, 429, 503, 504)}
+BUSY_RETRY_AFTER_S = 5  # Retry-After of a request that ran out of time (503, 504)
 
 
 def _risk_of_request(request: ClassifyRequest, predictions: list[Prediction],
@@ -465,6 +517,159 @@ async def _send_error(send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+def _host_name(value: str) -> str:
+    """The host of a ``Host`` header or setting, compared as: lower case, no port, no
+    brackets around an IPv6 address, no trailing dot."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")
+
+
+def _is_loopback(host: str) -> bool:
+    name = _host_name(host)
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class HostGuard:
+    """ASGI middleware: 400 for a ``Host`` header that names none of this server's hosts.
+
+    A page on a hostile site whose name is re-pointed at 127.0.0.1 (DNS rebinding) would
+    otherwise read this server as same-origin; its requests carry its own name in ``Host``.
+    Served: the loopback names, the bound host, ``allowed_hosts`` and the address the
+    connection arrived at (a literal address is never a rebound name).
+    """
+
+    def __init__(self, app, settings: ServeSettings):
+        self.app = app
+        names = {_host_name(h) for h in (*LOOPBACK_NAMES, settings.host,
+                                         *settings.allowed_hosts)}
+        self.any_host = "*" in settings.allowed_hosts
+        self.allowed = frozenset(names - WILDCARD_HOSTS)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or self.any_host:
+            return await self.app(scope, receive, send)
+        raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = _host_name(raw)
+        server = scope.get("server") or (None, None)
+        if name and (name in self.allowed or name == _host_name(str(server[0] or ""))):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        detail = (f"Host {name[:100]!r} is not served here; add it to RADAR_ALLOWED_HOSTS "
+                  "(radar serve --allowed-host) if it should be") if name \
+            else "missing Host header"
+        await _send_error(send, 400, detail)
+
+
+def _csp(directives: dict[str, str]) -> str:
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", _csp(CSP_DIRECTIVES).encode()),
+    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers without CSP 2
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),  # the pages link raw posts on other sites
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every response, errors included; a
+    response that sets its own ``Content-Security-Policy`` (the API docs) keeps it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# --- the API key, and slowing down those who guess it -------------------------------------
+
+
+class KeyGuard:
+    """Checks the API key, and counts wrong ones per client address: after
+    ``max_failures`` within ``window_s`` that address gets 429 until the oldest failure ages
+    out, without its keys being checked (today's alternative: 485 guesses a second).
+
+    Requests without a key are not guesses and are not counted (a browser's first visit).
+    Behind a reverse proxy every client has the proxy's address: run uvicorn with
+    ``--proxy-headers`` and ``--forwarded-allow-ips`` so the client's own address is seen.
+    """
+
+    MAX_CLIENTS = 10_000  # addresses remembered; beyond that the quietest are forgotten
+
+    def __init__(self, api_key: str | None, max_failures: int, window_s: float):
+        self.api_key = api_key
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()  # sync dependencies run in a thread pool
+
+    def check(self, request: Request, basic: bool) -> tuple[int, int | None] | None:
+        """None when the request may pass; else (401, None) or (429, Retry-After s)."""
+        if self.api_key is None:
+            return None
+        client = request.client.host if request.client else "unknown"
+        given = [request.headers.get(API_KEY_HEADER)]
+        if basic:
+            given.append(_basic_password(request.headers.get("authorization")))
+        given = [g for g in given if g is not None]
+        with self._lock:
+            wait = self._retry_after(client)
+            if wait is not None:
+                return 429, wait
+            if any(_same_secret(g, self.api_key) for g in given):
+                self._failures.pop(client, None)
+                return None
+            if given:
+                self._failed(client)
+        return 401, None
+
+    def _retry_after(self, client: str) -> int | None:
+        failures = self._failures.get(client)
+        if not failures:
+            return None
+        now = time.monotonic()
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if len(failures) < self.max_failures:
+            return None
+        return max(1, math.ceil(failures[0] + self.window_s - now))
+
+    def _failed(self, client: str) -> None:
+        now = time.monotonic()
+        self._failures.setdefault(client, deque(maxlen=self.max_failures)).append(now)
+        if len(self._failures) > self.MAX_CLIENTS:
+            self._failures = {c: f for c, f in self._failures.items()
+                              if f and f[-1] > now - self.window_s}
+            while len(self._failures) > self.MAX_CLIENTS:
+                del self._failures[next(iter(self._failures))]
+
+
+def _locked_out(retry_after: int) -> str:
+    return f"too many wrong API keys from this address; retry in {retry_after} s"
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -491,6 +696,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         # A broken brand book is an operator error: fail at start, not on the first request.
         book_path = settings.brands_path or (DEFAULT_BRANDS if DEFAULT_BRANDS.is_file() else None)
         app.state.brand_book = BrandBook.from_yaml(book_path) if book_path else None
+        if settings.api_key is None and not _is_loopback(settings.host):
+            log.warning("serving without an API key on %s, which is not a loopback address: "
+                        "anyone who can reach it can use the API and read the dashboard; set "
+                        "RADAR_API_KEY", settings.host)
         if app.state.classifier is not None and settings.microbatch:
             app.state.batcher = MicroBatcher(app.state.classifier.predict, settings.batch_max,
                                              settings.batch_wait_ms, settings.queue_max)
@@ -499,19 +708,38 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if app.state.batcher is not None:
             await app.state.batcher.stop()
 
-    # The docs page is served by _add_api_docs, from local copies of its script and styles.
+    # The docs page and the schema are served by _add_api_docs, behind the key when one is
+    # set, the page from local copies of its script and styles.
     app = FastAPI(title="complaint-radar", version="1", lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, openapi_url=None)
+    # The last added runs first: headers on every answer, then Host, then the body limits.
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(HostGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
+    guard = KeyGuard(settings.api_key, settings.auth_failures_max,
+                     settings.auth_failure_window_s)
 
-    def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
-        if settings.api_key is None:
+    def refuse_json(refusal: tuple[int, int | None] | None, challenge: str) -> None:
+        if refusal is None:
             return
-        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(),
-                                                        settings.api_key.encode()):
-            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header",
-                                headers={"WWW-Authenticate": API_KEY_HEADER})
+        status, retry_after = refusal
+        if status == 429:
+            raise HTTPException(429, _locked_out(retry_after),
+                                headers={"Retry-After": str(retry_after)})
+        raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": challenge})
+
+    # The header parameters document the key in the schema; the guard reads the request.
+    def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+        """The X-API-Key header: the model endpoints are for programs."""
+        refuse_json(guard.check(request, basic=False), API_KEY_HEADER)
+
+    def require_key_or_basic(request: Request,
+                             x_api_key: Annotated[str | None, Header()] = None) -> None:
+        """The header, or HTTP Basic with the key as password: the JSON the dashboard links
+        and the API schema, which a signed-in browser fetches with its Basic credentials."""
+        refuse_json(guard.check(request, basic=True), BASIC_CHALLENGE)
 
     def classifier() -> Classifier:
         if app.state.classifier is None:
@@ -524,12 +752,23 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         ids = [p.id if p.id is not None else str(i) for i, p in enumerate(request.posts)]
         texts = [p.text for p in request.posts]
         keys = [("api", post_id) for post_id in ids]
-        if app.state.batcher is not None:
-            try:
-                return await app.state.batcher.predict(texts, keys), ids
-            except QueueFullError as exc:
-                raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
-        return await run_in_threadpool(model.predict, texts, keys), ids
+        limit = settings.request_timeout_s
+        try:
+            if app.state.batcher is not None:
+                return await app.state.batcher.predict(texts, keys, timeout=limit), ids
+            return await _run_with_limit(model.predict, texts, keys, limit), ids
+        except QueueFullError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+        except QueueTimeoutError as exc:
+            raise HTTPException(
+                503, f"the request waited longer than the limit of {limit:g} s for the model, "
+                     "which is busy; retry later",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from exc
+        except RunTimeoutError as exc:
+            raise HTTPException(
+                504, f"the request took longer than the limit of {limit:g} s; retry later, "
+                     "or send fewer posts per request",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from exc
 
     v1 = [Depends(require_key)]
 
@@ -570,9 +809,51 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         classifier()
         return HealthResponse(status="ready")
 
-    _add_api_docs(app)  # before the dashboard's /static mount, which would shadow its files
-    _add_dashboard(app, settings, v1)
+    page_access = _page_access(guard)
+    _add_api_docs(app, [Depends(page_access)], [Depends(require_key_or_basic)])
+    # The docs' files above go before the dashboard's /static mount, which would shadow them.
+    _add_dashboard(app, settings, [Depends(page_access)], [Depends(require_key_or_basic)])
     return app
+
+
+async def _run_with_limit(predict, texts: list[str], keys: list[tuple[str, str]],
+                          limit: float) -> list[Prediction]:
+    """``predict`` in a worker thread, given up on after ``limit`` seconds (without
+    micro-batching). The thread cannot be stopped: it finishes, and its answer is dropped."""
+    started = threading.Event()
+
+    def run() -> list[Prediction]:
+        started.set()
+        return predict(texts, keys)
+
+    # Not run_in_threadpool: a cancelled anyio thread call waits for the thread to end.
+    future = asyncio.get_running_loop().run_in_executor(None, run)
+    try:
+        return await asyncio.wait_for(future, limit)
+    except TimeoutError:
+        if started.is_set():
+            raise RunTimeoutError(f"took over {limit:g} s") from None
+        raise QueueTimeoutError(f"waited over {limit:g} s for a thread") from None
+
+
+def _page_access(guard: KeyGuard):
+    """The pages' (and the API docs') dependency: the X-API-Key header, or HTTP Basic with
+    the key as password (browsers); a refusal is a page, which makes browsers ask."""
+
+    def page_access(request: Request) -> None:
+        refusal = guard.check(request, basic=True)
+        if refusal is None:
+            return
+        status, retry_after = refusal
+        if status == 429:
+            raise PageError(429, "Too many wrong keys", _locked_out(retry_after),
+                            headers={"Retry-After": str(retry_after)})
+        raise PageError(401, "Sign in",
+                        "this page needs the service's API key: sign in with any user name "
+                        f"and the key as password, or send the {API_KEY_HEADER} header",
+                        headers={"WWW-Authenticate": BASIC_CHALLENGE})
+
+    return page_access
 
 
 # --- the API docs, without a CDN ---------------------------------------------------------
@@ -596,9 +877,10 @@ def docs_asset_path(name: str) -> Path:
     return path
 
 
-def _add_api_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI), open like ``/openapi.json``, with its files under
-    ``/static/docs/``: FastAPI's own page would load them from a CDN."""
+def _add_api_docs(app: FastAPI, page_access: list, json_access: list) -> None:
+    """``/docs`` (Swagger UI) and ``/openapi.json``, behind the key when one is set, with the
+    page's files under ``/static/docs/`` (open: they are Swagger UI's own): FastAPI's own
+    page would load them from a CDN."""
     try:
         version = importlib.metadata.version("fastapi-offline")
     except importlib.metadata.PackageNotFoundError:
@@ -614,15 +896,25 @@ def _add_api_docs(app: FastAPI) -> None:
         asset_file(name)
         return f"{request.scope.get('root_path', '')}/static/docs/{name}?v={version}"
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=json_access)
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=page_access)
     def swagger_ui(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
+        page = get_swagger_ui_html(
+            openapi_url=f"{request.scope.get('root_path', '')}/openapi.json",
             title=f"{app.title} - API docs",
             swagger_js_url=asset_url(request, "swagger-ui-bundle.js"),
             swagger_css_url=asset_url(request, "swagger-ui.css"),
             swagger_favicon_url=asset_url(request, "favicon.png"),
             swagger_ui_parameters={"validatorUrl": None})  # no badge from validator.swagger.io
+        # The page starts Swagger UI from an inline script: allowed by its hash, alone.
+        hashes = [_script_hash(script) for script in
+                  re.findall(r"<script>(.*?)</script>", page.body.decode(), re.S)]
+        page.headers["Content-Security-Policy"] = _csp(
+            {**CSP_DIRECTIVES, "script-src": " ".join(["'self'", *hashes])})
+        return page
 
     @app.get("/static/docs/{name}", include_in_schema=False)
     def docs_asset(name: str) -> FileResponse:
@@ -630,6 +922,10 @@ def _add_api_docs(app: FastAPI) -> None:
             raise HTTPException(404, f"no such docs file: {name}")
         return FileResponse(asset_file(name), media_type=DOCS_ASSETS[name],
                             headers={"Cache-Control": VERSIONED_CACHE})
+
+
+def _script_hash(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
 
 
 # --- the dashboard -----------------------------------------------------------------------
@@ -678,7 +974,7 @@ def _same_secret(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
+def _add_dashboard(app: FastAPI, settings: ServeSettings, pages: list, v1: list) -> None:
     """The pages, their static files and their JSON; they read the store, never the model."""
     templates = Jinja2Templates(directory=dashboard.TEMPLATES_DIR)
     templates.env.filters.update(pct=views.percent, pts=views.points_change,
@@ -693,7 +989,6 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
         # Before sign-in (401) a page says nothing about the server: no store path.
         context.update(base=request.scope.get("root_path", ""), asset_version=asset_version,
                        plotly_version=plotly_version, score_version=SCORE_VERSION,
-                       store_path=None if status == 401 else str(settings.db_path),
                        confidence=views.CONFIDENCE_LABEL,
                        min_customers_ranked=views.MIN_CUSTOMERS_RANKED, headline=HEADLINE,
                        fields=FIELDS, top_reasons_help=TOP_REASONS)
@@ -706,20 +1001,6 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     async def page_error(request: Request, exc: PageError) -> HTMLResponse:
         return render(request, "message.html", exc.status, exc.headers, title=exc.title,
                       message=exc.message, links=exc.links, show_home=exc.status != 401)
-
-    def page_access(request: Request) -> None:
-        """The X-API-Key header, or HTTP Basic with the key as password (browsers)."""
-        if settings.api_key is None:
-            return
-        if (_same_secret(request.headers.get(API_KEY_HEADER), settings.api_key)
-                or _same_secret(_basic_password(request.headers.get("authorization")),
-                                settings.api_key)):
-            return
-        raise PageError(401, "Sign in",
-                        "this dashboard needs the service's API key: sign in with any user "
-                        f"name and the key as password, or send the {API_KEY_HEADER} header",
-                        headers={"WWW-Authenticate": 'Basic realm="complaint-radar", '
-                                                     'charset="UTF-8"'})
 
     @contextmanager
     def read_store(page: bool) -> Iterator[PostStore | None]:
@@ -735,8 +1016,11 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
         try:
             store = open_store(settings.db_path)
         except StoreError as exc:
-            raise PageError(503, "Store unreadable", str(exc)) if page \
-                else HTTPException(503, str(exc)) from exc
+            # The reason, without where the server keeps the file (the log has the path).
+            log.error("store unreadable: %s", exc)
+            shown = str(exc).replace(str(settings.db_path), settings.db_path.name)
+            raise PageError(503, "Store unreadable", shown) if page \
+                else HTTPException(503, shown) from exc
         try:
             yield store
         finally:
@@ -745,10 +1029,10 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
     def points_or_message(store: PostStore | None) -> tuple[list[HistoryPoint], str | None]:
         """Each brand's latest point, or what to say when there is none."""
         if store is None:
-            return [], views.missing_store_message(settings.db_path)
+            return [], views.missing_store_message()
         points = latest_points(store, SCORE_VERSION)
         return points, (None if points else
-                        views.empty_history_message(settings.db_path, SCORE_VERSION))
+                        views.empty_history_message(SCORE_VERSION))
 
     def resolve_brand(store: PostStore | None, brand: str, page: bool) -> HistoryPoint:
         """The brand's latest point (the name matched exactly, else ignoring case)."""
@@ -802,8 +1086,6 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, v1: list) -> None:
         return Response(text, media_type=export.CSV_MEDIA_TYPE, headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store"})
-
-    pages = [Depends(page_access)]
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:

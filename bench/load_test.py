@@ -215,8 +215,10 @@ def local_model(model: str, tracking_uri: str | None) -> Path:
 class Server:
     """``serve:create_app`` under uvicorn on 127.0.0.1 in its own process group."""
 
-    def __init__(self, config: BenchConfig, mode: str, backend: str, log_path: Path):
+    def __init__(self, config: BenchConfig, mode: str, backend: str, log_path: Path,
+                 env: dict[str, str] | None = None):
         self.config, self.mode, self.backend, self.log_path = config, mode, backend, log_path
+        self.env = env or {}  # more RADAR_* settings for this server (bench/slow_requests.py)
         self.port = free_loopback_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen | None = None
@@ -224,7 +226,8 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "RADAR_MODEL_DIR": str(self.config.model_dir),
-               "RADAR_MICROBATCH": MODES[self.mode], "RADAR_BACKEND": self.backend}
+               "RADAR_MICROBATCH": MODES[self.mode], "RADAR_BACKEND": self.backend,
+               **self.env}
         command = [sys.executable, "-m", "uvicorn", "serve:create_app", "--factory",
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--no-access-log", "--log-level", "warning"]

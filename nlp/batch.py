@@ -13,6 +13,10 @@ How a run works (``score_dump``):
 - At the end the parts are assembled into the output (CSV, JSONL or Parquet, by its
   extension) under a temporary name and renamed over ``out``: a half-written output
   never stands in its place. Quarantined rows go to ``<out>.quarantine.jsonl``.
+- A CSV output is safe to open in a spreadsheet: a text cell (id, brand, author, text...)
+  starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+  ``'`` (:func:`nlp.spreadsheet.spreadsheet_safe`); the probabilities stay numbers.
+  JSONL and Parquet keep every text exactly.
 - rows in = rows scored + rows quarantined, checked before the output is published.
 """
 
@@ -46,6 +50,7 @@ from nlp.dumps import (
     peek_columns,
     row_to_post,
 )
+from nlp.spreadsheet import spreadsheet_safe
 from nlp.summary import BrandSummary, BrandTally
 
 RUN_FILE = "run.json"
@@ -209,6 +214,8 @@ def _finish(parts_dir: Path, out_path: Path, parts: list[dict], resumed_rows: in
 
 
 def _assemble(out_path: Path, part_files: list[Path]) -> None:
+    """The parts' scored rows as the output file: JSONL and Parquet exact, CSV with its text
+    cells made spreadsheet-safe (:func:`_csv_value`)."""
     fmt = dump_format(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     if fmt == "jsonl":
@@ -252,11 +259,14 @@ def _records(part_files: list[Path]):
 
 
 def _csv_value(value: Any) -> Any:
+    """A CSV cell: None empty, booleans ``true``/``false``, numbers as they are, and text
+    that a spreadsheet would run as a formula with a leading ``'``
+    (:func:`nlp.spreadsheet.spreadsheet_safe`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    return spreadsheet_safe(value)
 
 
 def _concat(target: Path, part_files: list[Path]) -> None:

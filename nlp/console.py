@@ -4,6 +4,12 @@ A console as wide as the terminal, or as wide as its lines when output is piped 
 files); tables that never cut a number; third-party progress bars, logging and warnings
 kept quiet unless ``radar -v``; errors on stderr as ``error: ...`` with exit code 1; the
 ``--config`` and ``--tracking-uri`` options of the commands that train or load models.
+
+What these consoles and tables print is text, never Rich markup: brands, authors, paths,
+queries and error messages come from outside, and ``[/b]`` in a brand must print as
+``[/b]``, not crash the command (``MarkupError``) or restyle the line. Colour is given with
+:class:`rich.text.Text` (``Text("ok", style="green")``, :func:`labelled`), never with
+``[green]`` tags, which print as they are.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Column, Table
+from rich.text import Text
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
 # The dump-reading options `radar score` and `radar import` share (nlp.dumps.ColumnMap).
@@ -53,17 +60,47 @@ QUIET_ENV = {
 
 def make_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
     """A console as wide as the terminal; when output is piped (CI, files), one wide enough
-    that tables print at their natural width and lines are not wrapped."""
-    probe = Console(stderr=stderr, file=file)
-    return probe if probe.is_terminal else Console(stderr=stderr, file=file, width=PIPED_WIDTH)
+    that tables print at their natural width and lines are not wrapped.
+
+    It prints strings as text: no markup (``[bold]`` prints as it is) and no emoji codes
+    (``:fire:`` too), so data printed in a line can never be read as a tag.
+    """
+    options: dict[str, Any] = {"stderr": stderr, "file": file, "markup": False, "emoji": False}
+    probe = Console(**options)
+    return probe if probe.is_terminal else Console(**options, width=PIPED_WIDTH)
 
 
 console = make_console()
 err_console = make_console(stderr=True)
 
 
-def make_table(*columns: str | Column, numbers: Collection[str] = (), **options: Any) -> Table:
-    """A table that never cuts a number, whatever the terminal's width.
+class TextTable(Table):
+    """A table whose string cells, title and caption are text, never markup: a brand or a
+    file name holding ``[/b]`` prints as it is on any console. Style a cell with a
+    :class:`rich.text.Text`."""
+
+    def __init__(self, *columns: str | Column, title: Text | str | None = None,
+                 caption: Text | str | None = None, **options: Any) -> None:
+        # Rich styles a string title or caption itself, a Text not: give it the same style.
+        super().__init__(
+            *columns, **options,
+            title=_text(title, options.get("title_style") or "table.title"),
+            caption=_text(caption, options.get("caption_style") or "table.caption"))
+
+    def add_row(self, *renderables: RenderableType | None, style: Any = None,
+                end_section: bool = False) -> None:
+        super().add_row(*(_text(cell) for cell in renderables), style=style,
+                        end_section=end_section)
+
+
+def _text(value: Any, style: Any = "") -> Any:
+    return Text(value, style=style) if isinstance(value, str) else value
+
+
+def make_table(*columns: str | Column, numbers: Collection[str] = (), **options: Any
+               ) -> TextTable:
+    """A table that never cuts a number, whatever the terminal's width; its string cells,
+    title and caption print as text, never as markup (:class:`TextTable`).
 
     Args:
         *columns: the column headers, left to right; a :class:`rich.table.Column` is taken
@@ -76,10 +113,10 @@ def make_table(*columns: str | Column, numbers: Collection[str] = (), **options:
     Every column folds a word longer than itself onto the next line instead of cutting it
     with an ellipsis: the last resort of a terminal too narrow for the numbers alone.
     """
-    return Table(*(column if isinstance(column, Column) else
-                   Column(column, justify="right" if column in numbers else "left",
-                          no_wrap=column in numbers, overflow="fold")
-                   for column in columns), **options)
+    return TextTable(*(column if isinstance(column, Column) else
+                       Column(column, justify="right" if column in numbers else "left",
+                              no_wrap=column in numbers, overflow="fold")
+                       for column in columns), **options)
 
 
 def quiet_third_party(verbose: bool) -> None:
@@ -135,7 +172,16 @@ def _quiet_imported_libraries() -> None:
         datasets.disable_progress_bars()
 
 
+def labelled(label: str, style: str, message: str) -> Text:
+    """``label message`` with the label styled and the message as text, whatever it holds
+    (``labelled("warning:", "bold yellow", str(exc))``)."""
+    return Text.assemble((label, style), " ", message)
+
+
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr; raise the returned exit (code 1) from the cause."""
-    err_console.print(f"[bold red]error:[/bold red] {message}")
+    """Print ``error: message`` on stderr; raise the returned exit (code 1) from the cause.
+
+    The message is printed as text: give it as it is (a path, ``str(exc)``), not escaped.
+    """
+    err_console.print(labelled("error:", "bold red", str(message)))
     return typer.Exit(code=1)

@@ -13,9 +13,13 @@ write (header cell empty or ``Unnamed: 0``), is not a column of the dump.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
+import re
+import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +37,16 @@ DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id", "tweet_id"), "brand"
 DELIMITERS = (",", ";", "\t", "|")  # the ones sniffed; on a tie the earlier one wins
 INDEX_HEADERS = ("", "Unnamed: 0")  # what pandas (and R) call the row index they write
 SNIFF_LINES = 50  # lines read to find the delimiter
+LOOK_AHEAD_LINES = 50  # lines read ahead to test a multi-line CSV record for a stray quote
+# Nesting one JSONL record may have. A dump's records need a few levels; thousands make
+# Python's parser (and every serialiser after it) run out of stack.
+MAX_JSON_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): json joins a high and a low one into
+# one character and leaves a lone one in the string, where no encoder can write it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_FREE_CODECS = {"utf-8", "utf-8-sig", "ascii", "iso8859-1", "cp1252"}
+QUOTE_ADVICE = 'write a quote inside a field as two: ""'
 
 
 def sha256_file(path: Path) -> str:
@@ -84,14 +98,14 @@ class ColumnMap:
             chosen = getattr(self, field)
             if chosen is not None and chosen not in columns:
                 raise DumpError(f"{path}: no column {chosen!r} (--{field}-col); "
-                                f"columns are {list(columns)}")
+                                f"columns are {_listed(columns)}")
             if chosen is None:
                 chosen = next((name for name in defaults if name in columns), None)
             resolved[field] = chosen
         if resolved["text"] is None:
             split = len(columns) == 1 and any(d in columns[0] for d in DELIMITERS)
             raise DumpError(f"{path}: no text column; name it with --text-col "
-                            f"(columns are {list(columns)})"
+                            f"(columns are {_listed(columns)})"
                             + ("; if the header is split by another delimiter, give it with "
                                "--delimiter" if split else ""))
         return ColumnMap(**resolved, time_format=self.time_format, delimiter=self.delimiter)
@@ -99,6 +113,12 @@ class ColumnMap:
     def to_dict(self) -> dict[str, str | None]:
         return {"text": self.text, "id": self.id, "brand": self.brand, "author": self.author,
                 "time": self.time, "time_format": self.time_format, "delimiter": self.delimiter}
+
+
+def _listed(columns: Sequence[str], most: int = 20) -> str:
+    """The columns for a message: all of them, or the first ``most`` and how many more."""
+    shown = list(columns[:most])
+    return f"{shown}" + (f" and {len(columns) - most:,} more" if len(columns) > most else "")
 
 
 def _check_delimiter(delimiter: str) -> None:
@@ -119,7 +139,7 @@ def sniff_delimiter(lines: Sequence[str], width: int | None = None) -> str:
     """
     best, best_score = ",", 0
     for delimiter in DELIMITERS:
-        records = [r for r in csv.reader(lines, delimiter=delimiter) if r]
+        records = _sample_records(lines, delimiter)
         expected = width if width is not None else len(records[0]) if records else 0
         if expected < 2:
             continue
@@ -128,6 +148,19 @@ def sniff_delimiter(lines: Sequence[str], width: int | None = None) -> str:
         if score > best_score:
             best, best_score = delimiter, score
     return best
+
+
+def _sample_records(lines: Sequence[str], delimiter: str) -> list[list[str]]:
+    """The non-empty records of a sample, up to the first line the csv module cannot parse
+    (a runaway quote, a bare carriage return): the sniffing judges by the lines before it."""
+    records = []
+    try:
+        for record in csv.reader(lines, delimiter=delimiter):
+            if record:
+                records.append(record)
+    except csv.Error:
+        pass
+    return records
 
 
 @dataclass(frozen=True)
@@ -154,7 +187,12 @@ class DumpReader:
     """Streams the rows of one dump; ``position`` / ``size`` tell how far it has read.
 
     A line that is not valid in ``encoding`` does not stop the read: its row comes back
-    as an error (quarantined by the caller) and reading goes on. ``header`` names the
+    as an error (quarantined by the caller) and reading goes on. So does every other row
+    that cannot be read: a JSONL line that is no JSON object, nests deeper than
+    :data:`MAX_JSON_DEPTH` or holds a lone surrogate; a CSV row of the wrong width, with a
+    field over ``csv.field_size_limit`` or a quote that is never closed (the row where it
+    opens is set aside and reading resumes on the next line, so one stray quote costs one
+    row, not the rest of the file); a Parquet value Python cannot hold. ``header`` names the
     columns of a CSV file that has no header row. ``delimiter`` is the CSV delimiter;
     ``None`` sniffs it (:func:`sniff_delimiter`), and ``self.delimiter`` then tells which.
     """
@@ -173,14 +211,17 @@ class DumpReader:
             raise DumpError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)"
                             ) from None
         self.encoding = encoding
+        # Codecs such as utf-7 or unicode_escape decode to lone surrogates; these cannot.
+        self._may_surrogate = codecs.lookup(encoding).name not in _SURROGATE_FREE_CODECS
         self.header = list(header) if header is not None else None
         if delimiter is not None:
             _check_delimiter(delimiter)
         self.delimiter = delimiter
         self.index_column = False  # whether a leading unnamed index column is left out
         self._bad_lines: dict[int, str] = {}
-        self._line = 0
+        self._surrogate_lines: set[int] = set()  # lines the codec decoded to lone surrogates
         self.columns: list[str] = []
+        self._column_set: set[str] = set()  # the JSONL columns seen, for linear-time lookups
         self._bytes_read = 0
         self._parquet = None
         if self.format == "parquet":
@@ -211,11 +252,11 @@ class DumpReader:
         else:
             yield from self._jsonl_rows()
 
-    def _text_lines(self) -> Iterator[str]:
+    def _text_lines(self) -> Iterator[tuple[int, str]]:
+        """``(line number, text)`` of each physical line, decoded leniently (see below)."""
         with self.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 self._bytes_read += len(line)
-                self._line = number
                 try:
                     text = line.decode(self.encoding)
                 except UnicodeDecodeError as exc:
@@ -225,15 +266,20 @@ class DumpReader:
                         f"0x{line[exc.start]:02x} at column {exc.start + 1}); re-encode the "
                         "file or give its encoding")
                     text = line.decode(self.encoding, errors="replace")
+                if self._may_surrogate and _SURROGATE.search(text):
+                    self._surrogate_lines.add(number)
                 if number == 1 and text.startswith("\ufeff"):
                     text = text[1:]  # a byte-order mark is not part of the first column name
-                yield text
+                yield number, text
 
     def _encoding_error(self, first: int, last: int) -> str | None:
         for number in range(first, last + 1):
             if number in self._bad_lines:
                 return self._bad_lines.pop(number)
         return None
+
+    def _has_surrogate_line(self, first: int, last: int) -> bool:
+        return any(n in self._surrogate_lines for n in range(first, last + 1))
 
     def _first_lines(self) -> list[str]:
         """The file's first lines, decoded leniently: the sample the delimiter is sniffed from."""
@@ -251,35 +297,56 @@ class DumpReader:
         if self.delimiter is None:
             width = len(self.header) if self.header is not None else None
             self.delimiter = sniff_delimiter(self._first_lines(), width)
-        reader = csv.reader(self._text_lines(), delimiter=self.delimiter)
+        feed = _LineFeed(self._text_lines())
+        reader = csv.reader(feed, delimiter=self.delimiter)
         if self.header is not None:
             header = list(self.header)
         else:
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)"
-                                ) from None
-            if error := self._encoding_error(1, reader.line_num):
-                raise DumpError(f"{self.path}: the header row is unreadable: {error}")
+            header = self._csv_header(reader, feed)
             self.index_column = len(header) > 1 and header[0].strip() in INDEX_HEADERS
         self.columns = header[1:] if self.index_column else header
         number = 0
         while True:
-            number += 1
-            start = reader.line_num + 1
+            feed.start_record()
+            record, error = None, None
             try:
                 record = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RawRow(number, None, f"unreadable CSV row ({exc})", line=start)
+                error = str(exc)
+            lines = feed.taken
+            if not lines:
+                return  # nothing was left to read
+            if record == []:
+                continue  # a blank line is not a row (as in JSONL)
+            number += 1
+            start, end = lines[0][0], lines[-1][0]
+            if ((len(lines) > 1 or feed.hit_end)
+                    and (runaway := _runaway_quote(record, error, feed, len(header),
+                                                   self.delimiter))):
+                self._encoding_error(start, start)
+                self._surrogate_lines.discard(start)
+                feed.read_again(lines[1:])  # the rows the quote swallowed are rows again
+                yield RawRow(number, None, runaway, raw=_escaped(lines[0][1].rstrip("\r\n")),
+                             line=start)
                 continue
-            if not record:
-                number -= 1  # a blank line is not a row (as in JSONL)
+            if error is not None:
+                yield RawRow(number, None, f"unreadable CSV row ({_csv_problem(error)})",
+                             raw=_escaped("".join(t for _, t in lines).rstrip("\r\n")),
+                             line=start)
                 continue
-            if error := self._encoding_error(start, reader.line_num):
-                yield RawRow(number, None, error, raw=record, line=start)
+            reason = None
+            if self._surrogate_lines and self._has_surrogate_line(start, end):
+                self._surrogate_lines.difference_update(range(start, end + 1))
+                names = header if len(header) == len(record) else range(1, len(record) + 1)
+                reason = _surrogate_error(dict(zip(names, record, strict=True)))
+                record = [_escaped(field) for field in record]  # storable as raw values
+            if encoding_error := self._encoding_error(start, end):
+                yield RawRow(number, None, encoding_error, raw=record, line=start)
+                continue
+            if reason is not None:
+                yield RawRow(number, None, reason, raw=record, line=start)
                 continue
             if len(record) != len(header):
                 yield RawRow(number, None, f"expected {len(header)} fields, found "
@@ -288,42 +355,381 @@ class DumpReader:
             values = record[1:] if self.index_column else record
             yield RawRow(number, dict(zip(self.columns, values, strict=True)), line=start)
 
+    def _csv_header(self, reader, feed: _LineFeed) -> list[str]:
+        """The header row, or :class:`DumpError` where it cannot be read as one line of names."""
+        feed.start_record()
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)") from None
+        except csv.Error as exc:
+            raise DumpError(f"{self.path}: the header row (line 1) is unreadable "
+                            f"({_csv_problem(str(exc))}); fix it or give the columns") from None
+        last = feed.taken[-1][0]
+        if feed.hit_end and last > 1:
+            raise DumpError(f"{self.path}: the header row (line 1) opens a quote that is never "
+                            f"closed, so all {last} lines would be column names; fix the "
+                            f"header ({QUOTE_ADVICE})")
+        if last > 1 and (problem := _strict_problem(feed.taken, self.delimiter)):
+            raise DumpError(f"{self.path}: the header row (line 1) opens a quote that runs on "
+                            f"to line {last} ({problem}); fix the header ({QUOTE_ADVICE})")
+        if error := self._encoding_error(1, last):
+            raise DumpError(f"{self.path}: the header row is unreadable: {error}")
+        if self._has_surrogate_line(1, last):
+            raise DumpError(f"{self.path}: the header row holds a lone surrogate "
+                            f"({_surrogate_in(header)}) after decoding as {self.encoding}; "
+                            "give the file's real encoding")
+        return header
+
     def _jsonl_rows(self) -> Iterator[RawRow]:
         number = 0
-        for line in self._text_lines():
+        for where, line in self._text_lines():
             if not line.strip():
                 continue  # blank lines are not rows
             number += 1
-            where = self._line
             if error := self._encoding_error(where, where):
-                yield RawRow(number, None, error, raw=line.rstrip("\n"), line=where)
+                yield RawRow(number, None, error, raw=_escaped(line.rstrip("\n")), line=where)
                 continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RawRow(number, None, f"invalid JSON ({exc.msg})", raw=line.rstrip("\n"),
-                             line=where)
+            value, error = self._json_value(line, where)
+            if error is not None:
+                yield RawRow(number, None, error, raw=_escaped(line.rstrip("\n")), line=where)
                 continue
             if not isinstance(value, dict):
                 yield RawRow(number, None, f"expected a JSON object, found "
                                            f"{type(value).__name__}", raw=value, line=where)
                 continue
             for key in value:
-                if key not in self.columns:
+                if key not in self._column_set:
+                    self._column_set.add(key)
                     self.columns.append(key)
             yield RawRow(number, value, line=where)
 
+    def _json_value(self, line: str, where: int) -> tuple[Any, str | None]:
+        """One JSONL line's value, or why it is no row: not JSON, too deep, a lone surrogate."""
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return None, f"invalid JSON ({exc.msg})"
+        except RecursionError:
+            return None, _TOO_DEEP
+        except ValueError as exc:  # an integer of more digits than Python converts
+            return None, f"invalid JSON ({_value_problem(exc)})"
+        if (line.count("[") + line.count("{") > MAX_JSON_DEPTH
+                and _deeper_than(value, MAX_JSON_DEPTH)):
+            return None, _TOO_DEEP
+        if where in self._surrogate_lines or ("\\u" in line and _SURROGATE_ESCAPE.search(line)):
+            self._surrogate_lines.discard(where)
+            if (reason := _surrogate_error(value)) is not None:
+                return None, reason
+        return value, None
+
     def _parquet_rows(self, batch_size: int) -> Iterator[RawRow]:
-        for batch in self._parquet.iter_batches(batch_size=batch_size):
-            for values in batch.to_pylist():
+        batches = self._parquet.iter_batches(batch_size=batch_size)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as exc:  # pyarrow raises several types for a corrupt page
+                raise DumpError(f"{self.path}: the Parquet data after row {self._rows_seen:,} "
+                                f"is unreadable ({exc}); the rows before it were read") from exc
+            try:
+                rows = batch.to_pylist()
+            except _PARQUET_VALUE_ERRORS:
+                rows = None  # some value Python cannot hold: find it row by row
+            if rows is not None:
+                for values in rows:
+                    self._rows_seen += 1
+                    yield RawRow(self._rows_seen, values)
+                continue
+            for index in range(batch.num_rows):
                 self._rows_seen += 1
-                yield RawRow(self._rows_seen, values)
+                yield _parquet_row(batch, index, self._rows_seen)
+
+
+class _LineFeed:
+    """The lines a ``csv.reader`` reads: it remembers which physical lines the record being
+    read took and whether it ran into the end of the file, and takes lines back to be read
+    again (after a runaway quote, from the line after the one where the quote opened)."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]]):
+        self._lines = lines
+        self._again: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []
+        self.hit_end = False
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            item = self._again.popleft()
+        else:
+            item = next(self._lines, None)
+            if item is None:
+                self.hit_end = True
+                raise StopIteration
+        self.taken.append(item)
+        return item[1]
+
+    def start_record(self) -> None:
+        self.taken = []
+        self.hit_end = False
+
+    def read_again(self, lines: list[tuple[int, str]]) -> None:
+        self._again.extendleft(reversed(lines))
+
+    def borrow(self) -> tuple[int, str] | None:
+        """The next line, to look ahead (hand it back with :meth:`read_again`); ``None`` at
+        the end."""
+        return self._again.popleft() if self._again else next(self._lines, None)
+
+
+def _runaway_quote(record: list[str] | None, error: str | None, feed: _LineFeed, width: int,
+                   delimiter: str) -> str | None:
+    """Why the record just read over several lines (or into the end of the file) is a quote
+    that opened by mistake, not a quoted field with line breaks in it; ``None`` if it is not.
+
+    A quoted field may hold line breaks, so a stray quote makes the csv module read on to
+    the next quote, taking every row between into one field. The signs: the file ends inside
+    the quotes, the field grows past the field size limit, the row comes out with the wrong
+    number of fields, the quote that closes the field is followed by more text (``"a"b``),
+    or the lines after the first read as whole rows of their own (:func:`_rows_inside`).
+    """
+    lines = feed.taken
+    first, last = lines[0][0], lines[-1][0]
+    if feed.hit_end and record is not None:
+        what = f"is never closed (the file ends inside it, at line {last})"
+    elif len(lines) == 1:
+        return None
+    elif error is not None:
+        what = f"runs on past line {last} ({_csv_problem(error)})"
+    elif len(record) != width:
+        what = (f"runs on to line {last} and leaves the row with {len(record)} fields, "
+                f"not {width}")
+    elif problem := _strict_problem(lines, delimiter):
+        what = f"runs on to line {last}, where a quote is followed by more text ({problem})"
+    elif _rows_inside(feed, width, delimiter):
+        what = (f"runs on to line {last}, over lines that read as rows of their own (it "
+                "closes where a later row's quoted field opens)")
+    else:
+        return None
+    again = (f"; line {first} is set aside and reading goes on at line {first + 1}"
+             if len(lines) > 1 else "")
+    return f"unbalanced quote: the quoted field that opens on line {first} {what}{again}; " \
+           f"to fix the file, {QUOTE_ADVICE}"
+
+
+def _rows_inside(feed: _LineFeed, width: int, delimiter: str) -> bool:
+    """Whether the lines after the first of a well-formed record over several lines read as
+    rows of their own, the last of them (the one holding the record's closing quote) a clean
+    row: ``width`` fields, strict quoting, no quote inside an unquoted field, closed within
+    :data:`LOOK_AHEAD_LINES` lines.
+
+    That is what a stray quote closed by the opening quote of a later row's field looks
+    like (``"stray`` ... ``id,"`` + line break + ``text",brand``), which the record alone
+    cannot tell from a real multi-line field. A real one fails here: the quote that closes
+    it stands inside an unquoted field, or opens a field that does not close cleanly. Both
+    readings are valid CSV only where a multi-line text ends in a comma, quote or line break
+    and a later text starts with one; the stray quote is chosen then, so a line is rejected
+    where it can be seen, rather than rows vanishing into one field where they cannot.
+    """
+    inside = [text for _, text in feed.taken[1:]]
+    borrowed: list[tuple[int, str]] = []
+
+    def source() -> Iterator[str]:
+        yield from inside
+        for _ in range(LOOK_AHEAD_LINES):
+            if (item := feed.borrow()) is None:
+                return
+            borrowed.append(item)
+            yield item[1]
+
+    counted = _Counted(source())
+    reader = csv.reader(counted, delimiter=delimiter)
+    try:
+        while True:
+            start = len(counted.lines)
+            try:
+                record = next(reader)
+            except csv.Error:
+                record = None  # a malformed row of its own, if it ends before the last line
+            except StopIteration:
+                return False
+            if len(counted.lines) < len(inside):
+                continue
+            own = counted.lines[start:]
+            return (record is not None and not counted.ended and len(record) == width
+                    and _strict_problem(own, delimiter) is None
+                    and not _bare_quote("".join(own), delimiter))
+    finally:
+        feed.read_again(borrowed)
+
+
+class _Counted:
+    """An iterator of lines that keeps the lines it has handed out, and knows when it ran
+    out."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self.lines: list[str] = []
+        self.ended = False
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._lines)
+        except StopIteration:
+            self.ended = True
+            raise
+        self.lines.append(line)
+        return line
+
+
+def _bare_quote(text: str, delimiter: str) -> bool:
+    """Whether a quote stands inside an unquoted field of a record (``he said "hi"``) that
+    the csv module's strict mode has accepted."""
+    quoted, at_start, index = False, True, 0
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == '"':
+                if text.startswith('"', index + 1):
+                    index += 1  # a doubled quote, inside the field
+                else:
+                    quoted = False
+        elif char == '"':
+            if not at_start:
+                return True
+            quoted = True
+        at_start = not quoted and char in (delimiter, "\n", "\r")
+        index += 1
+    return False
+
+
+def _strict_problem(lines: Sequence[str] | Sequence[tuple[int, str]], delimiter: str
+                    ) -> str | None:
+    """What the csv module's strict mode finds wrong with these lines (texts, or numbered
+    texts), if anything."""
+    texts = (line if isinstance(line, str) else line[1] for line in lines)
+    try:
+        for _ in csv.reader(texts, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return str(exc)
+    return None
+
+
+def _csv_problem(error: str) -> str:
+    """The csv module's error as a person can act on it."""
+    if "field larger than field limit" in error:
+        return (f"a field longer than {csv.field_size_limit():,} characters, the most one CSV "
+                "field may hold")
+    if "new-line character seen in unquoted field" in error:
+        return ("a line break inside an unquoted field (a bare carriage return, \\r): quote "
+                "the field or remove the \\r")
+    return error
+
+
+_TOO_DEEP = (f"JSON nested deeper than {MAX_JSON_DEPTH} levels; expected one JSON object per "
+             "line with a few levels at most (arrays or objects inside each other)")
+
+
+def _value_problem(exc: ValueError) -> str:
+    if "integer string conversion" in str(exc):
+        return f"a number of more than {sys.get_int_max_str_digits():,} digits"
+    return str(exc)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` deep in ``value`` (no recursion)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _surrogate_in(value: Any) -> str | None:
+    """The first lone surrogate in a value (strings, keys, nested lists and dicts) as
+    ``U+D800``; ``None`` if there is none."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if found := _SURROGATE.search(item):
+                return f"U+{ord(found.group()):04X}"
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item.keys())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+def _surrogate_error(value: Any) -> str | None:
+    """The reason a row holding a lone surrogate is rejected, naming its column; ``None`` if
+    it holds none. Such a string cannot be encoded as UTF-8, so neither the store, the
+    scored file nor the tokenizer can take it."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if (code := _surrogate_in(name) or _surrogate_in(item)) is not None:
+                return (f"column {name!r} holds a lone surrogate ({code}), half of a UTF-16 "
+                        "pair and not text (a JSON \\udXXX escape without its partner, or a "
+                        "file decoded with the wrong codec); expected Unicode text: fix the "
+                        "row where it was written or re-export it")
+        return None
+    if (code := _surrogate_in(value)) is not None:
+        return (f"the line holds a lone surrogate ({code}), half of a UTF-16 pair and not "
+                "text; expected Unicode text: fix the row where it was written")
+    return None
+
+
+def _escaped(text: str) -> str:
+    """``text`` with any lone surrogate written as ``\\ud800``, so it can be stored."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# What pyarrow raises turning a value into Python: invalid UTF-8 (a UnicodeDecodeError), a
+# timestamp past year 9999 (OverflowError, ValueError), a type it cannot convert.
+_PARQUET_VALUE_ERRORS = (ValueError, TypeError, ArithmeticError, NotImplementedError, IndexError)
+
+
+def _parquet_row(batch, index: int, number: int) -> RawRow:
+    """Row ``index`` of a batch one of whose values Python cannot hold: its values, or which
+    columns fail and why."""
+    try:
+        return RawRow(number, batch.slice(index, 1).to_pylist()[0])
+    except _PARQUET_VALUE_ERRORS:
+        pass
+    values: dict[str, Any] = {}
+    problems = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            values[name] = column[index].as_py()
+        except UnicodeDecodeError:
+            problems.append(f"column {name!r} is not valid UTF-8 text")
+            values[name] = None
+        except _PARQUET_VALUE_ERRORS as exc:
+            problems.append(f"column {name!r} holds a value Python cannot hold ({exc})")
+            values[name] = None
+    return RawRow(number, None, "; ".join(problems) + "; fix the value where the file was "
+                  "written, or drop the row", raw=values)
 
 
 def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8",
                  delimiter: str | None = None) -> list[str]:
     """The dump's columns: the CSV header (less an index column), the Parquet schema, or the
-    first JSONL object's keys."""
+    first JSONL object's keys (lines that are no readable object are passed over)."""
     reader = DumpReader(path, fmt, encoding, delimiter=delimiter)
     if reader.format == "parquet":
         return reader.columns
@@ -336,7 +742,10 @@ def peek_columns(path: Path, fmt: str | None = None, encoding: str = "utf-8",
 def _optional_text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    try:
+        text = str(value).strip()
+    except ValueError:  # an int of more digits than Python writes out
+        raise RowError(f"a {type(value).__name__} too long to write as text") from None
     return text or None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from nlp.brands import BrandBook, BrandCounter, Resolution
 from nlp.classifier.contract import score_record
-from nlp.dumps import DumpError, DumpReader, peek_columns
+from nlp.dumps import DumpError, DumpReader, dump_format, peek_columns
 from nlp.errors import RowError
 from nlp.glossary import FIELDS, HEADLINE
 from nlp.risk import (
@@ -38,6 +38,7 @@ from nlp.risk import (
     rank_windows,
     score_brands,
 )
+from nlp.spreadsheet import from_spreadsheet, spreadsheet_safe
 from nlp.taxonomy import THEME_KEYS
 from nlp.times import parse_time
 from nlp.trend import trend_label
@@ -114,15 +115,26 @@ def _text(values: Mapping[str, Any], column: str) -> str | None:
 
 def read_scored(path: Path) -> Iterator[Mapping[str, Any] | str]:
     """A scored file's rows in the batch contract's columns; a row the file reader cannot
-    read yields its reason instead (one item per row, in order)."""
+    read yields its reason instead (one item per row, in order).
+
+    A CSV's cells lose the ``'`` that ``radar score`` put before a formula start
+    (:func:`nlp.spreadsheet.from_spreadsheet`): an author ``@alice`` is the same author
+    whichever format the scores were written in.
+    """
     columns = peek_columns(path)
+    csv_file = dump_format(path) == "csv"
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         found = f"columns are {columns}" if columns else "it has no rows"
         raise ReportError(f"{path}: no column(s) {missing} ({found}); expected the output of "
                           f"`radar score` (columns {list(REQUIRED)} at least)")
     for row in DumpReader(path).rows():
-        yield row.values if row.values is not None else f"row {row.number}: {row.error}"
+        if row.values is None:
+            yield f"row {row.number}: {row.error}"
+        elif csv_file:
+            yield {k: from_spreadsheet(v) for k, v in row.values.items()}
+        else:
+            yield row.values
 
 
 def _risk_post(values: Mapping[str, Any], book: BrandBook | None,
@@ -294,7 +306,13 @@ def write_json(document: dict[str, Any] | list[dict[str, Any]], path: Path) -> N
 
 
 def write_csv(records: list[dict[str, Any]], path: Path) -> None:
-    """The records as CSV (``drivers`` as a JSON string), written atomically."""
+    """The records as CSV (``drivers`` as a JSON string), written atomically.
+
+    Safe to open in a spreadsheet: a text cell (a brand) starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'``
+    (:func:`nlp.spreadsheet.spreadsheet_safe`); numbers (a negative trend) stay numbers.
+    :func:`write_json` keeps every text exactly.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["brand"])
@@ -302,7 +320,8 @@ def write_csv(records: list[dict[str, Any]], path: Path) -> None:
         for record in records:
             row = dict(record)
             row["drivers"] = json.dumps(row["drivers"])
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: "" if v is None else spreadsheet_safe(v)
+                             for k, v in row.items()})
     os.replace(tmp, path)
 
 
@@ -316,10 +335,14 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class Pseudonymizer:
-    """Stable pseudonyms for authors: keyed HMAC, key from ``RADAR_PSEUDONYM_KEY``.
+    """Stable pseudonyms for customers: keyed HMAC, key from ``RADAR_PSEUDONYM_KEY``.
 
-    Without the variable the key is random per run, so pseudonyms cannot be reversed by
-    hashing public handles, and they are stable only within one report.
+    An author becomes ``c_<12 hex>``. A post without an author counts as a customer of
+    its own under ``post:<post id>`` (:attr:`nlp.risk.RiskPost.customer`); its id can
+    lead back to the author or hold a server path (a file import's source), so it
+    becomes ``anon_<12 hex>``, an anonymous customer. Without the variable the key is
+    random per run, so pseudonyms cannot be reversed by hashing public handles, and they
+    are stable only within one report.
     """
 
     def __init__(self, key: str | None = None):
@@ -327,17 +350,19 @@ class Pseudonymizer:
         self._key = key.encode() if key else secrets.token_bytes(32)
 
     def __call__(self, customer: str) -> str:
-        if customer.startswith("post:"):
-            return customer  # a review without an author identifies nobody
-        digest = hmac.new(self._key, customer.casefold().encode(), hashlib.sha256).hexdigest()
-        return f"c_{digest[:12]}"
+        authorless = customer.startswith("post:")
+        # Post ids are case-sensitive; author handles are not.
+        name = customer if authorless else customer.casefold()
+        digest = hmac.new(self._key, name.encode(), hashlib.sha256).hexdigest()
+        return f"{'anon' if authorless else 'c'}_{digest[:12]}"
 
 
 def _masked(text: str | None) -> str | None:
-    """The post with @handles and links masked (what a pseudonymised listing shows)."""
-    from nlp.text import normalize_text
+    """The post as a pseudonymised listing shows it (:func:`nlp.text.mask_for_display`:
+    handles, links, e-mail addresses, phone and card numbers masked)."""
+    from nlp.text import mask_for_display
 
-    return None if text is None else normalize_text(text)
+    return None if text is None else mask_for_display(text)
 
 
 def customer_rows(report: Report, brand: str, min_risk: float = 0.5, limit: int = 20,

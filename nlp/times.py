@@ -9,6 +9,7 @@ read raises :class:`~nlp.errors.RowError`, the quarantine reason.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,42 +45,70 @@ def parse_time(value: Any, column: str, time_format: str | None = None) -> datet
     ``Tue Oct 31 22:10:47 +0000 2017``, RFC 2822 (``Tue, 31 Oct 2017 22:10:47 +0000``), then
     as an epoch number; day- or month-first dates (``07/03/2020``) are refused, since one
     value cannot say which comes first. Epoch times, numbers or
-    digit strings, are milliseconds from :data:`EPOCH_MS_FROM` (1e11) up, else seconds.
-    ``time_format`` (a ``strptime`` format) overrides the guessing for text. Naive times are
-    taken as UTC.
+    digit strings, are milliseconds from :data:`EPOCH_MS_FROM` (1e11) up, else seconds; a
+    digit string is ISO 8601 only as an eight-digit date (Python reads longer ones, such
+    as ``1111111111111``, as odd ISO times). ``time_format`` (a ``strptime`` format)
+    overrides the guessing for text. Naive times are taken as UTC.
 
     Raises:
-        RowError: the value is none of these; the message names the formats tried.
+        RowError: the value is none of these, or a time that UTC cannot hold (before year 1
+            or after 9999 once its offset is applied); the message names the formats tried.
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and value == ""):
         return None
+    try:
+        moment = _parse(value, column, time_format)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except RowError:
+        raise
+    except (OverflowError, ValueError) as exc:
+        # "9999-12-31T23:00:00-08:00" is a valid time whose UTC is in year 10000.
+        raise RowError(f"time {_shown(value)} in column {column!r} is out of range for a "
+                       f"UTC time ({exc})") from None
+
+
+def _parse(value: Any, column: str, time_format: str | None) -> datetime:
     if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _from_epoch(value, value, column)
-    elif isinstance(value, str) and time_format is not None:
+    if isinstance(value, str) and time_format is not None:
         try:
-            moment = datetime.strptime(value.strip(), time_format)
+            return datetime.strptime(value.strip(), time_format)
         except ValueError:
             raise RowError(f"time {value[:40]!r} in column {column!r} does not match "
                            f"{time_format!r}") from None
-    elif isinstance(value, str):
-        moment = _from_text(value, column)
-    else:
-        raise RowError(f"time in column {column!r} is a {type(value).__name__}, not a time")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    if isinstance(value, str):
+        return _from_text(value, column)
+    raise RowError(f"time in column {column!r} is a {type(value).__name__}, not a time")
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: its repr, cut to 40 characters (an int of 5,000 digits has
+    no repr at all)."""
+    try:
+        shown = repr(value)
+    except ValueError:
+        return f"<a number of more than {sys.get_int_max_str_digits():,} digits>"
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _from_text(value: str, column: str) -> datetime:
     text = value.strip()
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    if _EPOCH_RE.fullmatch(text):
-        return _from_epoch(float(text) if "." in text else int(text), value, column)
+    epoch = _EPOCH_RE.fullmatch(text)
+    if not epoch or len(text) == 8:  # "20171031" is ISO 8601's basic date
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    if epoch:
+        try:
+            number = float(text) if "." in text else int(text)
+        except ValueError:  # more digits than Python turns into an int
+            raise RowError(f"time {_shown(value)} in column {column!r} is out of range") from None
+        return _from_epoch(number, value, column)
     slash = _SLASH_RE.fullmatch(text)
     if slash:
         try:
@@ -104,11 +133,11 @@ def _from_text(value: str, column: str) -> datetime:
 
 
 def _from_epoch(number: int | float, value: Any, column: str) -> datetime:
-    seconds = number / 1000 if abs(number) >= EPOCH_MS_FROM else number
     try:
+        seconds = number / 1000 if abs(number) >= EPOCH_MS_FROM else number
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise RowError(f"time {value!r} in column {column!r} is out of range") from exc
+        raise RowError(f"time {_shown(value)} in column {column!r} is out of range") from exc
 
 
 def parse_airline_time(value: str) -> datetime:
@@ -117,11 +146,18 @@ def parse_airline_time(value: str) -> datetime:
     Kaggle's original ``Tweets.csv`` writes ``2015-02-24 11:35:52 -0800``; the mirror writes
     ``DD-MM-YYYY HH:MM`` without the offset (its README says ``HH.MM``), which is US Pacific
     time (UTC-8). All three are read.
+
+    Raises:
+        ValueError: the value is in none of these formats.
+        RowError: (a ValueError) it is, but its UTC time is after year 9999 or before year 1.
     """
     text = value.strip()
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
-    except ValueError:
-        pass
-    local = datetime.strptime(text.replace(".", ":"), "%d-%m-%Y %H:%M")
-    return (local - AIRLINE_UTC_OFFSET).replace(tzinfo=UTC)
+        try:
+            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
+        except ValueError:
+            pass
+        local = datetime.strptime(text.replace(".", ":"), "%d-%m-%Y %H:%M")
+        return (local - AIRLINE_UTC_OFFSET).replace(tzinfo=UTC)
+    except OverflowError:
+        raise RowError(f"tweet_created {text[:40]!r} is out of range for a UTC time") from None

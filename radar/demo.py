@@ -25,6 +25,7 @@ from rich.console import Console
 from nlp.batch import BatchResult, score_dump
 from nlp.brands import BrandBook
 from nlp.classifier import CHAMPION_URI, Classifier, ModelLoadError, load_classifier
+from nlp.console import labelled, make_console
 from nlp.report import Report, build_report
 from training import datasets as registry
 from training.config import BaselineConfig, FineTuneConfig
@@ -91,10 +92,10 @@ def run_demo(config: BaselineConfig | FineTuneConfig, tracking_uri: str | None =
              console: Console | None = None, demo_dir: Path = DEMO_DIR,
              window: str = DEMO_WINDOW) -> DemoResult:
     """Verify the datasets, get the model, score the airline tweets, report risk per brand."""
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     for name, spec in sorted(registry.REGISTRY.items()):
         where, path = registry.resolve_path(spec)
-        console.print(f"[green]verified[/green] {name}: {path} ({where}, sha256 ok)",
+        console.print(labelled("verified", "green", f"{name}: {path} ({where}, sha256 ok)"),
                       soft_wrap=True)
     classifier, which = demo_classifier(config, tracking_uri, console)
     console.print(f"model: {which}", soft_wrap=True)

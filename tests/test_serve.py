@@ -65,7 +65,9 @@ def strict_client(model_dir):
 
 @pytest.fixture(scope="module")
 def keyed_client(model_dir):
-    with TestClient(create_app(ServeSettings(model_dir=model_dir, api_key=API_KEY))) as c:
+    # The tests here try many wrong keys from one client: not throttled (tests/hostile/).
+    settings = ServeSettings(model_dir=model_dir, api_key=API_KEY, auth_failures_max=10_000)
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
@@ -542,11 +544,14 @@ def test_api_docs_urls_follow_the_root_path(model_dir):
     assert "url: '/radar/openapi.json'" in html
 
 
-def test_api_docs_stay_open_when_a_key_is_set(keyed_client):
-    """As before the docs were served locally: the docs and the schema need no key."""
-    docs = keyed_client.get("/docs")
+def test_api_docs_need_the_key_when_one_is_set_but_not_their_files(keyed_client):
+    """Issue 18: the docs and the schema need the key (header, or Basic for browsers); the
+    docs' script and styles are Swagger UI's own, open to all."""
+    assert keyed_client.get("/docs").status_code == 401
+    assert keyed_client.get("/openapi.json").status_code == 401
+    docs = keyed_client.get("/docs", headers={"X-API-Key": API_KEY})
     assert docs.status_code == 200
-    assert keyed_client.get("/openapi.json").status_code == 200
+    assert keyed_client.get("/openapi.json", headers={"X-API-Key": API_KEY}).status_code == 200
     assert all(keyed_client.get(url).status_code == 200 for url in _asset_urls(docs.text))
     assert keyed_client.get("/v1/model").status_code == 401
 
@@ -640,7 +645,7 @@ async def test_a_full_queue_answers_503_with_retry_after(model_dir, monkeypatch)
             running = asyncio.create_task(client.post("/v1/classify", json=posts(TEXTS[0])))
             await _until(model.entered.is_set)  # the worker holds the first request
             queued = asyncio.create_task(client.post("/v1/classify", json=posts(TEXTS[1])))
-            await _until(app.state.batcher._queue.full)  # the second one fills the queue
+            await _until(app.state.batcher.full)  # the second one fills the queue
             shed = await client.post("/v1/classify", json=posts(TEXTS[2]))
         finally:
             model.gate.set()
@@ -718,7 +723,7 @@ async def test_microbatcher_refuses_work_when_the_queue_is_full_or_it_is_stopped
         running = asyncio.create_task(batcher.predict(["a"], [("api", "a")]))
         await _until(entered.is_set)
         queued = asyncio.create_task(batcher.predict(["b"], [("api", "b")]))
-        await _until(batcher._queue.full)
+        await _until(batcher.full)
         with pytest.raises(QueueFullError, match="too many requests queued; retry shortly"):
             await batcher.predict(["c"], [("api", "c")])
     finally:

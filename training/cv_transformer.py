@@ -24,6 +24,7 @@ from rich.console import Console
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from nlp.console import make_console
 from nlp.taxonomy import SCHEMA
 from training import datasets as registry
 from training.config import FineTuneConfig
@@ -54,7 +55,7 @@ def cross_validate(config: FineTuneConfig, folds: int = 10, epochs: int = 2,
     from training.finetune import fit, predict_logits
     from training.train_transformer import find_encoder_dir
 
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     started = time.perf_counter()
     ds = registry.load(DATASET)
     texts = [normalize_text(t) for t in ds["text"]]

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nlp.classifier import ModelLoadError, read_model_meta
+from nlp.console import make_console
 from training import datasets as registry
 from training.baseline import fit_baseline
 from training.config import BaselineConfig
@@ -41,7 +42,7 @@ def dataset_fingerprints() -> dict[str, str]:
 def train_baseline(config: BaselineConfig, tracking_uri: str | None = None,
                    console: Console | None = None) -> TrainResult:
     """Evaluate the baseline with the standard protocols, fit it, save it and log the run."""
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     started = time.perf_counter()
     complaints = stratified_subsample(
         registry.load("complaints-2019"), "complaint", config.subsample, config.seed)
@@ -98,7 +99,7 @@ def train_baseline(config: BaselineConfig, tracking_uri: str | None = None,
 def ensure_baseline(config: BaselineConfig, tracking_uri: str | None = None,
                     console: Console | None = None) -> TrainResult:
     """Reuse the saved baseline if it was trained from this config and these datasets."""
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     model_dir = Path(config.model_dir)
     try:
         meta, _ = read_model_meta(model_dir)

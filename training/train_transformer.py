@@ -26,6 +26,7 @@ import numpy as np
 from rich.console import Console
 
 from nlp.classifier import TRANSFORMER_KIND, ModelLoadError, read_model_meta
+from nlp.console import make_console
 from nlp.errors import NotInstalled
 from nlp.taxonomy import SCHEMA
 from nlp.text import dedup_key
@@ -169,7 +170,7 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
     from nlp.classifier.multitask import build_network
     from training.finetune import encode_split, fit, predict_logits
 
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     started = time.perf_counter()
     torch.set_num_threads(config.num_threads or torch.get_num_threads())
     encoder_dir = Path(config.encoder_dir) if config.encoder_dir else find_encoder_dir()
@@ -425,7 +426,7 @@ def save_model_folder(network: Any, tokenizer: Any, meta: dict, model_dir: Path)
 def ensure_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
                        console: Console | None = None) -> TransformerRun:
     """Reuse the saved model if it was trained from this config and this corpus."""
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     model_dir = Path(config.model_dir)
     corpus_dir = Path(config.corpus_dir)
     try:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 from nlp.console import (
     ConfigOption,
@@ -26,6 +26,7 @@ from nlp.console import (
     console,
     err_console,
     fail,
+    labelled,
     make_table,
     quiet_third_party,
 )
@@ -225,8 +226,9 @@ def score(
         soft_wrap=True)
     console.print(f"output: {result.out_path}", soft_wrap=True)
     if result.rows_in and not result.rows_scored:
-        err_console.print("[bold yellow]warning:[/bold yellow] every row was quarantined; "
-                          "check the column options against the quarantine file's reasons")
+        err_console.print(labelled("warning:", "bold yellow", "every row was quarantined; "
+                                   "check the column options against the quarantine file's "
+                                   "reasons"))
     if result.quarantine_path:
         console.print(f"quarantine: {result.quarantine_path} (one JSON object per row: row, "
                       "reason, raw)", soft_wrap=True)
@@ -239,12 +241,14 @@ def _progress(label: str, unit: str):
     from rich.progress import (
         BarColumn,
         Progress,
+        RenderableColumn,
         TaskProgressColumn,
         TextColumn,
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn(escape(label)), BarColumn(), TaskProgressColumn(),
+    # The label (a file name) as text: a TextColumn reads its format as markup and {fields}.
+    return Progress(RenderableColumn(Text(label)), BarColumn(), TaskProgressColumn(),
                     TextColumn(f"{{task.fields[done]:,}} {unit}, {{task.fields[rate]:,.0f}} "
                                f"{unit}/s"), TimeRemainingColumn(), console=err_console)
 
@@ -264,7 +268,7 @@ def _open_existing_store(db: Path):
         hint = (f"; {db.name} looks like a dump: score it with `radar score {db} --out FILE`, "
                 f"or import it with `radar import {db} --db STORE`"
                 if db.suffix.lower() in FORMATS else "")
-        raise fail(escape(f"{exc}{hint}")) from exc
+        raise fail(f"{exc}{hint}") from exc
 
 
 def _stored_posts(store, db: Path, brand: str | None) -> int:
@@ -279,8 +283,8 @@ def _stored_posts(store, db: Path, brand: str | None) -> int:
                    f"import FILE --db {db}`")
     known = stored_brands(store)
     listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
-    raise fail(escape(f"{db}: no posts of brand {brand!r}; its brands: {listed or 'none'} "
-                      "(as stored: same spelling and case)"))
+    raise fail(f"{db}: no posts of brand {brand!r}; its brands: {listed or 'none'} (as "
+               "stored: same spelling and case)")
 
 
 def _score_store(db: Path, load, brand: str | None, batch_size: int) -> None:
@@ -309,7 +313,7 @@ def _score_store(db: Path, load, brand: str | None, batch_size: int) -> None:
                 scored = score_step(store, classifier, batch_size, Stop(), lambda _: None,
                                     brand, on_progress)
             except StoreError as exc:
-                raise fail(escape(str(exc))) from exc
+                raise fail(str(exc)) from exc
             except KeyboardInterrupt:
                 err_console.print("interrupted; the posts scored so far are stored. Run the "
                                   "same command to score the rest.", soft_wrap=True)
@@ -330,10 +334,9 @@ BRANDS_DEFAULT = Path("data/brands.yaml")
 TREND_COLOURS = {"up": "red", "down": "green"}  # a rise in risk is bad news
 
 
-def _trend_arrow(label: str) -> str:
+def _trend_arrow(label: str) -> Text:
     """The shared trend arrow (:data:`nlp.trend.TREND_ARROWS`), coloured for the terminal."""
-    arrow, colour = TREND_ARROWS[label], TREND_COLOURS.get(label)
-    return f"[{colour}]{arrow}[/{colour}]" if colour else arrow
+    return Text(TREND_ARROWS[label], style=TREND_COLOURS.get(label, ""))
 
 
 def _risk_table(report: Report, title: str) -> Table:
@@ -372,12 +375,12 @@ def _risk_table(report: Report, title: str) -> Table:
     for i, w in enumerate(latest):
         if not w.ranked and (i == 0 or latest[i - 1].ranked):
             table.add_section()
-            table.add_row(f"[dim]too few customers to rank (< {minimum}):[/dim]")
+            table.add_row(Text(f"too few customers to rank (< {minimum}):", style="dim"))
         table.add_row(*_risk_cells(w, config.min_bootstrap_customers))
     return table
 
 
-def _risk_cells(w, min_before: int) -> list[str]:
+def _risk_cells(w, min_before: int) -> list[str | Text]:
     """One brand-window as the risk table's cells."""
     r = w.risk
     label = trend_label(r.trend, w.trend_significant, w.partial or w.previous_partial,
@@ -389,7 +392,7 @@ def _risk_cells(w, min_before: int) -> list[str]:
         trend += "*"
     drivers = ", ".join(f"{k} {v:.0%}" for k, v in list(r.drivers.items())[:3]) or "-"
     interval = f"{r.ci_low:.1%}–{r.ci_high:.1%}".replace("%–", "–")
-    return [escape(r.brand), f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
+    return [r.brand, f"{r.customers:,}", f"{r.at_risk_share:.1%}", interval,
             f"{r.expected_at_risk:,.0f}", trend, drivers]
 
 
@@ -432,9 +435,9 @@ def _brand_sources(report: Report) -> str:
 
 def _print_report_notes(report: Report) -> None:
     console.print(_accounting(report), soft_wrap=True)
-    console.print(escape(_brand_sources(report)), soft_wrap=True)
+    console.print(_brand_sources(report), soft_wrap=True)
     for example in report.unreadable_examples:
-        err_console.print(f"[yellow]unreadable[/yellow] {example}", soft_wrap=True)
+        err_console.print(labelled("unreadable", "yellow", str(example)), soft_wrap=True)
     latest_brands = {w.risk.brand for w in report.latest()}
     quiet = sorted({w.risk.brand for w in report.windows} - latest_brands)
     if quiet:
@@ -448,7 +451,7 @@ def _moment(option: str, value: str | None):
     try:
         return parse_since(value)
     except ValueError as exc:
-        raise fail(escape(str(exc).replace("--since", option, 1))) from exc
+        raise fail(str(exc).replace("--since", option, 1)) from exc
 
 
 @app.command()
@@ -519,11 +522,10 @@ def report(
             result = build_report(scored, book, window=window,
                                   mentions_only=brand_from == "mention")
     except (BrandBookError, ReportError, ValueError) as exc:
-        raise fail(escape(str(exc))) from exc
+        raise fail(str(exc)) from exc
     versions = ", ".join(result.model_versions) or "unknown"
     name = (scored or db).name
-    console.print(_risk_table(result, f"{escape(name)}: {HEADLINE}, per brand "
-                                      f"(model {versions})"))
+    console.print(_risk_table(result, f"{name}: {HEADLINE}, per brand (model {versions})"))
     _print_report_notes(result)
     if scored is not None and result.without_brand:
         console.print("posts without a brand: give the file a brand column, or import the "
@@ -556,8 +558,8 @@ def _store_report(db: Path, book, window: str, mentions_only: bool, brand: str |
                        f"`radar score --db {db} --model MODEL`")
         if model_version is not None and model_version not in dict(versions):
             listed = ", ".join(f"{v} ({n:,} posts)" for v, n in versions)
-            raise fail(escape(f"{db}: no predictions of model version {model_version!r}; it "
-                              f"holds {listed}"))
+            raise fail(f"{db}: no predictions of model version {model_version!r}; it holds "
+                       f"{listed}")
         version = model_version or versions[0][0]
         scope = ", ".join([f"model {version}", *([f"brand {brand}"] if brand else []),
                            *([f"from {since:%Y-%m-%d %H:%M} UTC"] if since else []),
@@ -568,11 +570,11 @@ def _store_report(db: Path, book, window: str, mentions_only: bool, brand: str |
         unscored = store.count_unscored(version, brand)
     which = (f" (the one that scored posts most recently, of {len(versions)}; --model-version "
              "picks another)" if model_version is None and len(versions) > 1 else "")
-    console.print(escape(f"store {db}: posts scored by model {version}{which}"), soft_wrap=True)
+    console.print(f"store {db}: posts scored by model {version}{which}", soft_wrap=True)
     if unscored:
-        console.print(escape(f"{unscored:,} stored posts{f' of {brand}' if brand else ''} have "
-                             f"no prediction from {version} and are left out; `radar score "
-                             f"--db {db}` with that model scores them"), soft_wrap=True)
+        console.print(f"{unscored:,} stored posts{f' of {brand}' if brand else ''} have no "
+                      f"prediction from {version} and are left out; `radar score --db {db}` "
+                      "with that model scores them", soft_wrap=True)
     return result
 
 
@@ -589,17 +591,17 @@ def _print_customers(result: Report, brand: str, min_risk: float, top: int, reve
     table = make_table(Column("customer", no_wrap=True, overflow="fold"), "risk",
                        Column("drivers", max_width=24, overflow="fold"), "posts that drove it",
                        numbers=("risk",),
-                       title=f"{escape(r.brand)}: customers at risk >= {min_risk:.0%}, {span} "
+                       title=f"{r.brand}: customers at risk >= {min_risk:.0%}, {span} "
                              f"({len(rows)} shown of {r.customers:,} customers)",
-                       caption=None if reveal else "authors pseudonymised, @handles and links "
-                                                   "masked, post ids hidden; --show-authors "
+                       caption=None if reveal else "authors pseudonymised; @handles, links, "
+                                                   "e-mail addresses, phone and card numbers "
+                                                   "masked; post ids hidden; --show-authors "
                                                    "shows them",
                        show_lines=True)
     for row in rows:
         drivers = "\n".join(f"{k} {v:.0%}" for k, v in list(row["drivers"].items())[:3])
-        posts = "\n".join(escape(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
-                                 f"{p['id'] or ''}\n  {(p['text'] or '')[:200]}")
-                          for p in row["posts"])
+        posts = "\n".join(f"{(p['created_at'] or '-')[:16].replace('T', ' ')} "
+                          f"{p['id'] or ''}\n  {(p['text'] or '')[:200]}" for p in row["posts"])
         table.add_row(row["customer"], f"{row['risk']:.2f}", drivers, posts)
     console.print(table)
 
@@ -619,6 +621,13 @@ def serve(
     db: Annotated[Path | None, typer.Option(
         "--db", help="Post store the dashboard reads (default: $RADAR_DB or data/radar.db).")
     ] = None,
+    request_timeout: Annotated[float | None, typer.Option(
+        help="Seconds a request may wait for and run on the model; past it 503 or 504 "
+             "(default: $RADAR_REQUEST_TIMEOUT_S or 30).")] = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        help="Host name clients may use besides localhost, 127.0.0.1, ::1 and --host; "
+             "repeatable, '*' for any (default: $RADAR_ALLOWED_HOSTS, comma-separated).")
+    ] = None,
 ) -> None:
     """Start the REST endpoint and the dashboard (serve extra). Other settings: RADAR_*."""
     import dataclasses
@@ -630,15 +639,18 @@ def serve(
         uvicorn = require("uvicorn", "serve", "`radar serve`")
         from serve import ServeSettings, create_app  # NotInstalled without fastapi
     except NotInstalled as exc:
-        raise fail(escape(str(exc))) from exc  # the install command holds [serve]
+        raise fail(str(exc)) from exc  # printed as text: the install command holds [serve]
     try:
         settings = ServeSettings.from_env()
         overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),
-                                       ("backend", backend), ("db_path", db)) if v is not None}
+                                       ("backend", backend), ("db_path", db),
+                                       ("request_timeout_s", request_timeout),
+                                       ("allowed_hosts", tuple(allowed_host or ()) or None))
+                     if v is not None}
         settings, reason = dataclasses.replace(settings, **overrides).with_model()
     except (ValueError, ModelLoadError, NotInstalled) as exc:
-        raise fail(escape(str(exc))) from exc
-    err_console.print(f"model: {escape(str(settings.model_dir))} ({escape(reason)}), "
+        raise fail(str(exc)) from exc
+    err_console.print(f"model: {settings.model_dir} ({reason}), "
                       f"backend {settings.backend}", soft_wrap=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Column
+from rich.text import Text
 
 from nlp.console import (
     DelimiterOption,
@@ -21,6 +21,7 @@ from nlp.console import (
     console,
     err_console,
     fail,
+    labelled,
     make_table,
 )
 from radar.collect import load_source_module, parse_since
@@ -110,16 +111,16 @@ def register(app: typer.Typer) -> None:
             built = module.make_source(base_url=base_url)
             store = open_store(db)
         except (KeyError, ValueError, CollectError, StoreError, NotInstalled) as exc:
-            # Plain text, not markup: an install hint holds an extra in brackets.
-            raise fail(escape(str(exc).strip("'\""))) from exc
-        status = Status(f"collecting {source} {query!r}", console=err_console)
+            raise fail(str(exc).strip("'\"")) from exc
+        # A Text: a string status is read as markup, and the query is the user's.
+        status = Status(Text(f"collecting {source} {query!r}"), console=err_console)
 
         def on_progress(p: CollectProgress) -> None:
             line = (f"collecting {source} {query!r}: {p.pages} pages, {p.posts_new:,} new, "
                     f"{p.posts_seen:,} already stored, {p.requests} requests")
             if p.waiting_s:
                 line += f"; waiting {p.waiting_s:.0f} s ({p.note[:80]})"
-            status.update(line)
+            status.update(Text(line))
 
         try:
             with status:
@@ -178,7 +179,13 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Import a review dump or export into the store; bad rows are kept with reasons."""
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            RenderableColumn,
+            TaskProgressColumn,
+            TextColumn,
+        )
 
         from nlp.dumps import ColumnMap, DumpError
         from radar.collect.files import IMPORT_FORMATS, import_file
@@ -200,7 +207,9 @@ def register(app: typer.Typer) -> None:
             store = open_store(db)
         except StoreError as exc:
             raise fail(str(exc)) from exc
-        bar = Progress(TextColumn(f"importing {file.name}"), BarColumn(), TaskProgressColumn(),
+        # The file name as text: a TextColumn reads its format as markup and {fields}.
+        bar = Progress(RenderableColumn(Text(f"importing {file.name}")), BarColumn(),
+                       TaskProgressColumn(),
                        TextColumn("{task.fields[rows]:,} rows"), console=err_console)
         try:
             with bar:
@@ -225,14 +234,13 @@ def register(app: typer.Typer) -> None:
                       f"{result.rows_in / max(result.seconds, 1e-9):,.0f} rows/s",
                       soft_wrap=True)
         if result.hint:
-            err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(result.hint)}",
-                              soft_wrap=True)
+            err_console.print(labelled("warning:", "bold yellow", result.hint), soft_wrap=True)
         if result.no_brand:
             console.print(f"{result.no_brand:,} posts have no brand (give --brand, or the "
                           "report resolves @mentions through data/brands.yaml)",
                           soft_wrap=True)
         for where, reason in result.first_rejects:
-            err_console.print(f"rejected {where}: {reason}", soft_wrap=True, markup=False)
+            err_console.print(f"rejected {where}: {reason}", soft_wrap=True)
         if result.rejected > len(result.first_rejects):
             err_console.print(f"... and {result.rejected - len(result.first_rejects):,} more; "
                               f"all are in the store (`radar store rejects {result.run_id}`)",
@@ -307,4 +315,4 @@ def register(app: typer.Typer) -> None:
                       soft_wrap=True)
         for line, reason, raw in rows[:limit]:
             console.print(f"{line}\t{reason}\t{json.dumps(raw, ensure_ascii=False)[:200]}",
-                          soft_wrap=True, markup=False)
+                          soft_wrap=True)

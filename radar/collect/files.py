@@ -62,6 +62,11 @@ COMPLAINTS_HEADER = ("id", "text", "is_complaint", "domain")
 KNOWN_EXPORTS = {"twcs": "a twcs export", "airline-2015": "an airline-2015 export",
                  "snscrape": "snscrape --jsonl output"}
 _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# What converting one malformed row may raise (odd JSON types reaching a converter): the row
+# is rejected with the message, the import goes on.
+ROW_ERRORS = (RowError, ValueError, TypeError, OverflowError, KeyError, IndexError,
+              AttributeError, RecursionError)
 
 Progress = Callable[[int, int, int], None]  # (position, size, rows_done)
 
@@ -147,6 +152,8 @@ def _airline(row: RawRow) -> Post:
     value = (row.values or {}).get("tweet_created") or ""
     try:
         created_at = parse_airline_time(value) if value.strip() else None
+    except RowError:
+        raise  # the format, but a time UTC cannot hold
     except ValueError:
         raise RowError(f"tweet_created {value[:40]!r} is neither DD-MM-YYYY HH:MM nor "
                        "YYYY-MM-DD HH:MM:SS -0800") from None
@@ -252,15 +259,17 @@ def _sorted_pair(np, keys: array, values: array):
 
 
 def _int_or_none(value: Any) -> int | None:
+    """A tweet id as an int64 (what the thread arrays hold); ``None`` for anything else."""
     if value is None:
         return None
     text = str(value).strip()
     if not text:
         return None
     try:
-        return int(float(text)) if "." in text else int(text)
-    except ValueError:
+        number = int(float(text)) if "." in text else int(text)
+    except (ValueError, OverflowError):  # "abc", "nan", "1.5e400"
         return None
+    return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 def _twcs(brands: _TwcsBrands) -> Converter:
@@ -326,9 +335,16 @@ def iter_import(path: Path, fmt: str, columns: ColumnMap = ColumnMap(),
         for row in reader.rows():
             try:
                 yield row, convert(row), None
-            except (RowError, ValueError, TypeError) as exc:
-                yield row, None, str(exc)
+            except ROW_ERRORS as exc:
+                yield row, None, _reason(exc)
     return reader, rows(), skipped_reason
+
+
+def _reason(exc: Exception) -> str:
+    """A rejected row's reason: the message of a RowError or ValueError (written for people),
+    the type as well for anything else; lone surrogates escaped, so the store can hold it."""
+    reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return reason.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def import_file(path: Path, store: PostStore, fmt: str | None = None,

@@ -260,10 +260,13 @@ def telegram_post_key(url: Any) -> tuple[str, int]:
     """
     if not isinstance(url, str) or not url.strip():
         raise RowError("telegram post has no 'url' (its id comes from the url)")
-    parts = [p for p in urlsplit(url.strip()).path.split("/") if p]
+    try:
+        parts = [p for p in urlsplit(url.strip()).path.split("/") if p]
+    except ValueError:  # "http://[::1": no URL at all
+        parts = []
     if parts and parts[0] == "s":  # snscrape's /s/ web-preview form of the same post
         parts = parts[1:]
-    if len(parts) != 2 or not _CHANNEL.fullmatch(parts[0]) or not parts[1].isdigit():
+    if len(parts) != 2 or not _CHANNEL.fullmatch(parts[0]) or not parts[1].isdecimal():
         raise RowError(f"telegram post url {url[:100]!r} is not "
                        "https://t.me/s/<channel>/<number>")
     return parts[0], int(parts[1])

@@ -2,7 +2,8 @@
 at-risk customers (one row per post), built from the same view models as the pages, so a
 file holds what the page shows: pseudonyms, masked texts.
 
-Text cells that a spreadsheet would read as a formula are defused (:func:`spreadsheet_safe`).
+Text cells that a spreadsheet would read as a formula get a leading ``'``
+(:func:`nlp.spreadsheet.spreadsheet_safe`, the rule every CSV of the project follows).
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from nlp.spreadsheet import spreadsheet_safe
 from radar.dashboard.views import TOP_DRIVERS, BrandRow, CustomerView, percent
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-# A cell starting with one of these runs as a formula in Excel, LibreOffice or Sheets
-# (OWASP "CSV injection"); a leading apostrophe makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SHARE_DIGITS = 4
 
 OVERVIEW_COLUMNS = (
@@ -30,16 +29,9 @@ CUSTOMER_COLUMNS = ("brand", "window_start_utc", "window_end_utc", "customer", "
                     "drivers", "post_time_utc", "post_source", "post_text", "post_url")
 
 
-def spreadsheet_safe(value: object) -> object:
-    """A CSV cell a spreadsheet will not run: text starting with ``=``, ``+``, ``-``, ``@``,
-    a tab or a carriage return gets a leading ``'``. Numbers are ours and stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A header and rows as CSV text, every cell through :func:`spreadsheet_safe`."""
+    """A header and rows as CSV text, every cell through
+    :func:`nlp.spreadsheet.spreadsheet_safe` (numbers stay numbers)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)

@@ -13,16 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from nlp.risk import BASE_DRIVER, CHURN_DRIVER, DRIVER_KEYS, RiskConfig, ranking_key
 from nlp.taxonomy import THEMES
-from nlp.text import normalize_text
+from nlp.text import mask_for_display
 from nlp.trend import TREND_ARROWS, trend_label
 from radar.dashboard.daterange import DateRange
-from radar.store.history import HistoryPoint, StoredAlert, WindowCustomer
+from radar.store.history import HistoryPoint, StoredAlert, WindowCustomer, display_source
 
 DEFAULT_MIN_RISK = 0.5
 DEFAULT_CUSTOMER_LIMIT = 50
@@ -58,15 +57,17 @@ VOLUME_HEADROOM = 2.5  # the post bars rise to at most 1/2.5 of the chart, below
 # --- messages and formatting ------------------------------------------------------------------
 
 
-def missing_store_message(path: Path | str) -> str:
-    """What the pages say before the monitor has written a store."""
-    return f"no store at {path}; run `{MONITOR_COMMAND}`"
+def missing_store_message() -> str:
+    """What the pages say before the monitor has written a store. The path is not shown:
+    where the server keeps its files is not a page visitor's business (the operator set it,
+    with ``RADAR_DB`` or ``--db``)."""
+    return f"no store yet (the file RADAR_DB names); run `{MONITOR_COMMAND}`"
 
 
-def empty_history_message(path: Path | str, score_version: str) -> str:
-    """What the pages say when the store holds no risk history of ``score_version`` yet."""
-    return (f"the store at {path} holds no risk history ({score_version}) yet; "
-            f"run `{MONITOR_COMMAND}`")
+def empty_history_message(score_version: str) -> str:
+    """What the pages say when the store holds no risk history of ``score_version`` yet
+    (no path, as in :func:`missing_store_message`)."""
+    return f"the store holds no risk history ({score_version}) yet; run `{MONITOR_COMMAND}`"
 
 
 def unknown_brand_message(brand: str, brands: Sequence[str]) -> str:
@@ -416,7 +417,8 @@ def driver_figure(history: Sequence[HistoryPoint]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PostView:
-    """A post as the dashboard shows it: text masked, a link only to an http(s) URL."""
+    """A post as the dashboard shows it: text masked (:func:`nlp.text.mask_for_display`),
+    the source without a server path, a link only to an http(s) URL."""
 
     source: str
     text: str
@@ -459,11 +461,14 @@ def safe_url(url: str | None) -> str | None:
 
 def customer_views(rows: Iterable[WindowCustomer],
                    pseudonymize: Callable[[str], str]) -> list[CustomerView]:
-    """``window_customers`` rows for display: pseudonyms instead of author ids, post texts
-    with @handles and links masked (``normalize_text``)."""
+    """``window_customers`` rows for display: pseudonyms instead of author ids (an
+    anonymous one for a post without an author), post texts masked
+    (:func:`nlp.text.mask_for_display`: handles, links, e-mail addresses, phone and card
+    numbers), sources without server paths (:func:`radar.store.history.display_source`)."""
     views = []
     for row in rows:
-        posts = tuple(PostView(source=post.source, text=normalize_text(post.text),
+        posts = tuple(PostView(source=display_source(post.source),
+                               text=mask_for_display(post.text),
                                created_at=post.created_at, url=safe_url(post.url))
                       for post in row.posts)
         views.append(CustomerView(pseudonym=pseudonymize(row.customer), risk=row.risk,
@@ -516,7 +521,9 @@ def alert_views(alerts: Iterable[StoredAlert], limit: int = RECENT_ALERTS) -> li
     Reads the fields of :meth:`radar.monitor.alerts.Alert.to_payload` (``headline``,
     ``change_text``, ``top_driver``, ``examples``) and falls back on what every recorded
     alert has (its kind and window) and on the payload's ``change``, so an alert recorded
-    by an older or newer monitor still shows.
+    by an older or newer monitor still shows. Texts are masked again
+    (:func:`nlp.text.mask_for_display`) and sources shown without a path, whatever the
+    monitor that recorded the alert did.
     """
     views = []
     for alert in list(alerts)[:limit]:
@@ -534,8 +541,8 @@ def alert_views(alerts: Iterable[StoredAlert], limit: int = RECENT_ALERTS) -> li
         top_text = (f"{driver(str(top['driver'])).label} {percent(top.get('share'), 0)}"
                     if isinstance(top, Mapping) and top.get("driver") else "")
         examples = tuple(
-            PostView(source=str(e.get("source") or ""),
-                     text=normalize_text(str(e.get("text") or "")),
+            PostView(source=display_source(str(e.get("source") or "")),
+                     text=mask_for_display(str(e.get("text") or "")),
                      created_at=_any_time(e.get("created_at")), url=safe_url(e.get("url")))
             for e in (payload.get("examples") or [])[:ALERT_EXAMPLES]
             if isinstance(e, Mapping))
@@ -543,7 +550,7 @@ def alert_views(alerts: Iterable[StoredAlert], limit: int = RECENT_ALERTS) -> li
                            + (f" after {d.attempts} attempts" if d.attempts > 1 else "")
                            for d in alert.deliveries)
         views.append(AlertView(kind=ALERT_KINDS.get(kind, kind.replace("_", " ")),
-                               headline=normalize_text(headline), change=change,
+                               headline=mask_for_display(headline), change=change,
                                top_driver=top_text, examples=examples,
                                deliveries=deliveries))
     return views

@@ -10,8 +10,10 @@ Two rules, both between a brand's latest window and the window just before it:
   ``AlertRules.theme_jump`` (absolute) and now makes up at least ``theme_min_share``.
 
 Both need ``min_customers`` in each window. An alert carries the change, the top
-driver and a few example posts, masked with :func:`nlp.text.normalize_text` and
-without author ids. Delivery and its bookkeeping live in :mod:`radar.monitor.notify`.
+driver and a few example posts, masked with :func:`nlp.text.mask_for_display` (handles,
+links, e-mail addresses, phone and card numbers), their sources without server paths,
+and without author or post ids. Delivery and its bookkeeping live in
+:mod:`radar.monitor.notify`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from email.utils import format_datetime
 from typing import Any
 
 from nlp.risk import BASE_DRIVER
-from nlp.text import normalize_text
+from nlp.text import mask_for_display
 from radar.store import parse_stored_time
-from radar.store.history import HistoryPoint, StoredPost, WindowCustomer, has_theme
+from radar.store.history import (
+    HistoryPoint,
+    StoredPost,
+    WindowCustomer,
+    display_source,
+    has_theme,
+)
 
 RISK_RISE = "risk_rise"
 THEME_JUMP = "theme_jump"
@@ -95,7 +103,10 @@ class Alert:
     the theme's share of risk for ``theme_jump`` (which has no interval, so
     ``change_low``/``change_high`` are None). ``top_driver`` is the latest window's
     biggest driver as ``(driver, share of risk)``. ``examples`` are masked posts
-    (``text``, ``url``, ``created_at``, ``source``), never author ids.
+    (``text``, ``url``, ``created_at``, ``source``), never author ids: whatever they are
+    given (an alert recorded by an older monitor, sent again, too), they hold the text
+    masked by :func:`nlp.text.mask_for_display`, the source without a server path and
+    only an http(s) URL.
     """
 
     key: str
@@ -124,6 +135,7 @@ class Alert:
         if (self.theme is None) != (self.kind == RISK_RISE):
             raise ValueError(f"Alert.theme must be set for {THEME_JUMP} and only for it "
                              f"(kind {self.kind!r}, theme {self.theme!r})")
+        object.__setattr__(self, "examples", tuple(_masked_example(e) for e in self.examples))
 
     # --- wording ---------------------------------------------------------------------------
 
@@ -195,7 +207,13 @@ class Alert:
         return cls(**values)
 
     def slack_payload(self) -> dict[str, Any]:
-        """A Slack incoming-webhook message; the full alert rides along under ``"radar"``."""
+        """A Slack incoming-webhook message; the full alert rides along under ``"radar"``.
+
+        Every text Slack formats (the fallback ``text``, the sections, the context) has
+        ``&``, ``<`` and ``>`` escaped, so a brand or a post cannot mention ``<!channel>``
+        or make a link of its own; example links are percent-encoded where Slack's
+        ``<url|label>`` form would break. ``"radar"`` is data, kept exact.
+        """
         lines = [f"*{_mrkdwn(self.brand)}*: {_mrkdwn(self.summary)}"]
         lines += [f"*{name}:* {_mrkdwn(value)}" for name, value in self._facts()[1:]]
         blocks: list[dict[str, Any]] = [
@@ -207,7 +225,7 @@ class Alert:
         blocks.append({"type": "context", "elements": [{
             "type": "mrkdwn", "text": _mrkdwn(f"model {self.model_version} · score "
                                               f"{self.score_version} · alert {self.key}")}]})
-        return {"text": f"complaint-radar: {self.headline}", "blocks": blocks,
+        return {"text": _mrkdwn(f"complaint-radar: {self.headline}"), "blocks": blocks,
                 "radar": self.to_payload()}
 
     def email_text(self) -> str:
@@ -392,8 +410,19 @@ def pick_examples(customers: Iterable[WindowCustomer], count: int,
 
 def _masked_post(post: StoredPost) -> dict[str, Any]:
     # Only these four fields leave: no author id, no post id (which can embed a handle).
-    return {"text": normalize_text(post.text), "url": post.url,
-            "created_at": _iso(post.created_at), "source": post.source}
+    return _masked_example({"text": post.text, "url": post.url,
+                            "created_at": _iso(post.created_at), "source": post.source})
+
+
+def _masked_example(example: Mapping[str, Any]) -> dict[str, Any]:
+    """An example post as it may leave: its text masked (:func:`nlp.text.mask_for_display`),
+    its source without a server path, its URL only when http(s), nothing else."""
+    text, source, url = (example.get(k) for k in ("text", "source", "url"))
+    return {"text": mask_for_display(str(text)) if text is not None else None,
+            "url": url if isinstance(url, str) and url.startswith(("http://", "https://"))
+            else None,
+            "created_at": example.get("created_at"),
+            "source": display_source(str(source)) if source is not None else None}
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -448,7 +477,9 @@ def _slack_example(example: Mapping[str, Any]) -> str:
                                               (example.get("created_at") or "")[:10]) if v))
     url = example.get("url")
     if url and str(url).startswith(("http://", "https://")):
-        safe_url = str(url).replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
+        # Inside <url|label>: < > | and spaces would end the link; & is Slack's escape.
+        safe_url = (str(url).replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+                    .replace(" ", "%20").replace("&", "&amp;"))
         line += f" — <{safe_url}|{label or 'post'}>"
     elif label:
         line += f" — {label}"

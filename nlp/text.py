@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+from typing import Any
 
 USER_TOKEN = "@user"
 URL_TOKEN = "http"
@@ -238,3 +240,15 @@ def normalize_for_tfidf(text: str) -> str:
     text the same way by construction.
     """
     return normalize_text(text).lower()
+
+
+def to_json(value: Any) -> str:
+    """JSON text of ``value`` that always encodes as UTF-8: readable characters as they are,
+    but a lone surrogate (which no UTF-8 file or SQLite text can hold) escaped as ``\\udXXX``,
+    which reads back exactly. Values JSON has no type for (times) are written with ``str``."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, default=str)
+    return text

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nlp.text import to_json
 from nlp.types import Post, Prediction
 from radar.store.database import (
     KEY_CHUNK,
@@ -190,7 +191,7 @@ class PostStore:
             self.db.executemany(_UPSERT_POST, (
                 (p.source, p.post_id, p.brand, p.author_id, format_time(p.created_at), p.text,
                  p.url, p.parent_id, p.lang,
-                 json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw is not None
+                 to_json(p.raw) if p.raw is not None
                  else None, run_id, now, now)
                 for p in unique.values()))
             self.db.executemany(
@@ -387,7 +388,7 @@ class PostStore:
                 self.db.executemany(
                     "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?)",
                     ((run_id, before + i, reason,
-                      json.dumps(raw, ensure_ascii=False, default=str))
+                      to_json(raw))
                      for i, (reason, raw) in enumerate(rejected, start=1)))
             self.set_checkpoint(source, query_key, state, done, since, high_water)
             self.db.execute(
@@ -429,7 +430,7 @@ class PostStore:
             self.db.executemany(
                 "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (run_id, line) DO NOTHING",
-                ((run_id, line, reason, json.dumps(raw, ensure_ascii=False, default=str))
+                ((run_id, line, reason, to_json(raw))
                  for line, reason, raw in rejects))
             self.db.execute(
                 "UPDATE runs SET rows_in = rows_in + ?, posts_new = posts_new + ?, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -488,3 +489,15 @@ def test_complaints_rows_with_a_stray_quote_are_rejected_one_by_one(tmp_path):
     assert sorted(posts) == ["1", "3", "5"]
     assert "unbalanced quote" in rejected[2]
     assert "expected 4 fields, found 3" in rejected[4]
+
+
+def test_json_written_to_the_store_and_parts_holds_any_string():
+    """The last guard behind the readers: a lone surrogate that reaches a JSON writer (a
+    collector's raw payload, a quarantined row) is escaped, and reads back exactly."""
+    from nlp.text import to_json
+
+    value = {"text": "late \ud800 again", "when": datetime(2024, 1, 1, tzinfo=UTC), "ok": "é😀"}
+    text = to_json(value)
+    text.encode("utf-8")  # what SQLite and the part files need
+    assert json.loads(text) == {**value, "when": "2024-01-01 00:00:00+00:00"}
+    assert to_json({"ok": "é😀"}) == '{"ok": "é😀"}'  # readable characters stay as they are

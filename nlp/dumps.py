@@ -6,26 +6,32 @@ with the reason, for the caller to quarantine. ``ColumnMap`` is the column
 mapping that batch scoring and the importers share.
 
 CSV files are read as they are written in the wild: the delimiter (``,`` ``;`` tab ``|``)
-is found from the header and first lines unless given (:func:`sniff_delimiter`), and a
-leading unnamed column, the row index ``pandas.DataFrame.to_csv`` and R's ``write.csv``
-write (header cell empty or ``Unnamed: 0``), is not a column of the dump.
+is found from the header and first lines unless given, and a stray quote costs one row, not
+the rest of the file (both in :mod:`nlp.csv_rows`); a leading unnamed column, the row index
+``pandas.DataFrame.to_csv`` and R's ``write.csv`` write (header cell empty or
+``Unnamed: 0``), is not a column of the dump.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 import json
 import re
 import sys
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nlp.csv_rows import (
+    DELIMITERS,
+    INDEX_HEADERS,
+    CsvRecords,
+    read_first_lines,
+    sniff_delimiter,
+)
 from nlp.errors import RowError
 from nlp.times import parse_time
 from nlp.types import Post
@@ -34,10 +40,6 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 # Columns used when the mapping does not name one and the file has a column of that name.
 DEFAULT_NAMES = {"text": ("text",), "id": ("id", "post_id", "tweet_id"), "brand": ("brand",),
                  "author": ("author_id", "author"), "time": ("created_at", "time", "date")}
-DELIMITERS = (",", ";", "\t", "|")  # the ones sniffed; on a tie the earlier one wins
-INDEX_HEADERS = ("", "Unnamed: 0")  # what pandas (and R) call the row index they write
-SNIFF_LINES = 50  # lines read to find the delimiter
-LOOK_AHEAD_LINES = 50  # lines read ahead to test a multi-line CSV record for a stray quote
 # Nesting one JSONL record may have. A dump's records need a few levels; thousands make
 # Python's parser (and every serialiser after it) run out of stack.
 MAX_JSON_DEPTH = 64
@@ -46,7 +48,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # one character and leaves a lone one in the string, where no encoder can write it.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_FREE_CODECS = {"utf-8", "utf-8-sig", "ascii", "iso8859-1", "cp1252"}
-QUOTE_ADVICE = 'write a quote inside a field as two: ""'
 
 
 def sha256_file(path: Path) -> str:
@@ -127,42 +128,6 @@ def _check_delimiter(delimiter: str) -> None:
                         "a line break, e.g. ',' ';' '|' or '\\t' (tab)")
 
 
-def sniff_delimiter(lines: Sequence[str], width: int | None = None) -> str:
-    """The CSV delimiter of a file's first ``lines`` (header first, unless ``width`` is given).
-
-    Each of :data:`DELIMITERS` parses the lines (quoted fields honoured); the winner is the
-    one under which the header has several fields and most rows have as many (``width``:
-    the known number of fields, for a file without a header). Ties and files of one
-    column fall back to the comma. Not :class:`csv.Sniffer`: it guesses from character
-    counts, which punctuation in review text misleads, and it guesses ``doublequote=False``
-    for files with no ``""`` in their first lines, which would mis-split later rows.
-    """
-    best, best_score = ",", 0
-    for delimiter in DELIMITERS:
-        records = _sample_records(lines, delimiter)
-        expected = width if width is not None else len(records[0]) if records else 0
-        if expected < 2:
-            continue
-        rows = records if width is not None else records[1:]
-        score = 1 + sum(len(r) == expected for r in rows)
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def _sample_records(lines: Sequence[str], delimiter: str) -> list[list[str]]:
-    """The non-empty records of a sample, up to the first line the csv module cannot parse
-    (a runaway quote, a bare carriage return): the sniffing judges by the lines before it."""
-    records = []
-    try:
-        for record in csv.reader(lines, delimiter=delimiter):
-            if record:
-                records.append(record)
-    except csv.Error:
-        pass
-    return records
-
-
 @dataclass(frozen=True)
 class RawRow:
     """One input row: its 1-based number, its values, or why it could not be read.
@@ -194,7 +159,8 @@ class DumpReader:
     opens is set aside and reading resumes on the next line, so one stray quote costs one
     row, not the rest of the file); a Parquet value Python cannot hold. ``header`` names the
     columns of a CSV file that has no header row. ``delimiter`` is the CSV delimiter;
-    ``None`` sniffs it (:func:`sniff_delimiter`), and ``self.delimiter`` then tells which.
+    ``None`` sniffs it (:func:`~nlp.csv_rows.sniff_delimiter`), and ``self.delimiter`` then
+    tells which.
     """
 
     def __init__(self, path: Path, fmt: str | None = None, encoding: str = "utf-8",
@@ -281,61 +247,30 @@ class DumpReader:
     def _has_surrogate_line(self, first: int, last: int) -> bool:
         return any(n in self._surrogate_lines for n in range(first, last + 1))
 
-    def _first_lines(self) -> list[str]:
-        """The file's first lines, decoded leniently: the sample the delimiter is sniffed from."""
-        lines = []
-        with self.path.open("rb") as fh:
-            for line in iter(lambda: fh.readline(1 << 16), b""):
-                lines.append(line.decode(self.encoding, errors="replace"))
-                if len(lines) == SNIFF_LINES:
-                    break
-        if lines:
-            lines[0] = lines[0].removeprefix("\ufeff")
-        return lines
-
     def _csv_rows(self) -> Iterator[RawRow]:
+        """The CSV rows, from the records :class:`~nlp.csv_rows.CsvRecords` reads."""
         if self.delimiter is None:
             width = len(self.header) if self.header is not None else None
-            self.delimiter = sniff_delimiter(self._first_lines(), width)
-        feed = _LineFeed(self._text_lines())
-        reader = csv.reader(feed, delimiter=self.delimiter)
+            self.delimiter = sniff_delimiter(read_first_lines(self.path, self.encoding), width)
+        records = CsvRecords(self._text_lines(), self.delimiter)
         if self.header is not None:
             header = list(self.header)
         else:
-            header = self._csv_header(reader, feed)
+            header = self._csv_header(records)
             self.index_column = len(header) > 1 and header[0].strip() in INDEX_HEADERS
         self.columns = header[1:] if self.index_column else header
-        number = 0
-        while True:
-            feed.start_record()
-            record, error = None, None
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                error = str(exc)
-            lines = feed.taken
-            if not lines:
-                return  # nothing was left to read
-            if record == []:
-                continue  # a blank line is not a row (as in JSONL)
-            number += 1
+        for number, read in enumerate(records.records(len(header)), start=1):
+            lines = read.lines
             start, end = lines[0][0], lines[-1][0]
-            if ((len(lines) > 1 or feed.hit_end)
-                    and (runaway := _runaway_quote(record, error, feed, len(header),
-                                                   self.delimiter))):
+            if read.set_aside:  # a stray quote is why the line is rejected, not its bytes
                 self._encoding_error(start, start)
                 self._surrogate_lines.discard(start)
-                feed.read_again(lines[1:])  # the rows the quote swallowed are rows again
-                yield RawRow(number, None, runaway, raw=_escaped(lines[0][1].rstrip("\r\n")),
-                             line=start)
-                continue
-            if error is not None:
-                yield RawRow(number, None, f"unreadable CSV row ({_csv_problem(error)})",
+            if read.error is not None:
+                yield RawRow(number, None, read.error,
                              raw=_escaped("".join(t for _, t in lines).rstrip("\r\n")),
                              line=start)
                 continue
+            record = read.fields
             reason = None
             if self._surrogate_lines and self._has_surrogate_line(start, end):
                 self._surrogate_lines.difference_update(range(start, end + 1))
@@ -355,31 +290,19 @@ class DumpReader:
             values = record[1:] if self.index_column else record
             yield RawRow(number, dict(zip(self.columns, values, strict=True)), line=start)
 
-    def _csv_header(self, reader, feed: _LineFeed) -> list[str]:
+    def _csv_header(self, records: CsvRecords) -> list[str]:
         """The header row, or :class:`DumpError` where it cannot be read as one line of names."""
-        feed.start_record()
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DumpError(f"{self.path}: empty file (a CSV dump needs a header row)") from None
-        except csv.Error as exc:
-            raise DumpError(f"{self.path}: the header row (line 1) is unreadable "
-                            f"({_csv_problem(str(exc))}); fix it or give the columns") from None
-        last = feed.taken[-1][0]
-        if feed.hit_end and last > 1:
-            raise DumpError(f"{self.path}: the header row (line 1) opens a quote that is never "
-                            f"closed, so all {last} lines would be column names; fix the "
-                            f"header ({QUOTE_ADVICE})")
-        if last > 1 and (problem := _strict_problem(feed.taken, self.delimiter)):
-            raise DumpError(f"{self.path}: the header row (line 1) opens a quote that runs on "
-                            f"to line {last} ({problem}); fix the header ({QUOTE_ADVICE})")
+        header = records.header()
+        if header.error is not None:
+            raise DumpError(f"{self.path}: {header.error}")
+        last = header.lines[-1][0]
         if error := self._encoding_error(1, last):
             raise DumpError(f"{self.path}: the header row is unreadable: {error}")
         if self._has_surrogate_line(1, last):
             raise DumpError(f"{self.path}: the header row holds a lone surrogate "
-                            f"({_surrogate_in(header)}) after decoding as {self.encoding}; "
-                            "give the file's real encoding")
-        return header
+                            f"({_surrogate_in(header.fields)}) after decoding as "
+                            f"{self.encoding}; give the file's real encoding")
+        return header.fields
 
     def _jsonl_rows(self) -> Iterator[RawRow]:
         number = 0
@@ -445,192 +368,6 @@ class DumpReader:
             for index in range(batch.num_rows):
                 self._rows_seen += 1
                 yield _parquet_row(batch, index, self._rows_seen)
-
-
-class _LineFeed:
-    """The lines a ``csv.reader`` reads: it remembers which physical lines the record being
-    read took and whether it ran into the end of the file, and takes lines back to be read
-    again (after a runaway quote, from the line after the one where the quote opened)."""
-
-    def __init__(self, lines: Iterator[tuple[int, str]]):
-        self._lines = lines
-        self._again: deque[tuple[int, str]] = deque()
-        self.taken: list[tuple[int, str]] = []
-        self.hit_end = False
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        if self._again:
-            item = self._again.popleft()
-        else:
-            item = next(self._lines, None)
-            if item is None:
-                self.hit_end = True
-                raise StopIteration
-        self.taken.append(item)
-        return item[1]
-
-    def start_record(self) -> None:
-        self.taken = []
-        self.hit_end = False
-
-    def read_again(self, lines: list[tuple[int, str]]) -> None:
-        self._again.extendleft(reversed(lines))
-
-    def borrow(self) -> tuple[int, str] | None:
-        """The next line, to look ahead (hand it back with :meth:`read_again`); ``None`` at
-        the end."""
-        return self._again.popleft() if self._again else next(self._lines, None)
-
-
-def _runaway_quote(record: list[str] | None, error: str | None, feed: _LineFeed, width: int,
-                   delimiter: str) -> str | None:
-    """Why the record just read over several lines (or into the end of the file) is a quote
-    that opened by mistake, not a quoted field with line breaks in it; ``None`` if it is not.
-
-    A quoted field may hold line breaks, so a stray quote makes the csv module read on to
-    the next quote, taking every row between into one field. The signs: the file ends inside
-    the quotes, the field grows past the field size limit, the row comes out with the wrong
-    number of fields, the quote that closes the field is followed by more text (``"a"b``),
-    or the lines after the first read as whole rows of their own (:func:`_rows_inside`).
-    """
-    lines = feed.taken
-    first, last = lines[0][0], lines[-1][0]
-    if feed.hit_end and record is not None:
-        what = f"is never closed (the file ends inside it, at line {last})"
-    elif len(lines) == 1:
-        return None
-    elif error is not None:
-        what = f"runs on past line {last} ({_csv_problem(error)})"
-    elif len(record) != width:
-        what = (f"runs on to line {last} and leaves the row with {len(record)} fields, "
-                f"not {width}")
-    elif problem := _strict_problem(lines, delimiter):
-        what = f"runs on to line {last}, where a quote is followed by more text ({problem})"
-    elif _rows_inside(feed, width, delimiter):
-        what = (f"runs on to line {last}, over lines that read as rows of their own (it "
-                "closes where a later row's quoted field opens)")
-    else:
-        return None
-    again = (f"; line {first} is set aside and reading goes on at line {first + 1}"
-             if len(lines) > 1 else "")
-    return f"unbalanced quote: the quoted field that opens on line {first} {what}{again}; " \
-           f"to fix the file, {QUOTE_ADVICE}"
-
-
-def _rows_inside(feed: _LineFeed, width: int, delimiter: str) -> bool:
-    """Whether the lines after the first of a well-formed record over several lines read as
-    rows of their own, the last of them (the one holding the record's closing quote) a clean
-    row: ``width`` fields, strict quoting, no quote inside an unquoted field, closed within
-    :data:`LOOK_AHEAD_LINES` lines.
-
-    That is what a stray quote closed by the opening quote of a later row's field looks
-    like (``"stray`` ... ``id,"`` + line break + ``text",brand``), which the record alone
-    cannot tell from a real multi-line field. A real one fails here: the quote that closes
-    it stands inside an unquoted field, or opens a field that does not close cleanly. Both
-    readings are valid CSV only where a multi-line text ends in a comma, quote or line break
-    and a later text starts with one; the stray quote is chosen then, so a line is rejected
-    where it can be seen, rather than rows vanishing into one field where they cannot.
-    """
-    inside = [text for _, text in feed.taken[1:]]
-    borrowed: list[tuple[int, str]] = []
-
-    def source() -> Iterator[str]:
-        yield from inside
-        for _ in range(LOOK_AHEAD_LINES):
-            if (item := feed.borrow()) is None:
-                return
-            borrowed.append(item)
-            yield item[1]
-
-    counted = _Counted(source())
-    reader = csv.reader(counted, delimiter=delimiter)
-    try:
-        while True:
-            start = len(counted.lines)
-            try:
-                record = next(reader)
-            except csv.Error:
-                record = None  # a malformed row of its own, if it ends before the last line
-            except StopIteration:
-                return False
-            if len(counted.lines) < len(inside):
-                continue
-            own = counted.lines[start:]
-            return (record is not None and not counted.ended and len(record) == width
-                    and _strict_problem(own, delimiter) is None
-                    and not _bare_quote("".join(own), delimiter))
-    finally:
-        feed.read_again(borrowed)
-
-
-class _Counted:
-    """An iterator of lines that keeps the lines it has handed out, and knows when it ran
-    out."""
-
-    def __init__(self, lines: Iterator[str]):
-        self._lines = lines
-        self.lines: list[str] = []
-        self.ended = False
-
-    def __iter__(self) -> _Counted:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            line = next(self._lines)
-        except StopIteration:
-            self.ended = True
-            raise
-        self.lines.append(line)
-        return line
-
-
-def _bare_quote(text: str, delimiter: str) -> bool:
-    """Whether a quote stands inside an unquoted field of a record (``he said "hi"``) that
-    the csv module's strict mode has accepted."""
-    quoted, at_start, index = False, True, 0
-    while index < len(text):
-        char = text[index]
-        if quoted:
-            if char == '"':
-                if text.startswith('"', index + 1):
-                    index += 1  # a doubled quote, inside the field
-                else:
-                    quoted = False
-        elif char == '"':
-            if not at_start:
-                return True
-            quoted = True
-        at_start = not quoted and char in (delimiter, "\n", "\r")
-        index += 1
-    return False
-
-
-def _strict_problem(lines: Sequence[str] | Sequence[tuple[int, str]], delimiter: str
-                    ) -> str | None:
-    """What the csv module's strict mode finds wrong with these lines (texts, or numbered
-    texts), if anything."""
-    texts = (line if isinstance(line, str) else line[1] for line in lines)
-    try:
-        for _ in csv.reader(texts, delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as exc:
-        return str(exc)
-    return None
-
-
-def _csv_problem(error: str) -> str:
-    """The csv module's error as a person can act on it."""
-    if "field larger than field limit" in error:
-        return (f"a field longer than {csv.field_size_limit():,} characters, the most one CSV "
-                "field may hold")
-    if "new-line character seen in unquoted field" in error:
-        return ("a line break inside an unquoted field (a bare carriage return, \\r): quote "
-                "the field or remove the \\r")
-    return error
 
 
 _TOO_DEEP = (f"JSON nested deeper than {MAX_JSON_DEPTH} levels; expected one JSON object per "

@@ -30,7 +30,7 @@ WORD = st.text("abcdefghij ", min_size=1, max_size=12)
 # A CSV text that ends in a comma, a quote or a line break, followed by one that starts with
 # one, can make a real multi-line field and a stray quote read the same (both parses are
 # valid CSV); the reader then takes it for a stray quote, rejecting the line visibly (see
-# nlp.dumps._rows_inside). Texts here may start with any of them, not end with one.
+# nlp.csv_rows._rows_inside). Texts here may start with any of them, not end with one.
 CSV_TEXT = TEXT.filter(lambda t: t[-1] not in ',"\r\n')
 
 

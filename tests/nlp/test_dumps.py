@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from nlp.csv_rows import sniff_delimiter
 from nlp.dumps import (
     ColumnMap,
     DumpError,
@@ -10,7 +11,6 @@ from nlp.dumps import (
     RawRow,
     peek_columns,
     row_to_post,
-    sniff_delimiter,
 )
 from nlp.errors import RowError
 

@@ -19,7 +19,9 @@ Hostile input (issue 18): every request has a time limit (``request_timeout_s``;
 503 or 504 with ``Retry-After``) and big requests are split so small ones are served between
 their batches (``nlp.classifier.microbatch``); a ``Host`` allow-list against DNS rebinding;
 a Content-Security-Policy and anti-framing headers on every response; with an API key, the
-API docs need it too, and wrong keys are throttled per client address (429).
+API docs need it too, and wrong keys are throttled per client address (429). The guards
+themselves (body and content-type limits, ``Host`` check, security headers, the key check)
+live in ``radar.guards``; this module wires them in.
 
 Run: ``radar serve`` or ``python serve.py`` (needs the ``serve`` extra).
 Settings come from the environment when the app starts (``ServeSettings.from_env``).
@@ -29,20 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import dataclasses
 import hashlib
-import hmac
 import importlib.metadata
 import importlib.util
-import ipaddress
 import logging
 import math
 import os
 import re
 import threading
-import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, fields
@@ -84,6 +81,18 @@ from nlp.types import Prediction
 from radar import dashboard
 from radar.dashboard import export, views
 from radar.dashboard.daterange import FROM_PARAM, DateRange
+from radar.guards import (
+    API_KEY_HEADER,
+    BASIC_CHALLENGE,
+    CSP_DIRECTIVES,
+    HostGuard,
+    KeyGuard,
+    RequestGuard,
+    SecurityHeaders,
+    format_csp,
+    is_loopback,
+    locked_out_message,
+)
 from radar.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
 from radar.store.history import (
     HistoryPoint,
@@ -94,7 +103,6 @@ from radar.store.history import (
 )
 
 log = logging.getLogger("complaint_radar.serve")
-API_KEY_HEADER = "X-API-Key"
 DEFAULT_BRANDS = Path("data/brands.yaml")
 ENV_NAMES = {"db_path": DB_ENV}  # settings whose variable is not RADAR_<NAME>
 VERSIONED_CACHE = "public, max-age=31536000, immutable"  # for URLs that carry a version
@@ -104,19 +112,7 @@ DOCS_ASSETS = {  # file in the package's static/ folder: its media type
     "swagger-ui.css": "text/css; charset=utf-8",
     "favicon.png": "image/png",
 }
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})  # bind addresses naming no one host
 HOST_PATTERN = re.compile(r"^(\*|[A-Za-z0-9._:\[\]-]+)$")
-BASIC_CHALLENGE = 'Basic realm="complaint-radar", charset="UTF-8"'
-# Scripts come from this server only; the pages' JSON sits in <script type=
-# "application/json">, which is data, not script. Styles allow inline: the overview's bars
-# are positioned by style attributes and plotly adds its own style rules at run time.
-CSP_DIRECTIVES = {
-    "default-src": "'none'", "script-src": "'self'", "style-src": "'self' 'unsafe-inline'",
-    "img-src": "'self' data:", "font-src": "'self'", "connect-src": "'self'",
-    "base-uri": "'none'", "form-action": "'self'", "frame-ancestors": "'none'",
-    "object-src": "'none'",
-}
 
 
 @dataclass(frozen=True)
@@ -452,224 +448,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-# --- middleware: body size and content type, before any parsing ----------------------
-
-
-class _BodyTooLarge(HTTPException):
-    """Raised from ``receive``. FastAPI re-raises an HTTPException met while it reads
-    the body (any other error becomes a generic 400), so the client gets the 413."""
-
-
-class RequestGuard:
-    """ASGI middleware: 413 for bodies over the limit (declared or streamed), 415 for
-    POSTs that are not JSON. Runs before FastAPI reads or parses anything."""
-
-    def __init__(self, app, max_body_bytes: int):
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.lower(): v for k, v in scope["headers"]}
-        if scope["method"] == "POST":
-            content_type = headers.get(b"content-type", b"").decode("latin-1")
-            if content_type.split(";")[0].strip().lower() != "application/json":
-                return await _send_error(send, 415, "Content-Type must be application/json, "
-                                         f"got {content_type or 'none'!r}")
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                return await _send_error(send, 400, "invalid Content-Length header")
-            if int(declared) > self.max_body_bytes:
-                return await _send_error(send, 413, self._too_large())
-        received = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge(413, self._too_large())
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_error(send, 413, self._too_large())
-
-    def _too_large(self) -> str:
-        return f"request body larger than {self.max_body_bytes} bytes"
-
-
-async def _send_error(send, status: int, detail: str) -> None:
-    response = JSONResponse({"detail": detail}, status_code=status)
-    await send({"type": "http.response.start", "status": status,
-                "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
-
-
-def _host_name(value: str) -> str:
-    """The host of a ``Host`` header or setting, compared as: lower case, no port, no
-    brackets around an IPv6 address, no trailing dot."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        value = value[1:].partition("]")[0]
-    elif value.count(":") == 1:
-        value = value.partition(":")[0]
-    return value.rstrip(".")
-
-
-def _is_loopback(host: str) -> bool:
-    name = _host_name(host)
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-class HostGuard:
-    """ASGI middleware: 400 for a ``Host`` header that names none of this server's hosts.
-
-    A page on a hostile site whose name is re-pointed at 127.0.0.1 (DNS rebinding) would
-    otherwise read this server as same-origin; its requests carry its own name in ``Host``.
-    Served: the loopback names, the bound host, ``allowed_hosts`` and the address the
-    connection arrived at (a literal address is never a rebound name).
-    """
-
-    def __init__(self, app, settings: ServeSettings):
-        self.app = app
-        names = {_host_name(h) for h in (*LOOPBACK_NAMES, settings.host,
-                                         *settings.allowed_hosts)}
-        self.any_host = "*" in settings.allowed_hosts
-        self.allowed = frozenset(names - WILDCARD_HOSTS)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or self.any_host:
-            return await self.app(scope, receive, send)
-        raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-        name = _host_name(raw)
-        server = scope.get("server") or (None, None)
-        if name and (name in self.allowed or name == _host_name(str(server[0] or ""))):
-            return await self.app(scope, receive, send)
-        if scope["type"] == "websocket":
-            return await send({"type": "websocket.close", "code": 1008})
-        detail = (f"Host {name[:100]!r} is not served here; add it to RADAR_ALLOWED_HOSTS "
-                  "(radar serve --allowed-host) if it should be") if name \
-            else "missing Host header"
-        await _send_error(send, 400, detail)
-
-
-def _csp(directives: dict[str, str]) -> str:
-    return "; ".join(f"{name} {value}" for name, value in directives.items())
-
-
-SECURITY_HEADERS = [
-    (b"content-security-policy", _csp(CSP_DIRECTIVES).encode()),
-    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers without CSP 2
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),  # the pages link raw posts on other sites
-]
-
-
-class SecurityHeaders:
-    """ASGI middleware: :data:`SECURITY_HEADERS` on every response, errors included; a
-    response that sets its own ``Content-Security-Policy`` (the API docs) keeps it."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-# --- the API key, and slowing down those who guess it -------------------------------------
-
-
-class KeyGuard:
-    """Checks the API key, and counts wrong ones per client address: after
-    ``max_failures`` within ``window_s`` that address gets 429 until the oldest failure ages
-    out, without its keys being checked (today's alternative: 485 guesses a second).
-
-    Requests without a key are not guesses and are not counted (a browser's first visit).
-    Behind a reverse proxy every client has the proxy's address: run uvicorn with
-    ``--proxy-headers`` and ``--forwarded-allow-ips`` so the client's own address is seen.
-    """
-
-    MAX_CLIENTS = 10_000  # addresses remembered; beyond that the quietest are forgotten
-
-    def __init__(self, api_key: str | None, max_failures: int, window_s: float):
-        self.api_key = api_key
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()  # sync dependencies run in a thread pool
-
-    def check(self, request: Request, basic: bool) -> tuple[int, int | None] | None:
-        """None when the request may pass; else (401, None) or (429, Retry-After s)."""
-        if self.api_key is None:
-            return None
-        client = request.client.host if request.client else "unknown"
-        given = [request.headers.get(API_KEY_HEADER)]
-        if basic:
-            given.append(_basic_password(request.headers.get("authorization")))
-        given = [g for g in given if g is not None]
-        with self._lock:
-            wait = self._retry_after(client)
-            if wait is not None:
-                return 429, wait
-            if any(_same_secret(g, self.api_key) for g in given):
-                self._failures.pop(client, None)
-                return None
-            if given:
-                self._failed(client)
-        return 401, None
-
-    def _retry_after(self, client: str) -> int | None:
-        failures = self._failures.get(client)
-        if not failures:
-            return None
-        now = time.monotonic()
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if len(failures) < self.max_failures:
-            return None
-        return max(1, math.ceil(failures[0] + self.window_s - now))
-
-    def _failed(self, client: str) -> None:
-        now = time.monotonic()
-        self._failures.setdefault(client, deque(maxlen=self.max_failures)).append(now)
-        if len(self._failures) > self.MAX_CLIENTS:
-            self._failures = {c: f for c, f in self._failures.items()
-                              if f and f[-1] > now - self.window_s}
-            while len(self._failures) > self.MAX_CLIENTS:
-                del self._failures[next(iter(self._failures))]
-
-
-def _locked_out(retry_after: int) -> str:
-    return f"too many wrong API keys from this address; retry in {retry_after} s"
-
-
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -696,7 +474,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         # A broken brand book is an operator error: fail at start, not on the first request.
         book_path = settings.brands_path or (DEFAULT_BRANDS if DEFAULT_BRANDS.is_file() else None)
         app.state.brand_book = BrandBook.from_yaml(book_path) if book_path else None
-        if settings.api_key is None and not _is_loopback(settings.host):
+        if settings.api_key is None and not is_loopback(settings.host):
             log.warning("serving without an API key on %s, which is not a loopback address: "
                         "anyone who can reach it can use the API and read the dashboard; set "
                         "RADAR_API_KEY", settings.host)
@@ -714,7 +492,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                   redoc_url=None, openapi_url=None)
     # The last added runs first: headers on every answer, then Host, then the body limits.
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(HostGuard, settings=settings)
+    app.add_middleware(HostGuard, host=settings.host, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     guard = KeyGuard(settings.api_key, settings.auth_failures_max,
@@ -725,7 +503,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return
         status, retry_after = refusal
         if status == 429:
-            raise HTTPException(429, _locked_out(retry_after),
+            raise HTTPException(429, locked_out_message(retry_after),
                                 headers={"Retry-After": str(retry_after)})
         raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header",
                             headers={"WWW-Authenticate": challenge})
@@ -846,7 +624,7 @@ def _page_access(guard: KeyGuard):
             return
         status, retry_after = refusal
         if status == 429:
-            raise PageError(429, "Too many wrong keys", _locked_out(retry_after),
+            raise PageError(429, "Too many wrong keys", locked_out_message(retry_after),
                             headers={"Retry-After": str(retry_after)})
         raise PageError(401, "Sign in",
                         "this page needs the service's API key: sign in with any user name "
@@ -912,7 +690,7 @@ def _add_api_docs(app: FastAPI, page_access: list, json_access: list) -> None:
         # The page starts Swagger UI from an inline script: allowed by its hash, alone.
         hashes = [_script_hash(script) for script in
                   re.findall(r"<script>(.*?)</script>", page.body.decode(), re.S)]
-        page.headers["Content-Security-Policy"] = _csp(
+        page.headers["Content-Security-Policy"] = format_csp(
             {**CSP_DIRECTIVES, "script-src": " ".join(["'self'", *hashes])})
         return page
 
@@ -955,23 +733,6 @@ def _page_dates(request: Request, first: Annotated[str | None, Query(alias=FROM_
 
 
 PageDates = Annotated[DateRange, Depends(_page_dates)]
-
-
-def _basic_password(authorization: str | None) -> str | None:
-    """The password of an HTTP Basic ``Authorization`` header; None if there is none."""
-    scheme, _, encoded = (authorization or "").partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    _user, colon, password = decoded.partition(":")
-    return password if colon else None
-
-
-def _same_secret(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _add_dashboard(app: FastAPI, settings: ServeSettings, pages: list, v1: list) -> None:

@@ -14,6 +14,7 @@ open, and a file from a newer complaint-radar is refused rather than misread.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -191,12 +192,26 @@ def now_text() -> str:
     return format_time(datetime.now(UTC))
 
 
+# A database URL ("postgresql://..."): as a Path its "//" collapses to "/", so match one.
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
 def resolve_db_path(db_path: Path | str | None = None) -> Path:
-    """``--db`` if given, else ``$RADAR_DB``, else ``data/radar.db``."""
-    if db_path is not None and str(db_path):
-        return Path(db_path)
-    env = os.environ.get(DB_ENV)
-    return Path(env) if env else DEFAULT_DB_PATH
+    """``--db`` if given, else ``$RADAR_DB``, else ``data/radar.db``.
+
+    Raises:
+        StoreError: the value is a database URL. Stores are SQLite files for now; a URL
+            would otherwise become a file named like it, and a team that believes it
+            shares a server would each write their own file.
+    """
+    given = str(db_path) if db_path is not None and str(db_path) else os.environ.get(DB_ENV)
+    if not given:
+        return DEFAULT_DB_PATH
+    if _URL_RE.match(given):
+        raise StoreError(f"{given!r} is a database URL; the store is a SQLite file for now "
+                         "(a PostgreSQL store is not supported yet): give a file path such as "
+                         "data/radar.db")
+    return Path(given)
 
 
 class Database:
@@ -235,7 +250,10 @@ class Database:
             finally:
                 self._depth -= 1
             return
-        self.execute("BEGIN")
+        # SQLite: take the write lock when the transaction starts, so a second writer waits
+        # (up to the connection's timeout) instead of failing with "database is locked"
+        # when a deferred transaction cannot upgrade from reading to writing.
+        self.execute("BEGIN IMMEDIATE" if self.paramstyle == "qmark" else "BEGIN")
         self._depth = 1
         try:
             yield

@@ -130,6 +130,8 @@ class PostStore:
             if version <= current:
                 continue
             with self.db.transaction():
+                if self.schema_version() >= version:  # another process migrated meanwhile
+                    continue
                 if version == 1:
                     self.db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                     self.db.execute("INSERT INTO schema_version (version) VALUES (0)")

@@ -1,0 +1,59 @@
+"""Several processes writing one SQLite store at once (issue 19's first defects): every
+row lands exactly once, nobody fails with "database is locked", and a brand-new store
+created by two processes at once comes up once. A database URL is refused, not turned
+into a file named like it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from radar.cli import app
+from radar.store import StoreError, open_store, resolve_db_path
+from tests.conftest import REPO
+
+ROWS = 3000
+
+
+def _dump(path: Path, prefix: str) -> Path:
+    lines = ["id,text,brand,author_id,created_at"]
+    lines += [f"{prefix}{i},post {i} from {prefix} about the bill,Acme,{prefix}u{i % 97},"
+              f"2024-01-{1 + i % 28:02d}T10:00:00Z" for i in range(ROWS)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_two_imports_into_one_new_store_at_once_both_land(tmp_path):
+    db = tmp_path / "radar.db"  # does not exist yet: both processes create and migrate it
+    dumps = [_dump(tmp_path / f"{name}.csv", name) for name in ("a", "b", "c")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    procs = [subprocess.Popen([sys.executable, "-m", "radar.cli", "import", str(d), "--db",
+                               str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for d in dumps]
+    results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+    for code, out, err in results:
+        assert code == 0, (out, err)
+        assert "locked" not in out + err and "Traceback" not in err
+        assert f"rows in {ROWS:,} = new {ROWS:,}" in out, out
+    with open_store(db) as store:
+        assert store.db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] == 3 * ROWS
+        assert store.db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("url", ["postgresql://user@host/db", "postgres://h/db",
+                                 "mysql://x/y", "sqlite:///tmp/x.db"])
+def test_a_database_url_is_refused_and_no_file_is_made(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dump = _dump(tmp_path / "d.csv", "d")
+    result = CliRunner().invoke(app, ["import", str(dump), "--db", url])
+    assert result.exit_code == 1
+    assert "is a database URL" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]  # nothing created
+    monkeypatch.setenv("RADAR_DB", url)
+    with pytest.raises(StoreError, match="database URL"):
+        resolve_db_path()

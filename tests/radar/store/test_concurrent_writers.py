@@ -57,3 +57,48 @@ def test_a_database_url_is_refused_and_no_file_is_made(url, tmp_path, monkeypatc
     monkeypatch.setenv("RADAR_DB", url)
     with pytest.raises(StoreError, match="database URL"):
         resolve_db_path()
+
+
+def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path):
+    """A monitor cycle scoring the store in small batches (slowly) while another process
+    imports a file into it: both finish, every row of both is stored once, and every post
+    the cycle saw is scored exactly once."""
+    import time
+
+    from radar.monitor.config import load_monitor_config
+    from radar.monitor.cycle import Stop, run_cycle
+    from tests.radar.monitor.test_cycle import FakeClassifier, _dump, _write_config
+
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+    config_path.write_text(config_path.read_text().replace("window: 7d",
+                                                           "window: 7d\nscore_batch: 20"))
+    config = load_monitor_config(config_path)
+    config = type(config)(**{**config.__dict__, "collect": ()})
+    _dump(tmp_path / "dumps" / "a.csv", 0, 400)
+    other = tmp_path / "other.csv"
+    _dump(other, 1000, ROWS)
+
+    class Slow(FakeClassifier):
+        def predict(self, texts, keys=None):
+            time.sleep(0.05)  # long enough for the import to write between batches
+            return super().predict(texts, keys)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    with open_store(config.store) as store:
+        store.db.execute("SELECT 1")  # the store exists before the import starts
+        importer = subprocess.Popen(
+            [sys.executable, "-m", "radar.cli", "import", str(other), "--db",
+             str(config.store), "--source", "other", "--brand", "Acme"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env)
+        result = run_cycle(config, store, Slow, Stop(), log=lambda m: None)
+        code = importer.wait(timeout=300)
+        out, err = importer.stdout.read(), importer.stderr.read()
+        assert code == 0 and "locked" not in out + err, (out, err)
+        assert f"rows in {ROWS:,} = new {ROWS:,}" in out, out
+        assert not result.errors and result.scored >= 400
+        posts = store.db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+        assert posts == 400 + ROWS
+        duplicates = store.db.execute(
+            "SELECT COUNT(*) FROM (SELECT source, post_id, model_version FROM predictions "
+            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+        assert duplicates == 0

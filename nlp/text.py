@@ -57,9 +57,15 @@ def normalize_text(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"normalize_text expects str, got {type(text).__name__}")
     # Unescape first: "&lt;3" and "&amp;" must not hide handles or URLs.
-    text = html.unescape(text)
-    text = _URL_RE.sub(URL_TOKEN, text)
-    text = _HANDLE_RE.sub(USER_TOKEN, text)
+    return _collapse(_mask_links_and_handles(html.unescape(text)))
+
+
+def _mask_links_and_handles(text: str) -> str:
+    """URLs as ``http``, then @handles as ``@user``: the masking the model and people share."""
+    return _HANDLE_RE.sub(USER_TOKEN, _URL_RE.sub(URL_TOKEN, text))
+
+
+def _collapse(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
@@ -105,13 +111,9 @@ def mask_for_display(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"mask_for_display expects str, got {type(text).__name__}")
-    text = html.unescape(text)
     # Addresses first: a handle or link pattern would otherwise take part of one.
-    text = _EMAIL_RE.sub(EMAIL_TOKEN, text)
-    text = _URL_RE.sub(URL_TOKEN, text)
-    text = _HANDLE_RE.sub(USER_TOKEN, text)
-    text = _mask_numbers(text)
-    return _SPACE_RE.sub(" ", text).strip()
+    text = _EMAIL_RE.sub(EMAIL_TOKEN, html.unescape(text))
+    return _collapse(_mask_numbers(_mask_links_and_handles(text)))
 
 
 def _mask_numbers(text: str) -> str:

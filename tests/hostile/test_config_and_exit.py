@@ -4,9 +4,7 @@ cron when a step or an alert delivery failed (issue 18)."""
 from __future__ import annotations
 
 import textwrap
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -164,26 +162,6 @@ def test_right_values_of_each_type_are_kept(tmp_path):
 # --- exit status --------------------------------------------------------------------------
 
 
-class Refusing:
-    """A webhook receiver that answers every alert with HTTP 400 (no retry can fix it)."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
 @pytest.fixture
 def fake_model(monkeypatch):
     import nlp.classifier
@@ -227,7 +205,7 @@ def test_every_step_and_delivery_done_exits_0(tmp_path, monkeypatch, fake_model)
 
 
 def test_every_delivery_failing_exits_4_and_says_why(tmp_path, monkeypatch, fake_model):
-    refusing = Refusing()
+    refusing = Receiver(status=400)
     monkeypatch.setenv("RADAR_TEST_WEBHOOK", refusing.url)
     result = _monitor(_rising_config(tmp_path))
     refusing.server.shutdown()
@@ -246,7 +224,7 @@ def test_a_failed_step_exits_3(tmp_path, monkeypatch, fake_model):
 
 
 def test_a_failed_step_and_failed_deliveries_exit_5(tmp_path, monkeypatch, fake_model):
-    refusing = Refusing()
+    refusing = Receiver(status=400)
     monkeypatch.setenv("RADAR_TEST_WEBHOOK", refusing.url)
     result = _monitor(_rising_config(tmp_path, ", {path: missing.csv}"))
     refusing.server.shutdown()

@@ -121,6 +121,16 @@ def _write_config(tmp_path: Path, algolia_url: str) -> Path:
     return config
 
 
+def imports_only_config(tmp_path: Path, score_batch: int):
+    """The fixture config without its collector (imports from ``dumps/`` only), scoring in
+    batches of ``score_batch``."""
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+    config_path.write_text(config_path.read_text().replace(
+        "window: 7d", f"window: 7d\nscore_batch: {score_batch}"))
+    config = load_monitor_config(config_path)
+    return type(config)(**{**config.__dict__, "collect": ()})
+
+
 def _dump(path: Path, start: int, count: int) -> None:
     rows = ["id,text,author_id,created_at"]
     for i in range(start, start + count):
@@ -236,11 +246,7 @@ def test_sigterm_ends_the_loop_cleanly_between_cycles(tmp_path):
 def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the_rest(tmp_path):
     from radar.monitor.cycle import Stop, run_cycle
 
-    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
-    config_path.write_text(config_path.read_text().replace("window: 7d",
-                                                           "window: 7d\nscore_batch: 5"))
-    config = load_monitor_config(config_path)
-    config = type(config)(**{**config.__dict__, "collect": ()})
+    config = imports_only_config(tmp_path, score_batch=5)
     _dump(tmp_path / "dumps" / "a.csv", 0, 23)
     stop = Stop()
 
@@ -284,9 +290,10 @@ def test_a_scored_dump_is_stored_without_scoring_again(tmp_path):
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that keeps every JSON body it gets."""
+    """A webhook receiver on 127.0.0.1 that keeps every JSON body it gets and answers
+    ``status`` (a 4xx makes every delivery to it fail)."""
 
-    def __init__(self):
+    def __init__(self, status: int = 200):
         self.bodies: list[dict] = []
         outer = self
 
@@ -294,7 +301,7 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 outer.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

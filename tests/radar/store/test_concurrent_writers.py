@@ -65,15 +65,10 @@ def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path):
     the cycle saw is scored exactly once."""
     import time
 
-    from radar.monitor.config import load_monitor_config
     from radar.monitor.cycle import Stop, run_cycle
-    from tests.radar.monitor.test_cycle import FakeClassifier, _dump, _write_config
+    from tests.radar.monitor.test_cycle import FakeClassifier, _dump, imports_only_config
 
-    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
-    config_path.write_text(config_path.read_text().replace("window: 7d",
-                                                           "window: 7d\nscore_batch: 20"))
-    config = load_monitor_config(config_path)
-    config = type(config)(**{**config.__dict__, "collect": ()})
+    config = imports_only_config(tmp_path, score_batch=20)
     _dump(tmp_path / "dumps" / "a.csv", 0, 400)
     other = tmp_path / "other.csv"
     _dump(other, 1000, ROWS)

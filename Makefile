@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # snscrape (GPL-3.0, optional for users) is installed for the tests of its Telegram source.
-EXTRAS := dev,serve,onnx,encoder,snscrape
+EXTRAS := dev,serve,onnx,encoder,snscrape,postgres
 
 # The shared datasets mirror, when it sits beside the checkout (CI, developers).
 ifneq ($(wildcard ../shared/datasets),)
@@ -24,7 +24,7 @@ export HF_DATASETS_OFFLINE := 1
 # The dashboard's browser test drives Debian's chromium through chromium-driver.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-fast lint clean browser
+.PHONY: setup demo test test-fast lint clean browser postgres
 
 setup: $(STAMP)
 
@@ -49,8 +49,20 @@ browser:
 		|| echo "could not install chromium; the browser tests will skip"; \
 	fi
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
+# The store's PostgreSQL tests start their own server from Debian's postgresql package.
+PG_INITDB = ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+postgres:
+	@if ! $(PG_INITDB); then \
+		echo "installing postgresql (Debian) for the store's PostgreSQL tests ..."; \
+		$(SUDO) apt-get install -y -q postgresql >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get update -q >/dev/null 2>&1 && \
+		     $(SUDO) apt-get install -y -q postgresql >/dev/null 2>&1; } \
+		|| echo "could not install postgresql; the PostgreSQL tests will skip"; \
+	fi
+
+# Where the server binaries are, their tests must run: a broken server fails, never skips.
+test: $(STAMP) browser postgres
+	RADAR_REQUIRE_POSTGRES=$$($(PG_INITDB) && echo 1 || echo 0) $(BIN)/python -m pytest
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"

@@ -93,7 +93,17 @@ from radar.guards import (
     is_loopback,
     locked_out_message,
 )
-from radar.store import DB_ENV, PostStore, StoreError, open_store, resolve_db_path
+from radar.store import (
+    DB_ENV,
+    PostStore,
+    StoreError,
+    StoreTarget,
+    describe_target,
+    open_store,
+    resolve_db_path,
+    store_exists,
+    store_label,
+)
 from radar.store.history import (
     HistoryPoint,
     alert_payloads,
@@ -140,7 +150,7 @@ class ServeSettings:
     request_timeout_s: float = 30.0  # wait + run; past it 503 (still queued) or 504 (running)
     brands_path: Path | None = None  # brand book; None: data/brands.yaml when it exists
     # The dashboard's store (RADAR_DB); read per request, never created by a GET.
-    db_path: Path = field(default_factory=resolve_db_path)
+    db_path: StoreTarget = field(default_factory=resolve_db_path)  # a file or a URL
     dashboard_min_risk: float = views.DEFAULT_MIN_RISK  # customers listed on a brand page
     dashboard_customers: int = views.DEFAULT_CUSTOMER_LIMIT  # at most this many
 
@@ -206,8 +216,13 @@ class ServeSettings:
 
 
 def _parse_setting(name: str, raw: str) -> Any:
-    if name in ("model_dir", "brands_path", "db_path"):
+    if name in ("model_dir", "brands_path"):
         return Path(raw)
+    if name == "db_path":
+        try:
+            return resolve_db_path(raw)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from exc
     if name in ("host", "api_key", "backend"):
         return raw
     if name == "microbatch":
@@ -765,23 +780,25 @@ def _add_dashboard(app: FastAPI, settings: ServeSettings, pages: list, v1: list)
 
     @contextmanager
     def read_store(page: bool) -> Iterator[PostStore | None]:
-        """The store for one request, closed after it; None while there is no store file.
+        """The store for one request, closed after it; None while there is no store yet.
 
-        A missing file is the state before the monitor's first run, not a server fault: the
-        pages and JSON say so (no 5xx), and a GET never creates the file. A file that is no
-        store (or from a newer version) is a fault: 503 with the store's message.
+        A missing store is the state before the monitor's first run, not a server fault: the
+        pages and JSON say so (no 5xx), and a GET never creates it. A file that is no store
+        (or from a newer version), or a database server out of reach, is a fault: 503 with
+        the store's message.
         """
-        if not settings.db_path.is_file():
-            yield None
-            return
         try:
-            store = open_store(settings.db_path)
+            store = open_store(settings.db_path) if store_exists(settings.db_path) else None
         except StoreError as exc:
-            # The reason, without where the server keeps the file (the log has the path).
+            # The reason, without where the server keeps the store (the log has it).
             log.error("store unreadable: %s", exc)
-            shown = str(exc).replace(str(settings.db_path), settings.db_path.name)
+            shown = str(exc).replace(describe_target(settings.db_path),
+                                     store_label(settings.db_path))
             raise PageError(503, "Store unreadable", shown) if page \
                 else HTTPException(503, shown) from exc
+        if store is None:
+            yield None
+            return
         try:
             yield store
         finally:

@@ -158,3 +158,32 @@ def copy_sqlite(src: Path, dst: Path) -> None:
 def anyio_backend():
     """Async tests run on asyncio only (selenium brings trio, which anyio would add)."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (see tests/postgres.py). Where the binaries
+    are missing the PostgreSQL cases skip, saying why; with RADAR_REQUIRE_POSTGRES=1 (CI,
+    make test) they fail instead, so a broken set-up cannot pass as skipped."""
+    from tests.postgres import PostgresUnavailable, start_server
+
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("RADAR_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_db(request, tmp_path, monkeypatch) -> str:
+    """Where a test's post store lives, once per backend: a SQLite file in ``tmp_path`` or
+    a fresh database on the session's PostgreSQL server. ``$RADAR_DB`` points at it too."""
+    if request.param == "sqlite":
+        target = str(tmp_path / "radar.db")
+    else:
+        target = request.getfixturevalue("postgres_server").new_database()
+    monkeypatch.setenv("RADAR_DB", target)
+    return target

@@ -113,12 +113,13 @@ def _brand_table(summaries, title: str) -> Table:
 
 
 ColOption = "Column of the dump holding the post's {} (default: {})."
-DbOption = Annotated[Path | None, typer.Option(
-    "--db", help="A post store (SQLite file, e.g. data/radar.db): its posts instead of a file.")]
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="A post store (a SQLite file such as data/radar.db, or a postgresql:// URL): "
+                 "its posts instead of a file.")]
 EXACTLY_ONE = "give either {} or --db PATH (a post store such as data/radar.db), not {}"
 
 
-def _one_input(path: Path | None, db: Path | None, what: str) -> None:
+def _one_input(path: Path | None, db: str | None, what: str) -> None:
     """Exactly one of a file argument and ``--db``; the message says which were given."""
     if (path is None) == (db is None):
         raise fail(EXACTLY_ONE.format(what, "both" if path else "neither"))
@@ -253,25 +254,35 @@ def _progress(label: str, unit: str):
                                f"{unit}/s"), TimeRemainingColumn(), console=err_console)
 
 
-def _open_existing_store(db: Path):
+def _open_existing_store(db: str):
     """The post store at ``db``; a missing file or one that is no store fails, saying what
     to do (a report or a scoring run never creates an empty store)."""
     from nlp.dumps import FORMATS
-    from radar.store import StoreError, open_store
+    from radar.store import (
+        StoreError,
+        describe_target,
+        is_database_url,
+        open_store,
+        resolve_db_path,
+        store_exists,
+    )
 
-    if not db.exists():
-        raise fail(f"{db}: no post store there; put posts in one first, e.g. `radar import "
-                   f"FILE --db {db}` or `radar collect ... --db {db}`")
     try:
-        return open_store(db)
+        target = resolve_db_path(db)
+        shown = describe_target(target)
+        if not store_exists(target):
+            raise fail(f"{shown}: no post store there; put posts in one first, e.g. `radar "
+                       f"import FILE --db {shown}` or `radar collect ... --db {shown}`")
+        return open_store(target)
     except StoreError as exc:
-        hint = (f"; {db.name} looks like a dump: score it with `radar score {db} --out FILE`, "
-                f"or import it with `radar import {db} --db STORE`"
-                if db.suffix.lower() in FORMATS else "")
+        name = Path(db)
+        hint = (f"; {name.name} looks like a dump: score it with `radar score {db} --out "
+                f"FILE`, or import it with `radar import {db} --db STORE`"
+                if not is_database_url(db) and name.suffix.lower() in FORMATS else "")
         raise fail(f"{exc}{hint}") from exc
 
 
-def _stored_posts(store, db: Path, brand: str | None) -> int:
+def _stored_posts(store, brand: str | None) -> int:
     """How many posts the store holds (of ``brand``); none fails, saying what is there."""
     from radar.store.history import stored_brands
 
@@ -279,28 +290,28 @@ def _stored_posts(store, db: Path, brand: str | None) -> int:
     if posts:
         return posts
     if brand is None or not store.count_posts():
-        raise fail(f"{db}: the store holds no posts yet; put some in it first, e.g. `radar "
-                   f"import FILE --db {db}`")
+        raise fail(f"{store.location}: the store holds no posts yet; put some in it first, "
+                   f"e.g. `radar import FILE --db {store.location}`")
     known = stored_brands(store)
     listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
-    raise fail(f"{db}: no posts of brand {brand!r}; its brands: {listed or 'none'} (as "
+    raise fail(f"{store.location}: no posts of brand {brand!r}; its brands: {listed or 'none'} (as "
                "stored: same spelling and case)")
 
 
-def _score_store(db: Path, load, brand: str | None, batch_size: int) -> None:
+def _score_store(db: str, load, brand: str | None, batch_size: int) -> None:
     """Score the stored posts (of ``brand``) the model ``load()`` gives has not scored (the
     monitor's scoring step), then summarise every post it has scored, per brand."""
     from nlp.classifier.contract import thresholds_for
     from nlp.summary import BrandTally
     from radar.monitor.cycle import Stop, score_step
-    from radar.store import StoreError
+    from radar.store import StoreError, store_label
 
     with _open_existing_store(db) as store:
-        posts = _stored_posts(store, db, brand)  # an empty store fails before the model loads
+        posts = _stored_posts(store, brand)  # an empty store fails before the model loads
         classifier = load()
         version = classifier.model_version
         todo = store.count_unscored(version, brand)
-        bar = _progress(f"scoring {db.name}", "posts")
+        bar = _progress(f"scoring {store_label(db)}", "posts")
         started = time.perf_counter()
         with bar:
             task = bar.add_task("score", total=todo, done=0, rate=0.0)
@@ -325,7 +336,7 @@ def _score_store(db: Path, load, brand: str | None, batch_size: int) -> None:
         for post, prediction in store.scored_posts(version, brand, by_key=True):
             tally.add(post.brand, prediction)
     summaries = tally.summaries()
-    console.print(_brand_table(summaries, f"{db.name}: per-brand summary of the "
+    console.print(_brand_table(summaries, f"{store_label(db)}: per-brand summary of the "
                                           f"{sum(s.posts for s in summaries):,} posts scored "
                                           f"by model {version}"))
 
@@ -524,7 +535,9 @@ def report(
     except (BrandBookError, ReportError, ValueError) as exc:
         raise fail(str(exc)) from exc
     versions = ", ".join(result.model_versions) or "unknown"
-    name = (scored or db).name
+    from radar.store import store_label
+
+    name = scored.name if scored is not None else store_label(db)
     console.print(_risk_table(result, f"{name}: {HEADLINE}, per brand (model {versions})"))
     _print_report_notes(result)
     if scored is not None and result.without_brand:
@@ -544,36 +557,37 @@ def report(
                          min_risk, top, show_authors)
 
 
-def _store_report(db: Path, book, window: str, mentions_only: bool, brand: str | None,
+def _store_report(db: str, book, window: str, mentions_only: bool, brand: str | None,
                   since, until, model_version: str | None) -> Report:
     """The report on the store's posts scored by ``model_version`` (default: the version
     that scored posts most recently), of ``brand`` and in ``[since, until)`` when given."""
     from nlp.report import report_from_posts
 
     with _open_existing_store(db) as store:
-        posts = _stored_posts(store, db, brand)
+        posts = _stored_posts(store, brand)
         versions = store.model_versions()
         if not versions:
-            raise fail(f"{db}: none of its {posts:,} posts is scored yet; score them first: "
-                       f"`radar score --db {db} --model MODEL`")
+            raise fail(f"{store.location}: none of its {posts:,} posts is scored yet; score "
+                       f"them first: `radar score --db {store.location} --model MODEL`")
         if model_version is not None and model_version not in dict(versions):
             listed = ", ".join(f"{v} ({n:,} posts)" for v, n in versions)
-            raise fail(f"{db}: no predictions of model version {model_version!r}; it holds "
-                       f"{listed}")
+            raise fail(f"{store.location}: no predictions of model version "
+                       f"{model_version!r}; it holds {listed}")
         version = model_version or versions[0][0]
         scope = ", ".join([f"model {version}", *([f"brand {brand}"] if brand else []),
                            *([f"from {since:%Y-%m-%d %H:%M} UTC"] if since else []),
                            *([f"until {until:%Y-%m-%d %H:%M} UTC"] if until else [])])
         result = report_from_posts(store.scored_posts(version, brand, since, until), book,
                                    window=window, mentions_only=mentions_only,
-                                   name=f"{db} ({scope})")
+                                   name=f"{store.location} ({scope})")
         unscored = store.count_unscored(version, brand)
+        shown = store.location
     which = (f" (the one that scored posts most recently, of {len(versions)}; --model-version "
              "picks another)" if model_version is None and len(versions) > 1 else "")
-    console.print(f"store {db}: posts scored by model {version}{which}", soft_wrap=True)
+    console.print(f"store {shown}: posts scored by model {version}{which}", soft_wrap=True)
     if unscored:
         console.print(f"{unscored:,} stored posts{f' of {brand}' if brand else ''} have no "
-                      f"prediction from {version} and are left out; `radar score --db {db}` "
+                      f"prediction from {version} and are left out; `radar score --db {shown}` "
                       "with that model scores them", soft_wrap=True)
     return result
 
@@ -618,9 +632,9 @@ def serve(
     backend: Annotated[str | None, typer.Option(
         help="torch, or onnx (fine-tuned models: ONNX Runtime with int8 weights, faster on "
              "CPU; onnx extra) (default: $RADAR_BACKEND or torch).")] = None,
-    db: Annotated[Path | None, typer.Option(
-        "--db", help="Post store the dashboard reads (default: $RADAR_DB or data/radar.db).")
-    ] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Post store the dashboard reads: a SQLite file or a postgresql:// URL "
+                     "(default: $RADAR_DB or data/radar.db).")] = None,
     request_timeout: Annotated[float | None, typer.Option(
         help="Seconds a request may wait for and run on the model; past it 503 or 504 "
              "(default: $RADAR_REQUEST_TIMEOUT_S or 30).")] = None,
@@ -634,6 +648,7 @@ def serve(
 
     from nlp.classifier import ModelLoadError
     from nlp.errors import require
+    from radar.store import StoreError, resolve_db_path
 
     try:
         uvicorn = require("uvicorn", "serve", "`radar serve`")
@@ -643,12 +658,13 @@ def serve(
     try:
         settings = ServeSettings.from_env()
         overrides = {k: v for k, v in (("host", host), ("port", port), ("model_dir", model),
-                                       ("backend", backend), ("db_path", db),
+                                       ("backend", backend),
+                                       ("db_path", resolve_db_path(db) if db else None),
                                        ("request_timeout_s", request_timeout),
                                        ("allowed_hosts", tuple(allowed_host or ()) or None))
                      if v is not None}
         settings, reason = dataclasses.replace(settings, **overrides).with_model()
-    except (ValueError, ModelLoadError, NotInstalled) as exc:
+    except (ValueError, ModelLoadError, NotInstalled, StoreError) as exc:
         raise fail(str(exc)) from exc
     err_console.print(f"model: {settings.model_dir} ({reason}), "
                       f"backend {settings.backend}", soft_wrap=True)

@@ -26,8 +26,9 @@ from nlp.console import (
 )
 from radar.collect import load_source_module, parse_since
 
-DbOption = Annotated[Path | None, typer.Option(
-    "--db", help="Post store (SQLite file); default $RADAR_DB, else data/radar.db.")]
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Post store: a SQLite file or a postgresql:// URL; default $RADAR_DB, else "
+                 "data/radar.db.")]
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -252,12 +253,19 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Posts per source and brand, predictions, checkpoints and the latest runs."""
-        from radar.store import StoreError, open_store, resolve_db_path
+        from radar.store import (
+            StoreError,
+            describe_target,
+            open_store,
+            resolve_db_path,
+            store_exists,
+        )
 
-        path = resolve_db_path(db)
-        if not path.exists():
-            raise fail(f"no store at {path}; collect or import first (`radar import FILE`)")
         try:
+            path = resolve_db_path(db)
+            if not store_exists(path):
+                raise fail(f"no store at {describe_target(path)}; collect or import first "
+                           "(`radar import FILE`)")
             with open_store(path) as store:
                 stats = store.stats()
         except StoreError as exc:
@@ -301,11 +309,17 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 50,
     ) -> None:
         """What a run rejected: an import's rows (by line) or a collection's items."""
-        from radar.store import StoreError, open_store, resolve_db_path
+        from radar.store import (
+            StoreError,
+            describe_target,
+            open_store,
+            resolve_db_path,
+            store_exists,
+        )
 
-        if not resolve_db_path(db).exists():
-            raise fail(f"no store at {resolve_db_path(db)}")
         try:
+            if not store_exists(resolve_db_path(db)):
+                raise fail(f"no store at {describe_target(resolve_db_path(db))}")
             with open_store(db) as store:
                 run = store.run(run_id)
                 rows = store.rejected_rows(run_id)

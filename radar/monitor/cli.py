@@ -56,9 +56,9 @@ def register(app: typer.Typer) -> None:
                                              "monitor.example.yaml).")],
         once: Annotated[bool, typer.Option(help="Run one cycle and exit (for cron or a "
                                                 "scheduler).")] = False,
-        db: Annotated[Path | None, typer.Option(
-            "--db", help="Post store; default: the config's store, $RADAR_DB, data/radar.db.")
-        ] = None,
+        db: Annotated[str | None, typer.Option(
+            "--db", help="Post store (a SQLite file or a postgresql:// URL); default: the "
+                         "config's store, $RADAR_DB, data/radar.db.")] = None,
         tracking_uri: TrackingOption = None,
     ) -> None:
         """The help is :data:`MONITOR_HELP`: what a cycle does and the exit codes."""

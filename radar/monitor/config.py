@@ -2,7 +2,7 @@
 
 Example (``monitor.example.yaml`` in the repository root)::
 
-    store: data/radar.db                     # --db overrides; default $RADAR_DB or data/radar.db
+    store: data/radar.db                     # or postgresql://...; --db overrides
     model: models:/complaint-radar@champion  # what scores new posts
     window: 7d                               # one history point per brand and window
     anchor: 2024-01-01                       # window boundaries: anchor + k * window (a Monday)
@@ -35,6 +35,13 @@ from typing import Any
 import yaml
 
 from nlp.risk import parse_window
+from radar.store.database import (
+    StoreError,
+    StoreTarget,
+    describe_target,
+    is_database_url,
+    resolve_db_path,
+)
 
 DEFAULT_ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weekly windows run Mon-Mon
 
@@ -160,7 +167,7 @@ class MonitorConfig:
     collect: tuple[CollectSpec, ...] = ()
     imports: tuple[ImportSpec, ...] = ()
     brands: tuple[str, ...] = ()
-    store: Path | None = None
+    store: StoreTarget | None = None  # a SQLite file or a postgresql:// URL
     model: str = "models:/complaint-radar@champion"
     backend: str = "torch"
     window: timedelta = timedelta(days=7)
@@ -217,7 +224,8 @@ class MonitorConfig:
             raise MonitorConfigError(f"brand_book {path}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        return {"brands": list(self.brands), "store": str(self.store) if self.store else None,
+        store = describe_target(self.store) if self.store else None
+        return {"brands": list(self.brands), "store": store,
                 "model": self.model, "backend": self.backend, "window": str(self.window),
                 "anchor": self.anchor.isoformat(), "history_windows": self.history_windows,
                 "interval": str(self.interval), "collect": len(self.collect),
@@ -277,7 +285,7 @@ def monitor_config_from_dict(raw: Mapping[str, Any], base_dir: Path,
         interval = _length(raw.get("interval", "1h"), "interval", "1h, 12h or 1d")
         return MonitorConfig(
             collect=tuple(collect), imports=tuple(imports), brands=tuple(brands),
-            store=_path(raw.get("store"), "store", base_dir),
+            store=_store(raw.get("store"), base_dir),
             model=raw.get("model", MonitorConfig.model),
             backend=raw.get("backend", MonitorConfig.backend),
             window=window, anchor=_anchor(raw.get("anchor", DEFAULT_ANCHOR)),
@@ -314,6 +322,16 @@ def _path(value: Any, key: str, base_dir: Path) -> Path | None:
         return None
     _text(value, key, "a path (text)")
     return base_dir / value
+
+
+def _store(value: Any, base_dir: Path) -> StoreTarget | None:
+    """The store: a path relative to the config's folder, or a PostgreSQL URL as given."""
+    if isinstance(value, str) and is_database_url(value):
+        try:
+            return resolve_db_path(value)
+        except StoreError as exc:
+            raise MonitorConfigError(f"store: {exc}") from exc
+    return _path(value, "store", base_dir)
 
 
 def _anchor(value: Any) -> datetime:

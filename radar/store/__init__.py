@@ -1,6 +1,6 @@
 """The post store: every SQL statement of the product lives in this package.
 
-- :mod:`radar.store.database`: the connection (SQLite by default), the schema and its
+- :mod:`radar.store.database`: the connection (SQLite by default, or PostgreSQL), the schema and its
   migrations, how times are stored;
 - :mod:`radar.store.posts`: posts, predictions, collection checkpoints and runs
   (:class:`PostStore`, opened with :func:`open_store`);
@@ -17,12 +17,19 @@ from radar.store.database import (
     SCHEMA_VERSION,
     Database,
     StoreError,
+    StoreTarget,
+    connect,
+    describe_target,
     format_time,
+    is_database_url,
     parse_stored_time,
     resolve_db_path,
+    store_exists,
+    store_label,
 )
 from radar.store.posts import CheckpointRow, PostStore, RunRow, SaveCounts, open_store
 
 __all__ = ["DB_ENV", "DEFAULT_DB_PATH", "MIGRATIONS", "SCHEMA_VERSION", "CheckpointRow",
-           "Database", "PostStore", "RunRow", "SaveCounts", "StoreError", "format_time",
-           "open_store", "parse_stored_time", "resolve_db_path"]
+           "Database", "PostStore", "RunRow", "SaveCounts", "StoreError", "StoreTarget",
+           "connect", "describe_target", "format_time", "is_database_url", "open_store",
+           "parse_stored_time", "resolve_db_path", "store_exists", "store_label"]

@@ -1,11 +1,14 @@
 """The store's database layer: the connection, the schema and its migrations, stored times.
 
-SQLite by default (one file, ``data/radar.db``; ``--db`` or ``$RADAR_DB`` to move it).
+SQLite by default (one file, ``data/radar.db``); PostgreSQL for a store several people,
+monitors and dashboards share (``--db postgresql://user@host/db``). ``--db`` or
+``$RADAR_DB`` choose. Connections go through SQLAlchemy (psycopg 3 for PostgreSQL).
 Callers use the store's functions and :class:`~radar.store.posts.PostStore` methods
-only; all SQL lives in this package and is plain SQL that PostgreSQL also runs
+only; all SQL lives in this package and is plain SQL both backends run
 (``INSERT ... ON CONFLICT``, no ``AUTOINCREMENT``, no ``INSERT OR REPLACE``, times as
-ISO 8601 text). :class:`Database` is the one small layer that knows the driver: it
-converts the ``?`` placeholders to the driver's style and owns transactions.
+ISO 8601 text). :class:`Database` is the one small layer that knows the backend: it
+converts the ``?`` placeholders to the driver's style, adapts migrations' types and
+owns transactions.
 
 The schema carries a version; :data:`MIGRATIONS` brings an older file up to date on
 open, and a file from a newer complaint-radar is refused rather than misread.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -194,51 +196,156 @@ def now_text() -> str:
 
 # A database URL ("postgresql://..."): as a Path its "//" collapses to "/", so match one.
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
+POSTGRES_DRIVER = "postgresql+psycopg"
+PG_INSTALL = "pip install 'complaint-radar[postgres]'"
+
+StoreTarget = Path | str
+"""Where a store lives: a SQLite file (``Path``) or a PostgreSQL URL (``str``)."""
 
 
-def resolve_db_path(db_path: Path | str | None = None) -> Path:
-    """``--db`` if given, else ``$RADAR_DB``, else ``data/radar.db``.
+def is_database_url(value: StoreTarget) -> bool:
+    return isinstance(value, str) and bool(_URL_RE.match(value))
+
+
+def resolve_db_path(db_path: Path | str | None = None) -> StoreTarget:
+    """``--db`` if given, else ``$RADAR_DB``, else ``data/radar.db``: a SQLite file path, or
+    a ``postgresql://user[:password]@host[:port]/database`` URL for a shared store.
 
     Raises:
-        StoreError: the value is a database URL. Stores are SQLite files for now; a URL
-            would otherwise become a file named like it, and a team that believes it
-            shares a server would each write their own file.
+        StoreError: a URL of another database (MySQL, ``sqlite:///``, ...), or a malformed
+            one. Such a value would otherwise become a file named like it, and a team that
+            believes it shares a server would each write their own file.
     """
     given = str(db_path) if db_path is not None and str(db_path) else os.environ.get(DB_ENV)
     if not given:
         return DEFAULT_DB_PATH
     if _URL_RE.match(given):
-        raise StoreError(f"{given!r} is a database URL; the store is a SQLite file for now "
-                         "(a PostgreSQL store is not supported yet): give a file path such as "
-                         "data/radar.db")
+        return _check_url(given)
     return Path(given)
 
 
-class Database:
-    """A DB-API connection, ``?`` placeholders, and explicit transactions.
+def _check_url(given: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    ``paramstyle`` is the driver's: ``qmark`` (sqlite3) or ``format`` (psycopg).
-    The connection must be in autocommit mode; transactions are ``BEGIN``/``COMMIT``.
+    try:
+        url = make_url(given)
+    except ArgumentError as exc:
+        raise StoreError(f"{given!r} is not a database URL we can read ({exc}); use "
+                         "postgresql://user@host:5432/database or a SQLite file path") from exc
+    if url.drivername not in ("postgresql", "postgres", POSTGRES_DRIVER):
+        raise StoreError(
+            f"{describe_target(given)} is a database URL complaint-radar cannot store into: "
+            "the store is a SQLite file path (such as data/radar.db) or a PostgreSQL URL "
+            "(postgresql://user@host:5432/database)")
+    if not url.database:
+        raise StoreError(f"{describe_target(given)} names no database: add it after the host, "
+                         "as in postgresql://user@host:5432/radar")
+    return given
+
+
+def describe_target(target: StoreTarget) -> str:
+    """The store's location for messages and listings: a URL's password is hidden."""
+    if not is_database_url(target):
+        return str(target)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(str(target))
+        if url.drivername in ("postgres", POSTGRES_DRIVER):
+            url = url.set(drivername="postgresql")
+        return url.render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(target))
+
+
+def store_label(target: StoreTarget) -> str:
+    """A short name for titles: the file's name, or the database's name and host."""
+    if not is_database_url(target):
+        return Path(target).name
+    from sqlalchemy.engine import make_url
+
+    url = make_url(str(target))
+    return f"{url.database} on {url.host or 'localhost'}"
+
+
+class Database:
+    """One store connection through SQLAlchemy: ``?`` placeholders, explicit transactions.
+
+    The connection runs in autocommit mode; :meth:`transaction` issues ``BEGIN`` /
+    ``COMMIT`` itself, so a statement outside one commits at once and a reader never holds
+    a snapshot (or SQLite's lock) open between statements. Statements are plain SQL that
+    both SQLite and PostgreSQL run; this class converts placeholders to the driver's style
+    and, for PostgreSQL, the types migrations create (:meth:`ddl`).
     """
 
-    def __init__(self, connection: Any, paramstyle: str = "qmark"):
-        if paramstyle not in ("qmark", "format"):
-            raise StoreError(f"unsupported paramstyle {paramstyle!r} (qmark or format)")
-        self.connection = connection
-        self.paramstyle = paramstyle
+    def __init__(self, engine: Any, location: str):
+        self.engine = engine
+        self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
+        self.location = location
+        self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._depth = 0
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.paramstyle == "format" else sql
+        return sql.replace("?", "%s") if self.is_postgres else sql
+
+    def _row(self, params: Sequence[Any]) -> tuple:
+        if not self.is_postgres:
+            return tuple(params)
+        # PostgreSQL text cannot hold NUL; SQLite can. U+FFFD keeps the rest of the post.
+        return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p
+                     for p in params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        cursor = self.connection.cursor()
-        cursor.execute(self._sql(sql), tuple(params))
-        return cursor
+        return self.connection.exec_driver_sql(self._sql(sql), self._row(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        cursor = self.connection.cursor()
-        cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+        batch = [self._row(r) for r in rows]
+        if batch:  # an empty list would run the statement once without parameters
+            self.connection.exec_driver_sql(self._sql(sql), batch)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+               ) -> Iterator[Any]:
+        """Rows of a large query, ``batch_size`` at a time, memory flat on either backend.
+
+        PostgreSQL outside a transaction reads through a server-side cursor on a second
+        connection (a client-side cursor would fetch every row at once); SQLite's cursor
+        is lazy already.
+        """
+        if not (self.is_postgres and not self._depth):
+            cursor = self.execute(sql, params)
+            while rows := cursor.fetchmany(batch_size):
+                yield from rows
+            return
+        with self.engine.connect() as reader:
+            result = reader.execution_options(stream_results=True, yield_per=batch_size) \
+                .exec_driver_sql(self._sql(sql), self._row(params))
+            yield from result
+
+    def ddl(self, statement: str) -> str:
+        """A migration's statement for this backend. PostgreSQL's ``REAL`` is 4 bytes, so
+        scores become ``DOUBLE PRECISION`` (SQLite's REAL is 8); text compares byte-wise
+        (``COLLATE "C"``), as SQLite's does, so orderings and key seeks agree."""
+        if not self.is_postgres:
+            return statement
+        statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+        return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
+
+    def table_names(self) -> set[str]:
+        from sqlalchemy import inspect
+
+        return set(inspect(self.connection).get_table_names())
+
+    def lock_schema(self) -> None:
+        """Within a transaction: one process at a time changes the schema. SQLite's
+        ``BEGIN IMMEDIATE`` already is that lock; PostgreSQL takes an advisory lock."""
+        if self.is_postgres:
+            self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_ID,))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -253,7 +360,7 @@ class Database:
         # SQLite: take the write lock when the transaction starts, so a second writer waits
         # (up to the connection's timeout) instead of failing with "database is locked"
         # when a deferred transaction cannot upgrade from reading to writing.
-        self.execute("BEGIN IMMEDIATE" if self.paramstyle == "qmark" else "BEGIN")
+        self.execute("BEGIN" if self.is_postgres else "BEGIN IMMEDIATE")
         self._depth = 1
         try:
             yield
@@ -266,24 +373,92 @@ class Database:
 
     def close(self) -> None:
         self.connection.close()
+        self.engine.dispose()
+
+
+SCHEMA_LOCK_ID = 7_230_419  # the advisory lock key complaint-radar's migrations hold
+
+
+def connect(target: StoreTarget) -> Database:
+    """Open the store at ``target`` (a SQLite file, created if needed, or a PostgreSQL URL).
+
+    Raises:
+        StoreError: the file is not a store, the server cannot be reached, or the database
+            holds another application's tables.
+    """
+    db = connect_postgres(str(target)) if is_database_url(target) else connect_sqlite(
+        Path(target))
+    try:
+        tables = db.table_names()
+    except Exception as exc:
+        db.close()
+        raise StoreError(f"{db.location}: not a complaint-radar store ({db_reason(exc)})") from exc
+    if tables and "schema_version" not in tables:
+        db.close()
+        raise StoreError(f"{db.location} holds another application's tables "
+                         f"({sorted(tables)[:5]}); give --db a new file or database, or a "
+                         "complaint-radar store")
+    return db
+
+
+def store_exists(target: StoreTarget) -> bool:
+    """Whether a store is already there (a file, or a database with our schema), without
+    creating one.
+
+    Raises:
+        StoreError: the PostgreSQL server cannot be reached.
+    """
+    if not is_database_url(target):
+        return Path(target).exists()
+    db = connect_postgres(str(target))
+    try:
+        return "schema_version" in db.table_names()
+    finally:
+        db.close()
+
+
+def db_reason(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's statement dump and link."""
+    original = getattr(exc, "orig", None)
+    return str(original if original is not None else exc).strip().splitlines()[0]
+
+
+def connect_postgres(url: str) -> Database:
+    """Connect to a PostgreSQL store through SQLAlchemy and psycopg 3."""
+    try:
+        import psycopg  # noqa: F401
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+    except ImportError as exc:
+        raise StoreError(f"a PostgreSQL store needs psycopg: {PG_INSTALL}") from exc
+    location = describe_target(url)
+    engine = create_engine(make_url(url).set(drivername=POSTGRES_DRIVER),
+                           connect_args={"connect_timeout": 10})
+    try:
+        return Database(engine, location)
+    except Exception as exc:
+        engine.dispose()
+        raise StoreError(f"cannot connect to {location}: {db_reason(exc)}") from exc
 
 
 def connect_sqlite(path: Path) -> Database:
     """Open (creating if needed) a SQLite store file, with WAL so readers do not block writers."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
+
     if path.exists() and path.is_dir():
         raise StoreError(f"{path} is a folder; --db needs a file path such as data/radar.db")
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    engine = create_engine(URL.create("sqlite", database=str(path)),
+                           connect_args={"timeout": 30.0})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        tables = {row[0] for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        raise StoreError(f"{path}: not a complaint-radar store ({exc})") from exc
-    if tables and "schema_version" not in tables:
-        connection.close()
-        raise StoreError(f"{path} is another application's SQLite database (tables "
-                         f"{sorted(tables)[:5]}); give --db a new file or a complaint-radar store")
-    return Database(connection, "qmark")
+        return Database(engine, str(path))
+    except Exception as exc:
+        engine.dispose()
+        raise StoreError(f"{path}: not a complaint-radar store ({db_reason(exc)})") from exc

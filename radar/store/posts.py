@@ -8,7 +8,6 @@ times) is :mod:`radar.store.database`, the risk history's SQL :mod:`radar.store.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from nlp.text import to_json
 from nlp.types import Post, Prediction
@@ -25,7 +26,9 @@ from radar.store.database import (
     SCHEMA_VERSION,
     Database,
     StoreError,
-    connect_sqlite,
+    connect,
+    db_reason,
+    describe_target,
     format_time,
     now_text,
     parse_stored_time,
@@ -109,19 +112,13 @@ class PostStore:
 
     # --- schema ---------------------------------------------------------------------------
     def schema_version(self) -> int:
-        try:
-            row = self.db.execute("SELECT version FROM schema_version").fetchone()
-        except Exception as exc:  # noqa: BLE001 - "no such table" differs per driver
-            if "schema_version" in str(exc) or "no such table" in str(exc):
-                return 0
-            raise
+        if "schema_version" not in self.db.table_names():
+            return 0
+        row = self.db.execute("SELECT version FROM schema_version").fetchone()
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        try:
-            current = self.schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.location}: not a complaint-radar store ({exc})") from exc
+        current = self.schema_version()
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.location} has schema version {current}, newer than this complaint-radar "
@@ -130,13 +127,18 @@ class PostStore:
             if version <= current:
                 continue
             with self.db.transaction():
+                self.db.lock_schema()
                 if self.schema_version() >= version:  # another process migrated meanwhile
                     continue
                 if version == 1:
                     self.db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                     self.db.execute("INSERT INTO schema_version (version) VALUES (0)")
-                for statement in statements:
-                    self.db.execute(statement)
+                try:
+                    for statement in statements:
+                        self.db.execute(self.db.ddl(statement))
+                except DBAPIError as exc:  # rolled back: the store stays at its old version
+                    raise StoreError(f"{self.location}: migrating to schema version {version} "
+                                     f"failed, nothing changed ({db_reason(exc)})") from exc
                 self.db.execute("UPDATE schema_version SET version = ?", (version,))
 
     def close(self) -> None:
@@ -195,7 +197,9 @@ class PostStore:
                  p.url, p.parent_id, p.lang,
                  to_json(p.raw) if p.raw is not None
                  else None, run_id, now, now)
-                for p in unique.values()))
+                # key order: two PostgreSQL writers of overlapping posts lock rows in the
+                # same order, so they wait for each other instead of deadlocking
+                for p in sorted(unique.values(), key=lambda p: p.key)))
             self.db.executemany(
                 "INSERT INTO post_brands (source, post_id, brand) VALUES (?, ?, ?) "
                 "ON CONFLICT (source, post_id, brand) DO NOTHING", sorted(brands))
@@ -230,18 +234,17 @@ class PostStore:
                    with_raw: bool = False, batch_size: int = 1000) -> Iterator[Post]:
         """Stream stored posts (oldest first, undated last), filtered; memory stays flat."""
         where, params = self._where(source, brand, since, until)
-        cursor = self.db.execute(
+        rows = self.db.stream(
             "SELECT source, post_id, brand, author_id, created_at, text, url, parent_id, lang, "
             f"{'raw' if with_raw else 'NULL'} FROM posts{where} "
-            "ORDER BY created_at IS NULL, created_at, source, post_id", params)
-        while rows := cursor.fetchmany(batch_size):
-            for row in rows:
-                # Asked for one brand: the post is that brand's, whichever brand came first.
-                yield Post(source=row[0], post_id=row[1], brand=brand or row[2],
-                           author_id=row[3],
-                           created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
-                           parent_id=row[7], lang=row[8],
-                           raw=json.loads(row[9]) if row[9] is not None else None)
+            "ORDER BY created_at IS NULL, created_at, source, post_id", params, batch_size)
+        for row in rows:
+            # Asked for one brand: the post is that brand's, whichever brand came first.
+            yield Post(source=row[0], post_id=row[1], brand=brand or row[2],
+                       author_id=row[3],
+                       created_at=parse_stored_time(row[4]), text=row[5], url=row[6],
+                       parent_id=row[7], lang=row[8],
+                       raw=json.loads(row[9]) if row[9] is not None else None)
 
     # --- predictions ----------------------------------------------------------------------
     def save_predictions(self, predictions: Sequence[Prediction]) -> int:
@@ -263,16 +266,15 @@ class PostStore:
 
     def iter_predictions(self, model_version: str, batch_size: int = 1000
                          ) -> Iterator[Prediction]:
-        cursor = self.db.execute(
+        rows = self.db.stream(
             "SELECT source, post_id, model_version, sentiment, sentiment_probs, complaint, "
             "themes, churn_intent FROM predictions WHERE model_version = ? "
-            "ORDER BY source, post_id", (model_version,))
-        while rows := cursor.fetchmany(batch_size):
-            for row in rows:
-                yield Prediction(source=row[0], post_id=row[1], model_version=row[2],
-                                 sentiment=row[3], sentiment_probs=json.loads(row[4]),
-                                 complaint=row[5], themes=json.loads(row[6]),
-                                 churn_intent=row[7])
+            "ORDER BY source, post_id", (model_version,), batch_size)
+        for row in rows:
+            yield Prediction(source=row[0], post_id=row[1], model_version=row[2],
+                             sentiment=row[3], sentiment_probs=json.loads(row[4]),
+                             complaint=row[5], themes=json.loads(row[6]),
+                             churn_intent=row[7])
 
     def model_versions(self) -> list[tuple[str, int]]:
         """Each model version with predictions and how many posts it scored, the most
@@ -297,20 +299,19 @@ class PostStore:
         join = "posts.source = r.source AND posts.post_id = r.post_id AND r.model_version = ?"
         order = ("posts.source, posts.post_id" if by_key else
                  "posts.created_at IS NULL, posts.created_at, posts.source, posts.post_id")
-        cursor = self.db.execute(
+        rows = self.db.stream(
             "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
             "posts.created_at, posts.text, posts.url, r.sentiment, r.sentiment_probs, "
             f"r.complaint, r.themes, r.churn_intent FROM posts JOIN predictions r ON {join}"
-            f"{where} ORDER BY {order}", (model_version, *params))
-        while rows := cursor.fetchmany(batch_size):
-            for row in rows:
-                post = Post(source=row[0], post_id=row[1], brand=brand or row[2],
-                            author_id=row[3], created_at=parse_stored_time(row[4]),
-                            text=row[5], url=row[6])
-                yield post, Prediction(source=row[0], post_id=row[1], sentiment=row[7],
-                                       sentiment_probs=json.loads(row[8]), complaint=row[9],
-                                       themes=json.loads(row[10]), churn_intent=row[11],
-                                       model_version=model_version)
+            f"{where} ORDER BY {order}", (model_version, *params), batch_size)
+        for row in rows:
+            post = Post(source=row[0], post_id=row[1], brand=brand or row[2],
+                        author_id=row[3], created_at=parse_stored_time(row[4]),
+                        text=row[5], url=row[6])
+            yield post, Prediction(source=row[0], post_id=row[1], sentiment=row[7],
+                                   sentiment_probs=json.loads(row[8]), complaint=row[9],
+                                   themes=json.loads(row[10]), churn_intent=row[11],
+                                   model_version=model_version)
 
     def count_unscored(self, model_version: str, brand: str | None = None) -> int:
         """How many posts (of ``brand``) have no prediction from ``model_version``."""
@@ -496,6 +497,7 @@ class PostStore:
 
 
 def open_store(db_path: Path | str | None = None) -> PostStore:
-    """Open the store at ``db_path`` (or ``$RADAR_DB``, or ``data/radar.db``), migrating it."""
-    path = resolve_db_path(db_path)
-    return PostStore(connect_sqlite(path), str(path))
+    """Open the store at ``db_path`` (or ``$RADAR_DB``, or ``data/radar.db``), migrating it:
+    a SQLite file, created if missing, or a ``postgresql://`` URL of an existing database."""
+    target = resolve_db_path(db_path)
+    return PostStore(connect(target), describe_target(target))

@@ -45,17 +45,39 @@ def test_two_imports_into_one_new_store_at_once_both_land(tmp_path):
         assert store.db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize("url", ["postgresql://user@host/db", "postgres://h/db",
-                                 "mysql://x/y", "sqlite:///tmp/x.db"])
-def test_a_database_url_is_refused_and_no_file_is_made(url, tmp_path, monkeypatch):
+@pytest.mark.parametrize("url", ["mysql://x/y", "sqlite:///tmp/x.db", "oracle://h/db"])
+def test_a_database_url_we_cannot_store_into_is_refused_and_no_file_is_made(url, tmp_path,
+                                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)
     dump = _dump(tmp_path / "d.csv", "d")
     result = CliRunner().invoke(app, ["import", str(dump), "--db", url])
     assert result.exit_code == 1
-    assert "is a database URL" in " ".join(result.output.split())
+    assert "is a database URL complaint-radar cannot store into" in " ".join(
+        result.output.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]  # nothing created
     monkeypatch.setenv("RADAR_DB", url)
-    with pytest.raises(StoreError, match="database URL"):
+    with pytest.raises(StoreError, match="cannot store into"):
+        resolve_db_path()
+
+
+@pytest.mark.parametrize("url", ["postgresql://user:s3cret@127.0.0.1:1/db",
+                                 "postgres://user:s3cret@127.0.0.1:1/db"])
+def test_a_postgres_store_out_of_reach_fails_clearly_and_no_file_is_made(url, tmp_path,
+                                                                         monkeypatch):
+    """Before, a PostgreSQL URL silently became a SQLite file named like it."""
+    monkeypatch.chdir(tmp_path)
+    dump = _dump(tmp_path / "d.csv", "d")
+    result = CliRunner().invoke(app, ["import", str(dump), "--db", url])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert "cannot connect to postgresql://user:***@127.0.0.1:1/db" in output
+    assert "s3cret" not in output and "Traceback" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_a_postgres_url_without_a_database_is_refused(monkeypatch):
+    monkeypatch.setenv("RADAR_DB", "postgresql://user@host:5432")
+    with pytest.raises(StoreError, match="names no database"):
         resolve_db_path()
 
 

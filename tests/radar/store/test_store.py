@@ -109,7 +109,8 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkey
                                  "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
     monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match=rf"migrating to schema version {current + 1} failed, "
+                                         "nothing changed .*no such table: no_such_table"):
         open_store(path)
     assert _raw_rows(path, "SELECT version FROM schema_version") == [(current,)]
     assert "toxicity" not in [row[1] for row in _raw_rows(path, "PRAGMA table_info(posts)")]
@@ -425,7 +426,7 @@ def test_another_applications_sqlite_file_is_refused_untouched(tmp_path):
     with sqlite3.connect(path) as other:
         other.execute("CREATE TABLE posts (id INTEGER)")
         other.execute("INSERT INTO posts VALUES (1)")
-    with pytest.raises(StoreError, match="another application's SQLite database"):
+    with pytest.raises(StoreError, match="holds another application's tables"):
         open_store(path)
     with sqlite3.connect(path) as other:
         tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master")}

@@ -37,24 +37,3 @@ def test_queries_outside_the_sqlite_connector_are_portable():
                       for pattern in SQLITE_ONLY if re.search(pattern, s, re.I)]
     assert offending == []
     assert {"database.py", "posts.py", "history.py"} <= {p.name for p in package.glob("*.py")}
-
-
-def test_placeholders_are_converted_for_format_style_drivers():
-    class Cursor:
-        def __init__(self):
-            self.seen = []
-
-        def execute(self, sql, params):
-            self.seen.append((sql, params))
-
-    class Connection:
-        def __init__(self):
-            self.cur = Cursor()
-
-        def cursor(self):
-            return self.cur
-
-    db = store_module.Database(Connection(), paramstyle="format")
-    db.execute("SELECT 1 FROM posts WHERE source = ? AND post_id = ?", ("x", "1"))
-    assert db.connection.cur.seen == [
-        ("SELECT 1 FROM posts WHERE source = %s AND post_id = %s", ("x", "1"))]

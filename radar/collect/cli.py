@@ -1,4 +1,4 @@
-"""``radar collect``, ``radar import``, ``radar sources`` and ``radar store stats``.
+"""``radar collect``, ``radar import``, ``radar sources`` and ``radar store stats``/``rejects``.
 
 :func:`register` adds the commands to the ``radar`` app. Credentials come from environment
 variables only and are never printed.
@@ -43,9 +43,13 @@ def parse_options(pairs: list[str] | None) -> dict[str, str]:
 
 def register(app: typer.Typer) -> None:
     """Add ``collect``, ``import``, ``sources`` and ``store stats`` to ``app``."""
-    store_app = typer.Typer(help="The post store (SQLite): what has been collected.",
+    from radar.store.cli import register as register_store_commands
+
+    store_app = typer.Typer(help="The post store (a SQLite file or a PostgreSQL database): "
+                                 "what has been collected, and moving it.",
                             no_args_is_help=True)
     app.add_typer(store_app, name="store")
+    register_store_commands(store_app)
 
     @app.command("sources")
     def sources() -> None:

@@ -61,7 +61,7 @@ def missing_store_message() -> str:
     """What the pages say before the monitor has written a store. The path is not shown:
     where the server keeps its files is not a page visitor's business (the operator set it,
     with ``RADAR_DB`` or ``--db``)."""
-    return f"no store yet (the file RADAR_DB names); run `{MONITOR_COMMAND}`"
+    return f"no store yet (at the file or database RADAR_DB names); run `{MONITOR_COMMAND}`"
 
 
 def empty_history_message(score_version: str) -> str:

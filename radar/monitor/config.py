@@ -202,10 +202,12 @@ class MonitorConfig:
                 f"reach back {span.days:,} days; keep it within {MAX_HISTORY_SPAN.days:,} "
                 "(fewer or shorter windows)")
         _whole(self.score_batch, "score_batch", 1, MAX_SCORE_BATCH)
-        for key in ("store", "brand_book"):
-            value = getattr(self, key)
-            if value is not None and not isinstance(value, Path):
-                raise MonitorConfigError(f"{key} must be a path, got {value!r}")
+        if self.store is not None and not isinstance(self.store, Path) \
+                and not is_database_url(self.store):
+            raise MonitorConfigError(f"store must be a path or a postgresql:// URL, got "
+                                     f"{self.store!r}")
+        if self.brand_book is not None and not isinstance(self.brand_book, Path):
+            raise MonitorConfigError(f"brand_book must be a path, got {self.brand_book!r}")
         for key in ("alert_rules", "channels"):
             if not isinstance(getattr(self, key), Mapping):
                 raise MonitorConfigError(f"{key} must be a mapping, got "

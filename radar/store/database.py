@@ -402,7 +402,7 @@ def connect(target: StoreTarget) -> Database:
 
 
 def store_exists(target: StoreTarget) -> bool:
-    """Whether a store is already there (a file, or a database with our schema), without
+    """Whether a store is already there (a file, or a database with tables), without
     creating one.
 
     Raises:
@@ -412,7 +412,9 @@ def store_exists(target: StoreTarget) -> bool:
         return Path(target).exists()
     db = connect_postgres(str(target))
     try:
-        return "schema_version" in db.table_names()
+        # Another application's tables count as "there": opening it then refuses, as it
+        # refuses another application's SQLite file, instead of calling it empty.
+        return bool(db.table_names())
     finally:
         db.close()
 
@@ -420,7 +422,10 @@ def store_exists(target: StoreTarget) -> bool:
 def db_reason(exc: BaseException) -> str:
     """The driver's own message, without SQLAlchemy's statement dump and link."""
     original = getattr(exc, "orig", None)
-    return str(original if original is not None else exc).strip().splitlines()[0]
+    text = str(original if original is not None else exc).strip().splitlines()[0]
+    # libpq names the server's address and port; the caller names the store already.
+    return re.sub(r'(connection failed: )?connection to server at "[^"]*"( \([^)]*\))?, '
+                  r"port \d+ failed: ", "", text)
 
 
 def connect_postgres(url: str) -> Database:

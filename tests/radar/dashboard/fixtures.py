@@ -27,7 +27,7 @@ from typing import Any
 from nlp.risk import SCORE_VERSION, RiskConfig, RiskPost, score_brands
 from nlp.types import Post
 from radar.monitor.alerts import find_alerts
-from radar.store import open_store
+from radar.store import StoreTarget, open_store
 from radar.store.history import (
     brand_history,
     has_theme,
@@ -94,7 +94,7 @@ FIRST_NAMES = ("maria", "tom", "aisha", "lukas", "chen", "olu", "sofia", "raj", 
 class DashboardFixture:
     """The fixture store and what the tests know about it."""
 
-    db_path: Path
+    db_path: StoreTarget  # a SQLite file, or a PostgreSQL URL: as given to build_fixture_store
     brands_by_share: tuple[str, ...]  # the overview's order (latest at-risk share, highest first)
     trends: dict[str, str]  # brand -> trend label of its latest window
     authors: tuple[str, ...]  # every raw author id in the store
@@ -148,8 +148,9 @@ def _posts(rng: random.Random) -> tuple[list[RiskPost], list[Post]]:
     return risk_posts, posts
 
 
-def build_fixture_store(db_path: Path, seed: int = 7) -> DashboardFixture:
-    """Write the fixture history into a new store at ``db_path``."""
+def build_fixture_store(db_path: StoreTarget, seed: int = 7) -> DashboardFixture:
+    """Write the fixture history into a new store at ``db_path``: a SQLite file path, or the
+    URL of an empty PostgreSQL database."""
     risk_posts, posts = _posts(random.Random(seed))
     windows, _ = score_brands(risk_posts, RiskConfig(), window=WEEK, anchor=ANCHOR)
     store = open_store(db_path)

@@ -1,8 +1,9 @@
 """The monitoring dashboard (``serve.py`` pages and JSON over the risk history).
 
 One fixture store (tests/radar/dashboard/fixtures.py: three brands, six weekly windows, a model
-change, an alert) is built once; every test reads it through the real app, without a
-model. HTML is checked through its tags and attributes, not by eye.
+change, an alert) is built once per backend, a SQLite file and a PostgreSQL database; every
+test reads it through the real app, without a model. HTML is checked through its tags and
+attributes, not by eye.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import html
 import io
 import json
 import re
-import shutil
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -34,7 +33,7 @@ from nlp.risk import DRIVER_KEYS, SCORE_VERSION  # noqa: E402
 from radar import dashboard  # noqa: E402
 from radar.dashboard import export, views  # noqa: E402
 from radar.dashboard.daterange import DateRange  # noqa: E402
-from radar.store import open_store  # noqa: E402
+from radar.store import StoreTarget, is_database_url, open_store  # noqa: E402
 from radar.store.history import (  # noqa: E402
     AlertDelivery,
     HistoryPoint,
@@ -92,9 +91,48 @@ class Tags(HTMLParser):
                 if t == tag and (cls is None or cls in (a.get("class") or "").split())]
 
 
-@pytest.fixture(scope="module")
-def fixture(tmp_path_factory):
-    return build_fixture_store(tmp_path_factory.mktemp("dashboard") / "radar.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fixture(request, tmp_path_factory):
+    """The fixture history in a SQLite file, or in a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return build_fixture_store(tmp_path_factory.mktemp("dashboard") / "radar.db")
+    return build_fixture_store(request.getfixturevalue("postgres_server").new_database())
+
+
+def private_names(target: StoreTarget) -> list[str]:
+    """Where the server keeps its store, which no page or answer may show: the file's path,
+    folder and name, or the database's URL, name and address."""
+    if is_database_url(target):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(target)
+        return [str(target), url.render_as_string(hide_password=True), url.database,
+                f"{url.host}:{url.port}"]
+    path = Path(target)
+    return [str(path), str(path.parent), path.name]
+
+
+def store_copy(fixture, tmp_path: Path, request) -> StoreTarget:
+    """A private copy of the fixture store, on its backend, for a test that changes it: the
+    SQLite file backed up, or every table copied row by row into a fresh PostgreSQL
+    database through the store's own connection."""
+    if not is_database_url(fixture.db_path):
+        copy = tmp_path / "radar.db"
+        copy_sqlite(fixture.db_path, copy)
+        return copy
+    copy = request.getfixturevalue("postgres_server").new_database()
+    with open_store(fixture.db_path) as source, open_store(copy) as target:
+        tables = sorted(source.db.table_names() - {"schema_version"})
+        assert tables and tables == sorted(target.db.table_names() - {"schema_version"})
+        with target.transaction():
+            for table in tables:
+                result = source.db.execute(f"SELECT * FROM {table}")
+                columns = list(result.keys())
+                rows = [tuple(row) for row in result.fetchall()]
+                target.db.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})", rows)
+    return copy
 
 
 def _client(settings: ServeSettings) -> TestClient:
@@ -590,14 +628,14 @@ def test_brand_pages_say_when_there_are_no_alerts(client, store):
 
 
 def test_a_brand_too_small_to_rank_is_listed_apart_on_the_page_and_in_the_csv(fixture,
-                                                                                 tmp_path):
+                                                                                 tmp_path,
+                                                                                 request):
     """Three customers at 90% risk: above every other brand's share, yet listed after them,
     under its own heading, and marked in the CSV; its page says why it is not ranked."""
     from nlp.risk import RiskConfig, RiskPost, score_brands
     from radar.store.history import save_brand_windows
 
-    db_path = tmp_path / "radar.db"
-    copy_sqlite(fixture.db_path, db_path)
+    db_path = store_copy(fixture, tmp_path, request)
     when = ANCHOR + (WEEKS - 1) * WEEK + WEEK / 2
     posts = [RiskPost(post_id=f"tiny:{i}", brand="Tinyco", author_id=f"t{i}", created_at=when,
                       p_complaint=0.95, p_positive=0.01, themes={"billing": 0.9},
@@ -618,14 +656,13 @@ def test_a_brand_too_small_to_rank_is_listed_apart_on_the_page_and_in_the_csv(fi
         assert 'id="too-few"' in c.get("/brands/Tinyco").text
 
 
-def test_a_store_without_alerts_says_so_on_every_brand_page(fixture, tmp_path):
-    db_path = tmp_path / "radar.db"
-    shutil.copy(fixture.db_path, db_path)
-    db = sqlite3.connect(db_path)
-    with db:
-        db.execute("DELETE FROM alert_deliveries")
-        db.execute("DELETE FROM alerts")
-    db.close()
+def test_a_store_without_alerts_says_so_on_every_brand_page(fixture, tmp_path, request):
+    db_path = store_copy(fixture, tmp_path, request)
+    with open_store(db_path) as store, store.transaction():
+        store.db.execute("DELETE FROM alert_deliveries")
+        store.db.execute("DELETE FROM alerts")
+    with open_store(db_path) as store:
+        assert not alert_payloads(store, "AcmeTelco")
     settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)
     with _client(settings) as c:
         for brand in fixture.brands_by_share:
@@ -712,12 +749,14 @@ def test_json_needs_the_key_when_one_is_set(keyed_client):
         assert keyed_client.get(path, headers=basic("me", "wrong")).status_code == 401
 
 
-def test_pages_accept_the_key_header_or_basic_auth(keyed_client):
+def test_pages_accept_the_key_header_or_basic_auth(keyed_client, fixture):
     for path in ("/", "/brands/AcmeTelco"):
         refused = keyed_client.get(path)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Basic ")
         assert "radar.db" not in refused.text  # nothing about the server before sign-in
+        for name in private_names(fixture.db_path):
+            assert name not in refused.text
         assert "API key" in refused.text and "AcmeTelco</a>" not in refused.text
         assert_only_local_assets(refused.text)
         assert keyed_client.get(path, headers={"X-API-Key": API_KEY}).status_code == 200
@@ -794,6 +833,8 @@ def test_no_page_loads_anything_from_elsewhere(client, fixture):
     for path in pages:
         html = client.get(path).text
         assert_only_local_assets(html)
+        for name in private_names(fixture.db_path):  # nor where the server keeps its store
+            assert name not in html
     for name in ("dashboard.css", "dashboard.js"):
         text = (dashboard.STATIC_DIR / name).read_text()
         assert "http" not in text and "@import" not in text
@@ -802,14 +843,30 @@ def test_no_page_loads_anything_from_elsewhere(client, fixture):
 # --- the store: missing, empty, opened per request -----------------------------------------------
 
 
-def test_missing_store_is_said_clearly_and_not_created(tmp_path):
-    """Before the monitor's first run: a message, no server error, and no file made."""
-    db_path = tmp_path / "never.db"
+def made_at(target: StoreTarget) -> list[str]:
+    """What exists where a store would be: the SQLite file and its side files, or the tables
+    of the PostgreSQL database."""
+    if is_database_url(target):
+        import psycopg
+
+        with psycopg.connect(str(target)) as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")]
+    path = Path(target)
+    return sorted(str(p) for p in path.parent.glob(path.name + "*"))
+
+
+def test_missing_store_is_said_clearly_and_not_created(store_db, tmp_path):
+    """Before the monitor's first run (no file yet, or a database without the store's
+    tables): a message, no server error, and nothing made."""
+    db_path = store_db
+    assert not made_at(db_path)
     settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=db_path)
     message = views.missing_store_message()
     # The path is the server's business, not a visitor's: the message names the setting.
-    assert message == ("no store yet (the file RADAR_DB names); run `radar monitor --config "
-                       "<config.yaml> --once`")
+    assert message == ("no store yet (at the file or database RADAR_DB names); run `radar "
+                       "monitor --config <config.yaml> --once`")
     shown = message.replace("<", "&lt;").replace(">", "&gt;")
     with TestClient(create_app(settings)) as c:
         page = c.get("/")
@@ -826,18 +883,21 @@ def test_missing_store_is_said_clearly_and_not_created(tmp_path):
         assert history.status_code == 404 and history.json()["detail"] == message
         for response in (page, brand, history):
             assert str(tmp_path) not in response.text
-    assert not list(tmp_path.glob("never.db*"))
+            for name in private_names(db_path):
+                assert name not in response.text
+    assert not made_at(db_path)
 
 
-def test_empty_store_says_there_is_no_history_yet(tmp_path):
-    db_path = tmp_path / "radar.db"
+def test_empty_store_says_there_is_no_history_yet(store_db, tmp_path):
+    db_path = store_db
     open_store(db_path).close()
     message = views.empty_history_message(SCORE_VERSION)
     with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=db_path))) as c:
         page = c.get("/")
         assert page.status_code == 200
         assert "the store holds no risk history (risk.v1) yet" in page.text
-        assert str(db_path) not in page.text
+        for name in private_names(db_path):
+            assert name not in page.text
         assert c.get("/v1/brands").json() == {
             "measure": "expected share of customers at risk", "score_version": SCORE_VERSION,
             "message": message, "brands": []}
@@ -854,6 +914,19 @@ def test_a_file_that_is_no_store_is_a_503_with_the_reason(tmp_path):
     assert "not a complaint-radar store" in page.text
     assert "not a complaint-radar store" in api.json()["detail"]
     assert str(tmp_path) not in page.text and str(tmp_path) not in api.json()["detail"]
+
+
+def test_a_database_out_of_reach_is_a_503_with_the_reason(postgres_server, tmp_path):
+    """PostgreSQL's counterpart of a file that is no store: a database the server does not
+    have is a fault (503), not "no store yet"; the reason is shown, the URL is not."""
+    url = postgres_server.url("no_such_database")
+    with TestClient(create_app(ServeSettings(model_dir=tmp_path, db_path=url))) as c:
+        page, api = c.get("/"), c.get("/v1/brands")
+    assert page.status_code == api.status_code == 503
+    assert 'database "no_such_database" does not exist' in html.unescape(page.text)
+    assert api.json()["detail"].startswith("cannot connect to no_such_database on 127.0.0.1: ")
+    for text in (page.text, api.json()["detail"]):
+        assert url not in text and f"{postgres_server.user}@" not in text
 
 
 def test_each_request_opens_and_closes_the_store(fixture, tmp_path, monkeypatch):

@@ -123,8 +123,9 @@ def customers_of(store):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with_store = open_store(tmp_path / "radar.db")
+def store(store_db):
+    """The post store, once per backend (a SQLite file, a PostgreSQL database)."""
+    with_store = open_store(store_db)
     yield with_store
     with_store.db.close()
 

@@ -104,11 +104,17 @@ def algolia():
     server.close()
 
 
-def _write_config(tmp_path: Path, algolia_url: str) -> Path:
+def _store_yaml(store: Path | str) -> str:
+    """A ``store:`` value for a monitor YAML: a file name (relative to the config's folder),
+    an absolute path or a ``postgresql://`` URL, quoted so YAML reads it as text."""
+    return json.dumps(str(store))
+
+
+def _write_config(tmp_path: Path, algolia_url: str, store: Path | str = "radar.db") -> Path:
     (tmp_path / "dumps").mkdir()
     config = tmp_path / "monitor.yaml"
     config.write_text(textwrap.dedent(f"""\
-        store: radar.db
+        store: {_store_yaml(store)}
         window: 7d
         anchor: 2024-01-01
         brands:
@@ -121,10 +127,11 @@ def _write_config(tmp_path: Path, algolia_url: str) -> Path:
     return config
 
 
-def imports_only_config(tmp_path: Path, score_batch: int):
+def imports_only_config(tmp_path: Path, score_batch: int, store: Path | str = "radar.db"):
     """The fixture config without its collector (imports from ``dumps/`` only), scoring in
-    batches of ``score_batch``."""
-    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+    batches of ``score_batch``, storing into ``store`` (a file in ``tmp_path`` by default,
+    or the ``store_db`` fixture's file or URL)."""
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9", store)
     config_path.write_text(config_path.read_text().replace(
         "window: 7d", f"window: 7d\nscore_batch: {score_batch}"))
     config = load_monitor_config(config_path)
@@ -140,9 +147,11 @@ def _dump(path: Path, start: int, count: int) -> None:
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def test_two_once_cycles_score_only_new_posts_and_keep_one_point_per_window(tmp_path, algolia):
+def test_two_once_cycles_score_only_new_posts_and_keep_one_point_per_window(tmp_path, algolia,
+                                                                            store_db):
     algolia.hits = _hits(0, 30, NOW)
-    config = load_monitor_config(_write_config(tmp_path, algolia.url))
+    config = load_monitor_config(_write_config(tmp_path, algolia.url, store_db))
+    assert str(config.store) == store_db
     _dump(tmp_path / "dumps" / "week1.csv", 0, 40)
     model = FakeClassifier()
 
@@ -179,8 +188,9 @@ def test_two_once_cycles_score_only_new_posts_and_keep_one_point_per_window(tmp_
                and end - start == timedelta(days=7) for start, end in keys)
 
 
-def test_a_failing_source_is_reported_and_the_rest_of_the_cycle_runs(tmp_path):
-    config_path = _write_config(tmp_path, "http://127.0.0.1:9")  # nothing listens there
+def test_a_failing_source_is_reported_and_the_rest_of_the_cycle_runs(tmp_path, store_db):
+    # nothing listens there
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9", store_db)
     _dump(tmp_path / "dumps" / "a.csv", 0, 12)
     config = load_monitor_config(config_path)
     (result,) = run_monitor(config, config.store, True, FakeClassifier, log=lambda m: None)
@@ -217,8 +227,8 @@ print("EXITED", len(results), flush=True)
 """
 
 
-def test_sigterm_ends_the_loop_cleanly_between_cycles(tmp_path):
-    config_path = _write_config(tmp_path, "http://127.0.0.1:9")
+def test_sigterm_ends_the_loop_cleanly_between_cycles(tmp_path, store_db):
+    config_path = _write_config(tmp_path, "http://127.0.0.1:9", store_db)
     config_path.write_text(config_path.read_text().replace("window: 7d", "window: 7d\n"
                                                             "interval: 1h"))
     _dump(tmp_path / "dumps" / "a.csv", 0, 12)
@@ -238,15 +248,16 @@ def test_sigterm_ends_the_loop_cleanly_between_cycles(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "EXITED 1" in out
-    with open_store(tmp_path / "radar.db") as store:
+    with open_store(store_db) as store:
         assert store.count_posts() == 12
         assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 12
 
 
-def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the_rest(tmp_path):
+def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the_rest(
+        tmp_path, store_db):
     from radar.monitor.cycle import Stop, run_cycle
 
-    config = imports_only_config(tmp_path, score_batch=5)
+    config = imports_only_config(tmp_path, score_batch=5, store=store_db)
     _dump(tmp_path / "dumps" / "a.csv", 0, 23)
     stop = Stop()
 
@@ -266,7 +277,7 @@ def test_a_stop_during_scoring_keeps_whole_batches_and_the_next_cycle_scores_the
         assert store.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 23
 
 
-def test_a_scored_dump_is_stored_without_scoring_again(tmp_path):
+def test_a_scored_dump_is_stored_without_scoring_again(tmp_path, store_db):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -281,7 +292,7 @@ def test_a_scored_dump_is_stored_without_scoring_again(tmp_path):
                 "text": t} for i, (p, t) in enumerate(zip(predictions, texts, strict=True))]
     path = tmp_path / "scored.parquet"
     pq.write_table(pa.Table.from_pylist(records), path)
-    with open_store(tmp_path / "radar.db") as store:
+    with open_store(store_db) as store:
         rows, version = store_scored_dump(store, path, "demo")
         assert (rows, version) == (3, "fake-1")
         stored = sorted(store.iter_predictions("fake-1"), key=lambda p: p.post_id)
@@ -325,19 +336,20 @@ def _weeks_dump(path: Path, week_start: datetime, customers: int, complaining: f
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def test_a_rise_in_the_latest_week_alerts_once_through_the_webhook(tmp_path, monkeypatch):
+def test_a_rise_in_the_latest_week_alerts_once_through_the_webhook(tmp_path, monkeypatch,
+                                                                    store_db):
     receiver = Receiver()
     monkeypatch.setenv("RADAR_TEST_WEBHOOK", receiver.url)
     (tmp_path / "dumps").mkdir()
     config_path = tmp_path / "monitor.yaml"
-    config_path.write_text(textwrap.dedent("""\
-        store: radar.db
+    config_path.write_text(textwrap.dedent(f"""\
+        store: {_store_yaml(store_db)}
         brands:
           Acme:
-            imports: [{path: dumps, format: csv, source: acme-reviews}]
+            imports: [{{path: dumps, format: csv, source: acme-reviews}}]
         alerts:
-          rules: {min_customers: 20}
-          channels: {webhook: {url_env: RADAR_TEST_WEBHOOK}}
+          rules: {{min_customers: 20}}
+          channels: {{webhook: {{url_env: RADAR_TEST_WEBHOOK}}}}
         """), encoding="utf-8")
     monday = datetime(2026, 11, 16, tzinfo=UTC)
     _weeks_dump(tmp_path / "dumps" / "w1.csv", monday, 60, 0.1, "a")
@@ -379,16 +391,16 @@ def test_config_mistakes_are_caught_at_start(tmp_path, text, message, monkeypatc
         load_monitor_config(path)
 
 
-def test_undated_posts_and_future_dates_do_not_break_the_history(tmp_path):
+def test_undated_posts_and_future_dates_do_not_break_the_history(tmp_path, store_db):
     from radar.monitor.cycle import run_cycle
 
     (tmp_path / "dumps").mkdir()
     config_path = tmp_path / "monitor.yaml"
-    config_path.write_text(textwrap.dedent("""\
-        store: radar.db
+    config_path.write_text(textwrap.dedent(f"""\
+        store: {_store_yaml(store_db)}
         brands:
-          Undated: {imports: [{path: dumps/undated.csv, format: csv}]}
-          Acme: {imports: [{path: dumps/acme.csv, format: csv}]}
+          Undated: {{imports: [{{path: dumps/undated.csv, format: csv}}]}}
+          Acme: {{imports: [{{path: dumps/acme.csv, format: csv}}]}}
         """), encoding="utf-8")
     (tmp_path / "dumps" / "undated.csv").write_text("id,text\n1,on hold again\n2,all good\n")
     future = (NOW + timedelta(days=3650)).isoformat()
@@ -413,7 +425,7 @@ def test_a_theme_filter_keeps_customers_it_drives_not_everyone_it_touches(tmp_pa
 
 
 def test_a_failed_delivery_is_sent_by_a_later_cycle_after_its_window_has_passed(
-        tmp_path, monkeypatch):
+        monkeypatch, store_db):
     from radar.monitor.alerts import Alert
     from radar.monitor.config import MonitorConfig
     from radar.monitor.cycle import alert_step
@@ -430,7 +442,7 @@ def test_a_failed_delivery_is_sent_by_a_later_cycle_after_its_window_has_passed(
                   top_driver=("waiting", 0.6), customers=60,
                   examples=({"text": "on hold", "url": None, "created_at": None,
                              "source": "x"},), model_version="fake-1", score_version="risk.v1")
-    with open_store(tmp_path / "radar.db") as store:
+    with open_store(store_db) as store:
         record_alert(store, alert.key, alert.brand, alert.window_end, alert.kind,
                      alert.to_payload(), NOW - timedelta(days=2))
         record_delivery(store, alert.key, "webhook", 4, "failed", "HTTP 503", NOW)
@@ -471,7 +483,7 @@ def test_the_example_config_loads_and_names_its_missing_secret(monkeypatch):
     assert config.imports[0].source == "acme-reviews"
 
 
-def test_the_history_leaves_out_the_brand_books_accounts(tmp_path):
+def test_the_history_leaves_out_the_brand_books_accounts(tmp_path, store_db):
     """The monitor counts customers as `radar report` does: a brand's own replies are not."""
     from nlp.taxonomy import THEME_KEYS
     from nlp.types import Post, Prediction
@@ -490,7 +502,7 @@ def test_the_history_leaves_out_the_brand_books_accounts(tmp_path):
                                                "positive": 0.0},
                               complaint=0.9, themes=dict.fromkeys(THEME_KEYS, 0.0),
                               churn_intent=0.5, model_version="m1") for p in posts]
-    with open_store(tmp_path / "radar.db") as store:
+    with open_store(store_db) as store:
         store.save_posts(posts)
         store.save_predictions(predictions)
         now = datetime(2024, 1, 20, tzinfo=UTC)

@@ -119,8 +119,9 @@ def smtp():
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(tmp_path / "radar.db")
+def store(store_db):
+    """The post store, once per backend (a SQLite file, a PostgreSQL database)."""
+    opened = open_store(store_db)
     yield opened
     opened.db.close()
 

@@ -1,7 +1,7 @@
-"""Several processes writing one SQLite store at once (issue 19's first defects): every
-row lands exactly once, nobody fails with "database is locked", and a brand-new store
-created by two processes at once comes up once. A database URL is refused, not turned
-into a file named like it."""
+"""Several processes writing one store at once, on SQLite and on a real PostgreSQL server
+(issue 19): every row lands exactly once, nobody fails with "database is locked" or a
+traceback, and a brand-new store created by several processes at once comes up once. A
+URL of a database we cannot store into is refused, not turned into a file named like it."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def _dump(path: Path, prefix: str) -> Path:
     return path
 
 
-def test_two_imports_into_one_new_store_at_once_both_land(tmp_path):
-    db = tmp_path / "radar.db"  # does not exist yet: both processes create and migrate it
+def test_three_imports_into_one_new_store_at_once_all_land(tmp_path, store_db):
+    db = store_db  # no store there yet: all three processes create and migrate it
     dumps = [_dump(tmp_path / f"{name}.csv", name) for name in ("a", "b", "c")]
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     procs = [subprocess.Popen([sys.executable, "-m", "radar.cli", "import", str(d), "--db",
@@ -81,7 +81,7 @@ def test_a_postgres_url_without_a_database_is_refused(monkeypatch):
         resolve_db_path()
 
 
-def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path):
+def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path, store_db):
     """A monitor cycle scoring the store in small batches (slowly) while another process
     imports a file into it: both finish, every row of both is stored once, and every post
     the cycle saw is scored exactly once."""
@@ -90,7 +90,7 @@ def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path):
     from radar.monitor.cycle import Stop, run_cycle
     from tests.radar.monitor.test_cycle import FakeClassifier, _dump, imports_only_config
 
-    config = imports_only_config(tmp_path, score_batch=20)
+    config = imports_only_config(tmp_path, score_batch=20, store=store_db)
     _dump(tmp_path / "dumps" / "a.csv", 0, 400)
     other = tmp_path / "other.csv"
     _dump(other, 1000, ROWS)
@@ -117,5 +117,117 @@ def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path):
         assert posts == 400 + ROWS
         duplicates = store.db.execute(
             "SELECT COUNT(*) FROM (SELECT source, post_id, model_version FROM predictions "
-            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) AS twice").fetchone()[0]
         assert duplicates == 0
+
+
+COLLECT_PAGES, PER_PAGE = 30, 40
+
+
+class _SlowPagedSource:
+    """A collection source whose pages come a little late, so collection overlaps the rest."""
+
+    name = "paged"
+    newest_first = False
+
+    def fetch_page(self, query, checkpoint):
+        import time
+        from datetime import UTC, datetime, timedelta
+
+        from nlp.types import Post
+        from radar.collect.base import Page
+
+        page = checkpoint["page"] if checkpoint else 1
+        time.sleep(0.03)
+        when = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=page)
+        posts = tuple(Post(source=self.name, post_id=f"{page}-{i}", author_id=f"c{i % 13}",
+                           text=f"Acme order {page}-{i} is late, I'm switching", created_at=when)
+                      for i in range(PER_PAGE))
+        return Page(posts, {"page": page + 1} if page < COLLECT_PAGES else None)
+
+
+def test_a_collector_an_import_a_monitor_and_a_dashboard_at_once(tmp_path, store_db):
+    """The whole team on one store: a collector (thread) and an import (process) write,
+    a monitor cycle scores in small batches, and the dashboard is read all the while.
+    Every row lands once, every post the cycle saw is scored once, every page answers 200,
+    and nothing says locked or prints a traceback."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from radar.collect.base import Query
+    from radar.collect.runner import RunnerConfig, collect_posts
+    from radar.monitor.cycle import Stop, run_cycle
+    from serve import ServeSettings, create_app
+    from tests.radar.monitor.test_cycle import FakeClassifier, _dump, imports_only_config
+
+    config = imports_only_config(tmp_path, score_batch=25, store=store_db)
+    _dump(tmp_path / "dumps" / "a.csv", 0, 400)
+    other = tmp_path / "other.csv"
+    _dump(other, 1000, ROWS)
+
+    class Slow(FakeClassifier):
+        def predict(self, texts, keys=None):
+            time.sleep(0.03)
+            return super().predict(texts, keys)
+
+    with open_store(store_db) as store:
+        store.db.execute("SELECT 1")  # created before the writers start
+    done = threading.Event()
+    failures: list[str] = []
+    collected = {}
+    pages: list[int] = []
+
+    def collect() -> None:
+        try:
+            with open_store(store_db) as own:
+                collected["result"] = collect_posts(
+                    _SlowPagedSource(), Query("late", brand="Acme"), own,
+                    config=RunnerConfig(max_retries=0), sleep=lambda s: None)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(f"collector: {exc!r}")
+
+    def read_dashboard() -> None:
+        settings = ServeSettings(model_dir=tmp_path / "no-model", db_path=store_db)
+        with TestClient(create_app(settings)) as client:
+            while not done.is_set():
+                for path in ("/", "/overview.csv"):
+                    response = client.get(path)
+                    pages.append(response.status_code)
+                    if response.status_code != 200 or "locked" in response.text:
+                        failures.append(f"dashboard {path}: {response.status_code}")
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    threads = [threading.Thread(target=collect), threading.Thread(target=read_dashboard)]
+    for thread in threads:
+        thread.start()
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "radar.cli", "import", str(other), "--db", store_db,
+         "--source", "other", "--brand", "Acme"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        with open_store(store_db) as store:
+            result = run_cycle(config, store, Slow, Stop(), log=lambda m: None)
+        code = importer.wait(timeout=300)
+        threads[0].join(timeout=300)
+    finally:
+        done.set()
+        threads[1].join(timeout=60)
+    out, err = importer.stdout.read(), importer.stderr.read()
+    assert failures == []
+    assert code == 0 and "locked" not in out + err and "Traceback" not in err, (out, err)
+    assert f"rows in {ROWS:,} = new {ROWS:,}" in out, out
+    assert collected["result"].status == "done"
+    assert collected["result"].posts_new == COLLECT_PAGES * PER_PAGE
+    assert not result.errors and result.scored >= 400
+    assert len(pages) >= 3 and set(pages) == {200}
+    with open_store(store_db) as store:
+        by_source = dict(store.db.execute(
+            "SELECT source, COUNT(*) FROM posts GROUP BY source").fetchall())
+        twice = store.db.execute(
+            "SELECT COUNT(*) FROM (SELECT source, post_id, model_version FROM predictions "
+            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) AS twice").fetchone()[0]
+    assert by_source == {"other": ROWS, "paged": COLLECT_PAGES * PER_PAGE,
+                         next(s for s in by_source if s not in ("other", "paged")): 400}
+    assert twice == 0

@@ -18,8 +18,9 @@ BRAND = "Acme"
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(tmp_path / "radar.db")
+def store(store_db):
+    """A store on each backend: a SQLite file, then a PostgreSQL database."""
+    opened = open_store(store_db)
     yield opened
     opened.close()
 

@@ -15,12 +15,17 @@ from nlp.types import Post, Prediction
 from radar.store import (
     DEFAULT_DB_PATH,
     SCHEMA_VERSION,
+    Database,
     RunRow,
     SaveCounts,
     StoreError,
+    describe_target,
+    is_database_url,
     open_store,
     resolve_db_path,
+    store_exists,
 )
+from radar.store.database import connect_postgres, connect_sqlite
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -39,14 +44,48 @@ def _prediction(post_id: str, model_version: str = "baseline-1", complaint: floa
 
 
 @pytest.fixture
-def store(tmp_path):
-    with open_store(tmp_path / "radar.db") as opened:
+def store(store_db):
+    """A store on each backend: a SQLite file, then a PostgreSQL database."""
+    with open_store(store_db) as opened:
         yield opened
 
 
 def _raw_rows(path: Path, sql: str, params=()) -> list[tuple]:
     with sqlite3.connect(path) as connection:
         return connection.execute(sql, params).fetchall()
+
+
+def _bare_db(target: str) -> Database:
+    """The database layer's connection alone, on either backend: no store is opened, so no
+    migration runs and no table is checked (``?`` placeholders on both)."""
+    return connect_postgres(target) if is_database_url(target) else connect_sqlite(Path(target))
+
+
+def _db_rows(target: str, sql: str, params=()) -> list[tuple]:
+    db = _bare_db(target)
+    try:
+        return [tuple(row) for row in db.execute(sql, params).fetchall()]
+    finally:
+        db.close()
+
+
+def _db_execute(target: str, sql: str, params=()) -> None:
+    """One statement, committed at once (the connection is in autocommit mode)."""
+    db = _bare_db(target)
+    try:
+        db.execute(sql, params)
+    finally:
+        db.close()
+
+
+def _columns(target: str, table: str) -> list[str]:
+    from sqlalchemy import inspect
+
+    db = _bare_db(target)
+    try:
+        return [column["name"] for column in inspect(db.connection).get_columns(table)]
+    finally:
+        db.close()
 
 
 # --- opening, schema, migrations --------------------------------------------------------------
@@ -66,18 +105,32 @@ def test_open_creates_the_file_folders_and_schema(tmp_path):
     assert _raw_rows(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
-def test_reopening_keeps_data_and_does_not_rerun_migrations(tmp_path):
-    path = tmp_path / "radar.db"
+def test_open_creates_the_schema(store_db):
+    """The backend-neutral part of the test above, on each backend: no store there yet (a
+    missing file, an empty PostgreSQL database); opening it creates the schema."""
+    assert not store_exists(store_db)
+    with open_store(store_db) as opened:
+        assert opened.schema_version() == SCHEMA_VERSION == len(store_module.MIGRATIONS)
+        assert opened.count_posts() == 0
+        assert opened.location == describe_target(store_db)
+        assert {"posts", "post_brands", "predictions", "checkpoints", "runs", "rejected_rows",
+                "schema_version"} <= opened.db.table_names()
+    assert store_exists(store_db)
+    assert _db_rows(store_db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+def test_reopening_keeps_data_and_does_not_rerun_migrations(store_db):
+    path = store_db
     with open_store(path) as first:
         first.save_posts([_post("1")])
     with open_store(path) as second:
         assert second.count_posts() == 1
         assert second.schema_version() == SCHEMA_VERSION
-    assert _raw_rows(path, "SELECT COUNT(*) FROM schema_version") == [(1,)]
+    assert _db_rows(path, "SELECT COUNT(*) FROM schema_version") == [(1,)]
 
 
-def test_migration_to_a_new_version_runs_on_open_and_keeps_data(tmp_path, monkeypatch):
-    path = tmp_path / "radar.db"
+def test_migration_to_a_new_version_runs_on_open_and_keeps_data(store_db, monkeypatch):
+    path = store_db
     current = SCHEMA_VERSION
     with open_store(path) as v1:
         v1.save_posts([_post("1", brand="Acme", raw={"id": "1"})])
@@ -91,16 +144,15 @@ def test_migration_to_a_new_version_runs_on_open_and_keeps_data(tmp_path, monkey
         assert v2.schema_version() == current + 1
         assert [(p.post_id, p.brand, p.raw) for p in v2.iter_posts(with_raw=True)] == [
             ("1", "Acme", {"id": "1"})]
-    columns = [row[1] for row in _raw_rows(path, "PRAGMA table_info(posts)")]
-    assert "toxicity" in columns
-    assert _raw_rows(path, "SELECT post_id, toxicity FROM posts") == [("1", None)]
+    assert "toxicity" in _columns(path, "posts")
+    assert _db_rows(path, "SELECT post_id, toxicity FROM posts") == [("1", None)]
     # a second open finds version 2 and applies nothing again (ALTER would fail twice)
     with open_store(path) as again:
         assert again.schema_version() == current + 1
 
 
-def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkeypatch):
-    path = tmp_path / "radar.db"
+def test_a_failing_migration_leaves_the_file_at_its_old_version(store_db, monkeypatch):
+    path = store_db
     with open_store(path) as v1:
         v1.save_posts([_post("1")])
     current = SCHEMA_VERSION
@@ -109,18 +161,20 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkey
                                  "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
     monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
+    # the driver's own reason, as each backend words it
+    reason = ('relation "no_such_table" does not exist' if is_database_url(path)
+              else "no such table: no_such_table")
     with pytest.raises(StoreError, match=rf"migrating to schema version {current + 1} failed, "
-                                         "nothing changed .*no such table: no_such_table"):
+                                         rf"nothing changed .*{reason}"):
         open_store(path)
-    assert _raw_rows(path, "SELECT version FROM schema_version") == [(current,)]
-    assert "toxicity" not in [row[1] for row in _raw_rows(path, "PRAGMA table_info(posts)")]
+    assert _db_rows(path, "SELECT version FROM schema_version") == [(current,)]
+    assert "toxicity" not in _columns(path, "posts")
 
 
-def test_a_file_from_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "radar.db"
+def test_a_file_from_a_newer_schema_is_refused(store_db):
+    path = store_db
     open_store(path).close()
-    with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    _db_execute(path, "UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}, newer.*"
                                          "upgrade complaint-radar"):
         open_store(path)
@@ -150,11 +204,15 @@ def test_db_path_precedence_argument_then_environment_then_default(tmp_path, mon
     assert resolve_db_path(None) == DEFAULT_DB_PATH
 
 
-def test_open_store_without_a_path_uses_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("RADAR_DB", str(tmp_path / "from-env.db"))
+def test_open_store_without_a_path_uses_the_environment(store_db):
+    assert os.environ["RADAR_DB"] == store_db  # store_db sets it
+    assert not store_exists(store_db)
     with open_store() as opened:
-        assert opened.location == str(tmp_path / "from-env.db")
-    assert (tmp_path / "from-env.db").is_file()
+        assert opened.location == describe_target(store_db)
+        assert opened.schema_version() == SCHEMA_VERSION
+    assert store_exists(store_db)
+    if not is_database_url(store_db):
+        assert Path(store_db).is_file()
 
 
 # --- posts ------------------------------------------------------------------------------------
@@ -196,8 +254,8 @@ def test_an_update_changes_text_but_none_fields_do_not_erase(store):
     assert store.count_posts(brand="Acme") == store.count_posts(brand="Globex") == 1
 
 
-def test_a_version_1_file_gets_post_brands_backfilled(tmp_path, monkeypatch):
-    path = tmp_path / "radar.db"
+def test_a_version_1_file_gets_post_brands_backfilled(store_db, monkeypatch):
+    path = store_db
     all_migrations, version = store_module.MIGRATIONS, store_module.SCHEMA_VERSION
     monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations[:1])
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
@@ -250,8 +308,8 @@ def test_times_round_trip_in_utc_and_iter_posts_orders_by_time(store):
     assert posts[2].created_at.tzinfo is UTC
     assert posts[2].created_at.microsecond == 123456
     assert posts[3].created_at is None
-    stored_text = _raw_rows(Path(store.location),
-                            "SELECT created_at FROM posts WHERE post_id = 'late'")
+    stored_text = [tuple(row) for row in store.db.execute(
+        "SELECT created_at FROM posts WHERE post_id = 'late'").fetchall()]
     assert stored_text == [("2024-05-02T08:30:15.123456Z",)]
     # time filters: since inclusive, until exclusive
     assert [p.post_id for p in store.iter_posts(since=t_mid, until=t_late)] == ["mid"]
@@ -431,6 +489,21 @@ def test_another_applications_sqlite_file_is_refused_untouched(tmp_path):
     with sqlite3.connect(path) as other:
         tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master")}
         assert tables == {"posts"}
+
+
+def test_another_applications_database_is_refused_untouched(store_db):
+    """The test above on either backend, the other application's table made through the
+    bare connection (which creates nothing of its own)."""
+    _db_execute(store_db, "CREATE TABLE posts (id INTEGER)")
+    _db_execute(store_db, "INSERT INTO posts VALUES (1)")
+    with pytest.raises(StoreError, match="holds another application's tables"):
+        open_store(store_db)
+    other = _bare_db(store_db)
+    try:
+        assert other.table_names() == {"posts"}
+        assert [tuple(r) for r in other.execute("SELECT id FROM posts").fetchall()] == [(1,)]
+    finally:
+        other.close()
 
 
 def test_an_edited_post_loses_its_predictions_so_it_is_scored_again(store):

@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # snscrape (GPL-3.0, optional for users) is installed for the tests of its Telegram source.
-EXTRAS := dev,serve,onnx,encoder,snscrape,postgres
+EXTRAS := dev,serve,onnx,encoder,snscrape,postgres,spark
 
 # The shared datasets mirror, when it sits beside the checkout (CI, developers).
 ifneq ($(wildcard ../shared/datasets),)
@@ -24,7 +24,7 @@ export HF_DATASETS_OFFLINE := 1
 # The dashboard's browser test drives Debian's chromium through chromium-driver.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-fast lint clean browser postgres
+.PHONY: setup demo test test-fast lint clean browser postgres java
 
 setup: $(STAMP)
 
@@ -60,12 +60,25 @@ postgres:
 		|| echo "could not install postgresql; the PostgreSQL tests will skip"; \
 	fi
 
-# Where the server binaries are, their tests must run: a broken server fails, never skips.
-test: $(STAMP) browser postgres
-	RADAR_REQUIRE_POSTGRES=$$($(PG_INITDB) && echo 1 || echo 0) $(BIN)/python -m pytest
+# Spark (radar score --engine spark) runs on a JVM: Debian's Java 17.
+java:
+	@if ! command -v java >/dev/null; then \
+		echo "installing openjdk-17-jre-headless (Debian) for the Spark engine's tests ..."; \
+		$(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get update -q >/dev/null 2>&1 && \
+		     $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1; } \
+		|| echo "could not install Java 17; the Spark tests will skip"; \
+	fi
+
+# Where the server binaries (or java) are, their tests must run: a broken set-up fails,
+# never skips.
+test: $(STAMP) browser postgres java
+	RADAR_REQUIRE_POSTGRES=$$($(PG_INITDB) && echo 1 || echo 0) \
+	RADAR_REQUIRE_SPARK=$$(command -v java >/dev/null && echo 1 || echo 0) \
+	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -m "not slow and not browser and not spark"
 
 lint: $(STAMP)
 	$(BIN)/ruff check nlp radar training tests bench serve.py

@@ -159,12 +159,18 @@ def _prepare_parts(parts_dir: Path, run_info: dict[str, Any], resume: bool) -> l
     return []
 
 
-def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: ColumnMap,
-                classifier: Classifier, thresholds: Thresholds, source: str) -> dict:
-    posts, quarantined = [], []
-    for row in chunk:
+def score_rows(rows: list[RawRow], columns: ColumnMap, classifier: Classifier,
+               thresholds: Thresholds, source: str
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], BrandTally]:
+    """Score a chunk of rows: the scored records (the contract's columns plus ``text``, in
+    row order), the quarantined rows (``row``, ``line``, ``reason``, ``raw``) and the
+    chunk's brand tally. The one implementation behind both engines (this module's parts
+    and :mod:`nlp.spark_batch`'s executors), so both score and quarantine alike."""
+    posts, numbers, quarantined = [], [], []
+    for row in rows:
         try:
             posts.append(row_to_post(row, columns, source))
+            numbers.append(row.number)
         except (RowError, ValueError, TypeError) as exc:
             quarantined.append({"row": row.number, "line": row.line, "reason": str(exc),
                                 "raw": _jsonable(row.values if row.values is not None
@@ -172,19 +178,26 @@ def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: Colu
     predictions = classifier.predict([p.text for p in posts], keys=[p.key for p in posts]) \
         if posts else []
     tally = BrandTally(thresholds.complaint, thresholds.theme, thresholds.per_theme)
-    lines = []
+    records = []
     for post, prediction in zip(posts, predictions, strict=True):
         tally.add(post.brand, prediction)
         record = score_record(prediction, post.post_id, post.brand, post.author_id,
                               post.created_at, thresholds)
         record["themes"] = THEME_SEPARATOR.join(record["themes"])
         record["text"] = post.text
-        lines.append(to_json(record))
+        records.append(record)
+    return records, quarantined, tally
+
+
+def _score_part(parts_dir: Path, number: int, chunk: list[RawRow], columns: ColumnMap,
+                classifier: Classifier, thresholds: Thresholds, source: str) -> dict:
+    records, quarantined, tally = score_rows(chunk, columns, classifier, thresholds, source)
     stem = parts_dir / f"part-{number:06d}"
-    _write_atomically(stem.with_suffix(".scored.jsonl"), "".join(x + "\n" for x in lines))
+    _write_atomically(stem.with_suffix(".scored.jsonl"),
+                      "".join(to_json(r) + "\n" for r in records))
     _write_atomically(stem.with_suffix(".quarantine.jsonl"),
                       "".join(to_json(q) + "\n" for q in quarantined))
-    manifest = {"part": number, "rows_in": len(chunk), "rows_scored": len(posts),
+    manifest = {"part": number, "rows_in": len(chunk), "rows_scored": len(records),
                 "rows_quarantined": len(quarantined), "tally": tally.to_dict()}
     _write_atomically(stem.with_suffix(".json"), json.dumps(manifest))  # last: part complete
     return manifest
@@ -236,11 +249,7 @@ def _write_parquet(tmp: Path, part_files: list[Path], rows_per_group: int = 8192
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([
-        (name, pa.bool_() if name in ("complaint", "churn_intent")
-         else pa.float64() if name.startswith("p_") else pa.string())
-        for name in BATCH_COLUMNS
-    ])
+    schema = output_schema()
     with pq.ParquetWriter(tmp, schema) as writer:
         buffer: list[dict] = []
         for record in _records(part_files):
@@ -250,6 +259,18 @@ def _write_parquet(tmp: Path, part_files: list[Path], rows_per_group: int = 8192
                 buffer = []
         if buffer:
             writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+
+
+def output_schema():
+    """The scored output's Arrow schema: flags as booleans, probabilities as float64, the
+    rest text (Parquet outputs of both engines)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        (name, pa.bool_() if name in ("complaint", "churn_intent")
+         else pa.float64() if name.startswith("p_") else pa.string())
+        for name in BATCH_COLUMNS
+    ])
 
 
 def _records(part_files: list[Path]):
@@ -300,4 +321,4 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-__all__ = ["BatchError", "BatchResult", "DumpError", "score_dump"]
+__all__ = ["BatchError", "BatchResult", "DumpError", "output_schema", "score_dump", "score_rows"]

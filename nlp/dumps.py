@@ -367,7 +367,7 @@ class DumpReader:
                 continue
             for index in range(batch.num_rows):
                 self._rows_seen += 1
-                yield _parquet_row(batch, index, self._rows_seen)
+                yield parquet_row(batch, index, self._rows_seen)
 
 
 _TOO_DEEP = (f"JSON nested deeper than {MAX_JSON_DEPTH} levels; expected one JSON object per "
@@ -441,7 +441,16 @@ def _escaped(text: str) -> str:
 _PARQUET_VALUE_ERRORS = (ValueError, TypeError, ArithmeticError, NotImplementedError, IndexError)
 
 
-def _parquet_row(batch, index: int, number: int) -> RawRow:
+def parquet_rows(batch, numbers: list[int]) -> list[RawRow]:
+    """An Arrow batch's rows, numbered ``numbers``: each row's values, or (a row holding a
+    value Python cannot hold) which columns fail and why. The Spark engine's reader."""
+    try:
+        return [RawRow(n, values) for n, values in zip(numbers, batch.to_pylist(), strict=True)]
+    except _PARQUET_VALUE_ERRORS:
+        return [parquet_row(batch, i, n) for i, n in enumerate(numbers)]
+
+
+def parquet_row(batch, index: int, number: int) -> RawRow:
     """Row ``index`` of a batch one of whose values Python cannot hold: its values, or which
     columns fail and why."""
     try:

@@ -163,6 +163,15 @@ def score(
                                                         "stored batch.")] = 2048,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same "
                                               "--out.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="local (this process) or spark (a Parquet DUMP on Apache Spark; --out becomes a "
+             "folder of Parquet part files; spark extra and Java 17).")] = "local",
+    master: Annotated[str | None, typer.Option(
+        help="With --engine spark: the Spark master (local[2], spark://host:7077, yarn; "
+             "default: local[2]).")] = None,
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="With --engine spark: spread the rows over this many partitions "
+                    "(default: Spark's split of the file).")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score a review dump (every row scored or quarantined with a reason, resumable), or
@@ -175,6 +184,14 @@ def score(
     file_only = {"--out": out, "--text-col": text_col, "--id-col": id_col,
                  "--brand-col": brand_col, "--author-col": author_col, "--time-col": time_col,
                  "--time-format": time_format, "--delimiter": delimiter, "--resume": resume}
+    if engine not in ("local", "spark"):
+        raise fail(f"--engine {engine!r}: expected local or spark")
+    if engine != "spark":
+        _only_with({"--master": master, "--partitions": partitions}, "to --engine spark")
+    elif db is not None or resume:
+        raise fail("--engine spark scores a Parquet DUMP into --out; "
+                   + ("--db is scored by this process (--engine local)" if db is not None
+                      else "a killed Spark run is simply run again (--resume is for local)"))
     if db is not None:
         _only_with(file_only, "to a DUMP; --db scores the stored posts as they were imported")
     else:
@@ -199,6 +216,9 @@ def score(
 
     if db is not None:
         _score_store(db, load, brand, chunk_size)
+        return
+    if engine == "spark":
+        _score_on_spark(dump, out, model, columns, master, partitions, backend, tracking_uri)
         return
     classifier = load()
     bar = _progress(f"scoring {dump.name}", "rows")
@@ -235,6 +255,38 @@ def score(
                       "reason, raw)", soft_wrap=True)
     console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
                                                  f"{classifier.model_version}"))
+
+
+def _score_on_spark(dump: Path, out: Path, model: str, columns, master: str | None,
+                    partitions: int | None, backend: str, tracking_uri: str | None) -> None:
+    """``radar score DUMP --engine spark``: the same contract and counts, on Spark."""
+    from nlp.batch import BatchError
+    from nlp.classifier import ModelLoadError
+    from nlp.classifier.loading import local_model_dir
+    from nlp.dumps import DumpError
+    from nlp.spark_batch import DEFAULT_MASTER, score_parquet
+
+    master = master or DEFAULT_MASTER
+    err_console.print(f"scoring {dump.name} on Spark ({master}) with {model}; progress is "
+                      "Spark's (its UI, or the log)", soft_wrap=True)
+    try:
+        with local_model_dir(model, tracking_uri) as model_dir:
+            result = score_parquet(dump, out, model_dir, columns, master=master,
+                                   partitions=partitions, backend=backend)
+    except (BatchError, DumpError, ModelLoadError, NotInstalled, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        f"rows in {result.rows_in:,} = scored {result.rows_scored:,} + quarantined "
+        f"{result.rows_quarantined:,}; {result.rows_in / max(result.seconds, 1e-9):,.0f} "
+        f"rows/s over {result.partitions} partitions", soft_wrap=True)
+    console.print(f"output: {result.out_path}/ (Parquet part files, input order)",
+                  soft_wrap=True)
+    if result.quarantine_path:
+        console.print(f"quarantine: {result.quarantine_path}/ (JSON lines: row, line, reason, "
+                      "raw)", soft_wrap=True)
+    versions = ", ".join(sorted({s.model_version for s in result.summaries})) or model
+    console.print(_brand_table(result.summaries, f"{dump.name}: per-brand summary, model "
+                                                 f"{versions}"))
 
 
 def _progress(label: str, unit: str):

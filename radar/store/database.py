@@ -169,6 +169,16 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             imported_at TEXT NOT NULL
         )""",
     )),
+    # Scale (issue [I]): a brand's posts in a time range come from one index on
+    # (brand, created_at), so a monitor cycle reads the windows it recomputes, not every
+    # post the brand ever had. post_brands.created_at mirrors posts.created_at.
+    (4, (
+        "ALTER TABLE post_brands ADD COLUMN created_at TEXT",
+        "UPDATE post_brands SET created_at = (SELECT p.created_at FROM posts p WHERE "
+        "p.source = post_brands.source AND p.post_id = post_brands.post_id)",
+        "CREATE INDEX post_brands_brand_created ON post_brands (brand, created_at)",
+        "DROP INDEX post_brands_brand",
+    )),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -286,6 +296,10 @@ class Database:
         self.location = location
         self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     @property
     def is_postgres(self) -> bool:

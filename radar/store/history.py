@@ -363,9 +363,8 @@ def stored_brands(store: PostStore) -> list[str]:
 def latest_post_time(store: PostStore, brand: str, until: datetime | None = None
                      ) -> datetime | None:
     """The newest dated post counting for ``brand`` (at or before ``until`` if given)."""
-    bound, params = ("", (brand,)) if until is None else (" AND p.created_at <= ?",
+    bound, params = ("", (brand,)) if until is None else (" AND created_at <= ?",
                                                            (brand, format_time(until)))
-    row = store.db.execute(
-        "SELECT MAX(p.created_at) FROM posts p JOIN post_brands b ON b.source = p.source AND "
-        f"b.post_id = p.post_id WHERE b.brand = ?{bound}", params).fetchone()
+    row = store.db.execute(  # from the (brand, created_at) index alone
+        f"SELECT MAX(created_at) FROM post_brands WHERE brand = ?{bound}", params).fetchone()
     return parse_stored_time(row[0]) if row and row[0] else None

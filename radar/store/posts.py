@@ -98,14 +98,23 @@ _HAS_BRAND = ("EXISTS (SELECT 1 FROM post_brands b WHERE b.source = posts.source
               "b.post_id = posts.post_id AND b.brand = ?)")
 
 
+ANALYZE_EVERY = 20_000  # rows: below this PostgreSQL's own statistics are close enough
+
+
 class PostStore:
     """Everything collection, import and scoring keep: open one with :func:`open_store`."""
 
     def __init__(self, db: Database, location: str):
         self.db = db
         self.location = location
+        self._written = 0  # rows written since the planner's statistics were refreshed
+        self._analyzed_rows = 0
         try:
             self._migrate()
+            if db.is_postgres:
+                self._analyzed_rows = int(db.execute(
+                    "SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = 'posts'::regclass"
+                ).fetchone()[0])
         except BaseException:
             db.close()
             raise
@@ -140,6 +149,21 @@ class PostStore:
                     raise StoreError(f"{self.location}: migrating to schema version {version} "
                                      f"failed, nothing changed ({db_reason(exc)})") from exc
                 self.db.execute("UPDATE schema_version SET version = ?", (version,))
+
+    def _note_written(self, rows: int) -> None:
+        """PostgreSQL plans from table statistics that autovacuum refreshes only about a
+        minute after large writes; a bulk import into a store that was small then gets
+        plans made for a small table (a key lookup scanning the whole table, so an import
+        slows as it grows). Refresh them, after the transaction, whenever the rows written
+        since the last refresh reach the store's size then (and at least ANALYZE_EVERY)."""
+        if not self.db.is_postgres:
+            return
+        self._written += rows
+        if self.db.in_transaction or self._written < max(ANALYZE_EVERY, self._analyzed_rows):
+            return
+        self.db.execute("ANALYZE posts, post_brands, predictions")
+        self._analyzed_rows += self._written
+        self._written = 0
 
     def close(self) -> None:
         self.db.close()
@@ -201,9 +225,18 @@ class PostStore:
                 # same order, so they wait for each other instead of deadlocking
                 for p in sorted(unique.values(), key=lambda p: p.key)))
             self.db.executemany(
-                "INSERT INTO post_brands (source, post_id, brand) VALUES (?, ?, ?) "
-                "ON CONFLICT (source, post_id, brand) DO NOTHING", sorted(brands))
+                "INSERT INTO post_brands (source, post_id, brand, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (source, post_id, brand) DO NOTHING",
+                [(source, post_id, brand, format_time(unique[source, post_id].created_at))
+                 for source, post_id, brand in sorted(brands)])
+            # A post stored before keeps its date when this copy has none (the upsert's
+            # COALESCE): its brand rows take the date the post now has.
+            self.db.executemany(
+                "UPDATE post_brands SET created_at = (SELECT p.created_at FROM posts p WHERE "
+                "p.source = post_brands.source AND p.post_id = post_brands.post_id) "
+                "WHERE source = ? AND post_id = ?", sorted(existing))
         seen = len(existing)
+        self._note_written(len(unique) - seen)
         return SaveCounts(new=len(unique) - seen, seen=seen + len(posts) - len(unique))
 
     def count_posts(self, source: str | None = None, brand: str | None = None) -> int:
@@ -212,8 +245,8 @@ class PostStore:
 
     @staticmethod
     def _where(source: str | None = None, brand: str | None = None,
-               since: datetime | None = None, until: datetime | None = None
-               ) -> tuple[str, list[Any]]:
+               since: datetime | None = None, until: datetime | None = None,
+               table: str = "posts") -> tuple[str, list[Any]]:
         clauses, params = [], []
         if source is not None:
             clauses.append("posts.source = ?")
@@ -222,10 +255,10 @@ class PostStore:
             clauses.append(_HAS_BRAND)
             params.append(brand)
         if since is not None:
-            clauses.append("posts.created_at >= ?")
+            clauses.append(f"{table}.created_at >= ?")
             params.append(format_time(since))
         if until is not None:
-            clauses.append("posts.created_at < ?")
+            clauses.append(f"{table}.created_at < ?")
             params.append(format_time(until))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
@@ -262,6 +295,7 @@ class PostStore:
                 ((p.source, p.post_id, p.model_version, p.sentiment,
                   json.dumps(dict(p.sentiment_probs)), p.complaint, json.dumps(dict(p.themes)),
                   p.churn_intent, now) for p in predictions))
+        self._note_written(len(predictions))
         return len(predictions)
 
     def iter_predictions(self, model_version: str, batch_size: int = 1000
@@ -295,15 +329,23 @@ class PostStore:
         scored post once, under the brand it was first stored with (``None`` if none).
         ``since`` and ``until`` bound ``created_at`` (undated posts fall outside).
         """
-        where, params = self._where(brand=brand, since=since, until=until)
         join = "posts.source = r.source AND posts.post_id = r.post_id AND r.model_version = ?"
+        # A brand's posts in a time range come from its post_brands rows (one index on
+        # brand and date), not by testing every scored post of every brand.
+        brand_join, brand_param = ("", ()) if brand is None else (
+            " JOIN post_brands b ON b.source = posts.source AND b.post_id = posts.post_id "
+            "AND b.brand = ?", (brand,))
+        dated = "posts" if brand is None else "b"
+        where, params = self._where(since=since, until=until, table=dated)
         order = ("posts.source, posts.post_id" if by_key else
-                 "posts.created_at IS NULL, posts.created_at, posts.source, posts.post_id")
+                 f"{dated}.created_at IS NULL, {dated}.created_at, posts.source, "
+                 "posts.post_id")
         rows = self.db.stream(
             "SELECT posts.source, posts.post_id, posts.brand, posts.author_id, "
             "posts.created_at, posts.text, posts.url, r.sentiment, r.sentiment_probs, "
-            f"r.complaint, r.themes, r.churn_intent FROM posts JOIN predictions r ON {join}"
-            f"{where} ORDER BY {order}", (model_version, *params), batch_size)
+            f"r.complaint, r.themes, r.churn_intent FROM posts{brand_join} JOIN predictions r "
+            f"ON {join}{where} ORDER BY {order}", (*brand_param, model_version, *params),
+            batch_size)
         for row in rows:
             post = Post(source=row[0], post_id=row[1], brand=brand or row[2],
                         author_id=row[3], created_at=parse_stored_time(row[4]),
@@ -383,7 +425,7 @@ class PostStore:
         """A page's posts, its rejected items (reason, raw), the checkpoint they lead to and
         the run's counters: all or nothing."""
         with self.db.transaction():
-            counts = self.save_posts(posts, run_id)
+            counts = self.save_posts(posts, run_id)  # counted for the planner after commit
             if rejected:
                 # Numbered within the run: a collection run has no file lines.
                 before = int(self.db.execute("SELECT rejected FROM runs WHERE run_id = ?",
@@ -400,6 +442,7 @@ class PostStore:
                 "rejected = rejected + ? WHERE run_id = ?",
                 (requests, len(posts) + len(rejected), counts.new, counts.seen, len(rejected),
                  run_id))
+        self._note_written(0)
         return counts
 
     # --- runs -----------------------------------------------------------------------------
@@ -429,7 +472,7 @@ class PostStore:
                  rejects: Sequence[tuple[int, str, Any]]) -> SaveCounts:
         """An import chunk: its posts and its rejected rows (line, reason, raw), all or nothing."""
         with self.db.transaction():
-            counts = self.save_posts(posts, run_id)
+            counts = self.save_posts(posts, run_id)  # counted for the planner after commit
             self.db.executemany(
                 "INSERT INTO rejected_rows (run_id, line, reason, raw) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (run_id, line) DO NOTHING",
@@ -439,6 +482,7 @@ class PostStore:
                 "UPDATE runs SET rows_in = rows_in + ?, posts_new = posts_new + ?, "
                 "posts_seen = posts_seen + ?, rejected = rejected + ? WHERE run_id = ?",
                 (len(posts) + len(rejects), counts.new, counts.seen, len(rejects), run_id))
+        self._note_written(0)
         return counts
 
     def run(self, run_id: str) -> RunRow:

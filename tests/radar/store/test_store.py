@@ -512,3 +512,23 @@ def test_an_edited_post_loses_its_predictions_so_it_is_scored_again(store):
     store.save_posts([_post("1", text="late delivery, now refunded"),
                       _post("2", text="rude agent")])
     assert [p.post_id for p in store.iter_unscored("baseline-1")] == ["1"]
+
+
+def test_a_brands_posts_by_date_follow_the_posts_date_however_it_arrives(store):
+    """post_brands keeps a copy of each post's date for the (brand, created_at) index: a
+    date filled in later, or a later copy without a date, must not leave it stale."""
+    from radar.store.history import latest_post_time
+
+    when = datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
+    store.save_posts([_post("1", brand="A")])  # first seen undated
+    store.save_posts([_post("1", brand="B", created_at=when)])  # dated, under a second brand
+    store.save_posts([_post("1", brand="A")])  # a later copy without a date keeps it
+    store.save_predictions([_prediction("1")])
+    for brand in ("A", "B"):
+        assert latest_post_time(store, brand) == when
+        window = list(store.scored_posts("baseline-1", brand=brand,
+                                         since=when - timedelta(hours=1),
+                                         until=when + timedelta(hours=1)))
+        assert [(p.post_id, p.brand, p.created_at) for p, _ in window] == [("1", brand, when)]
+    assert list(store.scored_posts("baseline-1", brand="A", since=when + timedelta(hours=1))
+                ) == []

@@ -138,9 +138,13 @@ PLANS = {
         "SELECT posts.post_id, r.complaint FROM posts JOIN post_brands b ON "
         "b.source = posts.source AND b.post_id = posts.post_id AND b.brand = ? "
         "JOIN predictions r ON posts.source = r.source AND posts.post_id = r.post_id AND "
-        "r.model_version = ? WHERE posts.created_at >= ? ORDER BY posts.created_at IS NULL, "
-        "posts.created_at, posts.source, posts.post_id",
-        ("Brand07", "fake-scale-1", "2000-01-01T00:00:00.000000Z")),
+        "r.model_version = ? WHERE b.created_at >= ? ORDER BY b.created_at IS NULL, "
+        "b.created_at, posts.source, posts.post_id",
+        ("Brand07", "fake-scale-1", (NOW - timedelta(weeks=13)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"))),
+    # radar.store.history.post_coverage: every cycle and dashboard page
+    "the dates the store covers": (
+        "SELECT MIN(created_at), MAX(created_at) FROM posts WHERE created_at IS NOT NULL", ()),
 }
 
 

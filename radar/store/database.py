@@ -178,6 +178,8 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
         "p.source = post_brands.source AND p.post_id = post_brands.post_id)",
         "CREATE INDEX post_brands_brand_created ON post_brands (brand, created_at)",
         "DROP INDEX post_brands_brand",
+        # the dates the store covers (MIN/MAX), read by every cycle and dashboard page
+        "CREATE INDEX posts_created ON posts (created_at)",
     )),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -197,7 +199,8 @@ def format_time(moment: datetime | None) -> str | None:
 def parse_stored_time(text: str | None) -> datetime | None:
     if text is None:
         return None
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads the fixed-width TIME_FORMAT ("Z" included) ~10x faster than strptime
+    return datetime.fromisoformat(text)
 
 
 def now_text() -> str:

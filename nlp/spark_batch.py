@@ -73,8 +73,10 @@ class SparkResult:
     seconds: float
 
 
-def spark_session(master: str = DEFAULT_MASTER, app_name: str = "complaint-radar score"):
-    """A Spark session on ``master`` (``local[2]``, ``spark://host:7077``, ``yarn``...).
+def spark_session(master: str | None = DEFAULT_MASTER,
+                  app_name: str = "complaint-radar score"):
+    """A Spark session on ``master`` (``local[2]``, ``spark://host:7077``, ``yarn``...);
+    ``None`` leaves it to ``spark-submit --master``.
 
     A session already running in this process (a notebook's) is reused as it is.
     """
@@ -90,9 +92,10 @@ def spark_session(master: str = DEFAULT_MASTER, app_name: str = "complaint-radar
     # pyspark 4.x warns about pandas 3 on every import; this engine passes Arrow, not pandas.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")  # the workers' copy
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: stay on loopback
-    spark = (SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
+    spark = (builder.appName(app_name)
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.execution.arrow.maxRecordsPerBatch", "1024")
              .getOrCreate())
@@ -227,7 +230,7 @@ def _check_out(out_path: Path, dump_path: Path) -> None:
 
 
 def score_parquet(dump_path: Path, out_path: Path, model_dir: Path,
-                  columns: ColumnMap = ColumnMap(), master: str = DEFAULT_MASTER,
+                  columns: ColumnMap = ColumnMap(), master: str | None = DEFAULT_MASTER,
                   partitions: int | None = None, backend: str = "torch",
                   spark=None) -> SparkResult:
     """Score a Parquet dump on Spark into the folder ``out_path`` (see the module docstring).
@@ -305,3 +308,32 @@ def _brand_summaries(scored) -> list[BrandSummary]:
 
 __all__ = ["DEFAULT_MASTER", "ROW_COLUMN", "SparkResult", "SparkUnavailable",
            "score_dataframe", "score_parquet", "spark_session"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``spark-submit .../nlp/spark_batch.py DUMP.parquet OUT --model DIR [--text-col C]``:
+    the master, executors and memory come from spark-submit's own options."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="spark_batch.py", description=main.__doc__)
+    parser.add_argument("dump", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--model", type=Path, required=True, help="a model folder")
+    parser.add_argument("--partitions", type=int)
+    parser.add_argument("--backend", default="torch")
+    for field in ("text", "id", "brand", "author", "time"):
+        parser.add_argument(f"--{field}-col")
+    parser.add_argument("--time-format")
+    args = parser.parse_args(argv)
+    columns = ColumnMap(text=args.text_col, id=args.id_col, brand=args.brand_col,
+                        author=args.author_col, time=args.time_col,
+                        time_format=args.time_format)
+    result = score_parquet(args.dump, args.out, args.model, columns, master=None,
+                           partitions=args.partitions, backend=args.backend)
+    print(f"rows in {result.rows_in:,} = scored {result.rows_scored:,} + quarantined "
+          f"{result.rows_quarantined:,}; output {result.out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

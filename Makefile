@@ -1,5 +1,6 @@
 # make demo: set up, then run the main job end to end on the mirrored data.
-# make test: set up, then run the tests (offline).
+# make test: set up, then run the tests (offline; installs Chromium, PostgreSQL and Java 17
+#            from Debian's packages when missing, for the browser, store and Spark tests).
 # The virtual environment is rebuilt only when pyproject.toml changes.
 
 SHELL := /bin/bash

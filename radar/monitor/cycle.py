@@ -320,7 +320,7 @@ def run_monitor(config: MonitorConfig, store_path: Path | None, once: bool,
                 load_model: Callable[[], Any], log: Log = print,
                 on_cycle: Callable[[CycleResult], None] | None = None) -> list[CycleResult]:
     """Cycles until stopped (``once``: one). SIGTERM and Ctrl-C stop between steps."""
-    from radar.store import open_store
+    from radar.store import StoreError, open_store
 
     stop = Stop()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -338,8 +338,19 @@ def run_monitor(config: MonitorConfig, store_path: Path | None, once: bool,
     results = []
     try:
         while True:
-            with open_store(store_path) as store:
-                results.append(run_cycle(config, store, cached_model, stop, log))
+            try:
+                store = open_store(store_path)
+            except StoreError as exc:
+                if not results:
+                    raise  # a first cycle that cannot open its store: a set-up error
+                # A shared server restarting must not end a long-running monitor: this
+                # cycle fails, the next one tries again.
+                results.append(CycleResult(started_at=datetime.now(UTC),
+                                           errors=[f"store: {exc}"]))
+                log(f"store unavailable, cycle skipped: {exc}")
+            else:
+                with store:
+                    results.append(run_cycle(config, store, cached_model, stop, log))
             if on_cycle is not None:
                 on_cycle(results[-1])
             if once or stop:

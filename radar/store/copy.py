@@ -85,4 +85,6 @@ def copy_store(source: PostStore, target: PostStore,
                 raise StoreError(f"table {table}: {counts[table]:,} rows in the source but "
                                  f"{copied[table]:,} in the target after the copy; nothing "
                                  "was kept")
+    if target.db.is_postgres:  # plans for the tables as they now are (see _note_written)
+        target.db.execute("ANALYZE")
     return CopyCounts(source=counts, target=copied)

@@ -247,17 +247,14 @@ def window_customers(store: PostStore, point: HistoryPoint, min_risk: float = 0.
 def record_alert(store: PostStore, alert_key: str, brand: str, window_end: datetime,
                  kind: str, payload: Mapping[str, Any], created_at: datetime) -> bool:
     """Keep an alert once; False when this alert (same key) was already recorded."""
-    with store.transaction():
-        exists = store.db.execute("SELECT 1 FROM alerts WHERE alert_key = ?",
-                                  (alert_key,)).fetchone()
-        if exists:
-            return False
-        store.db.execute(
-            "INSERT INTO alerts (alert_key, brand, window_end, kind, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (alert_key, brand, format_time(window_end), kind,
-                                          json.dumps(payload, default=str),
-                                          format_time(created_at)))
-    return True
+    # One statement: two monitors recording the same alert at once (PostgreSQL runs them
+    # side by side) must not fail on the key; the row count says who kept it.
+    inserted = store.db.execute(
+        "INSERT INTO alerts (alert_key, brand, window_end, kind, payload, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING",
+        (alert_key, brand, format_time(window_end), kind, json.dumps(payload, default=str),
+         format_time(created_at))).rowcount
+    return inserted == 1
 
 
 @dataclass(frozen=True)

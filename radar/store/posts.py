@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,15 @@ _HAS_BRAND = ("EXISTS (SELECT 1 FROM post_brands b WHERE b.source = posts.source
 
 
 ANALYZE_EVERY = 20_000  # rows: below this PostgreSQL's own statistics are close enough
+
+
+def _storable(post: Post) -> Post:
+    """The post as both backends store it: PostgreSQL text cannot hold NUL, so NUL becomes
+    U+FFFD in every text field, on SQLite too, so that keys and the edited-text check
+    compare what is stored."""
+    changed = {f.name: value.replace("\x00", "\ufffd") for f in fields(post)
+               if isinstance(value := getattr(post, f.name), str) and "\x00" in value}
+    return replace(post, **changed) if changed else post
 
 
 class PostStore:
@@ -205,7 +214,7 @@ class PostStore:
         """
         unique: dict[tuple[str, str], Post] = {}
         brands: set[tuple[str, str, str]] = set()
-        for post in posts:
+        for post in map(_storable, posts):
             unique[post.key] = post  # the last copy of a post within one write wins
             if post.brand is not None:
                 brands.add((post.source, post.post_id, post.brand))
@@ -229,12 +238,13 @@ class PostStore:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (source, post_id, brand) DO NOTHING",
                 [(source, post_id, brand, format_time(unique[source, post_id].created_at))
                  for source, post_id, brand in sorted(brands)])
-            # A post stored before keeps its date when this copy has none (the upsert's
-            # COALESCE): its brand rows take the date the post now has.
+            # Brand rows take the date the post now has: a post stored before keeps its
+            # date when this copy has none (the upsert's COALESCE), and on PostgreSQL a post
+            # another writer was inserting meanwhile looked new here but was not.
             self.db.executemany(
                 "UPDATE post_brands SET created_at = (SELECT p.created_at FROM posts p WHERE "
                 "p.source = post_brands.source AND p.post_id = post_brands.post_id) "
-                "WHERE source = ? AND post_id = ?", sorted(existing))
+                "WHERE source = ? AND post_id = ?", sorted(unique))
         seen = len(existing)
         self._note_written(len(unique) - seen)
         return SaveCounts(new=len(unique) - seen, seen=seen + len(posts) - len(unique))
@@ -512,7 +522,8 @@ class PostStore:
         by_source_brand = self.db.execute(
             "SELECT p.source, b.brand, COUNT(*), MIN(p.created_at), MAX(p.created_at) "
             "FROM posts p LEFT JOIN post_brands b ON b.source = p.source AND "
-            "b.post_id = p.post_id GROUP BY p.source, b.brand ORDER BY p.source, b.brand"
+            "b.post_id = p.post_id GROUP BY p.source, b.brand "
+            "ORDER BY p.source, b.brand IS NULL, b.brand"
         ).fetchall()
         predictions = self.db.execute(
             "SELECT model_version, COUNT(*) FROM predictions GROUP BY model_version "

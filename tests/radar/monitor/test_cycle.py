@@ -517,3 +517,48 @@ def test_the_history_leaves_out_the_brand_books_accounts(tmp_path, store_db):
     assert max(w.risk.customers for w in without) == 3
     with pytest.raises(MonitorConfigError, match="brand_book"):
         MonitorConfig(brands=("Acme",), brand_book=missing).excluded_authors()
+
+
+def test_a_store_out_of_reach_between_cycles_fails_that_cycle_and_the_monitor_goes_on(
+        tmp_path, store_db, monkeypatch):
+    """A shared database restarting (here: its second open fails) must not end a running
+    monitor: that cycle reports the store error, the next one runs. A store out of reach at
+    the very first cycle stays a set-up error."""
+    import dataclasses
+    import os
+    import signal
+
+    import radar.store
+    from radar.monitor.cycle import run_monitor
+    from radar.store import StoreError
+
+    config = dataclasses.replace(imports_only_config(tmp_path, score_batch=50, store=store_db),
+                                 interval=timedelta(milliseconds=10))
+    _dump(tmp_path / "dumps" / "a.csv", 0, 12)
+    real_open, opens = radar.store.open_store, []
+
+    def flaky_open(target):
+        opens.append(target)
+        if len(opens) == 2:
+            raise StoreError(f"cannot connect to {target}: Connection refused")
+        return real_open(target)
+
+    monkeypatch.setattr(radar.store, "open_store", flaky_open)
+    seen = []
+
+    def on_cycle(result):
+        seen.append(result)
+        if len(seen) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # stops the loop between cycles
+
+    results = run_monitor(config, config.store, False, FakeClassifier, log=lambda m: None,
+                          on_cycle=on_cycle)
+    assert len(results) == 3
+    assert results[0].errors == [] and results[0].scored == 12
+    assert results[1].errors == [f"store: cannot connect to {store_db}: Connection refused"]
+    assert results[2].errors == [] and results[2].scored == 0  # nothing new, nothing lost
+    opens.clear()
+    monkeypatch.setattr(radar.store, "open_store", lambda target: (_ for _ in ()).throw(
+        StoreError("cannot connect")))
+    with pytest.raises(StoreError):
+        run_monitor(config, config.store, True, FakeClassifier, log=lambda m: None)

@@ -532,3 +532,16 @@ def test_a_brands_posts_by_date_follow_the_posts_date_however_it_arrives(store):
         assert [(p.post_id, p.brand, p.created_at) for p, _ in window] == [("1", brand, when)]
     assert list(store.scored_posts("baseline-1", brand="A", since=when + timedelta(hours=1))
                 ) == []
+
+
+def test_nul_characters_are_stored_alike_on_both_backends_and_resaving_changes_nothing(
+        store):
+    """PostgreSQL text cannot hold NUL: both backends store U+FFFD, so an id with NUL can be
+    saved twice and a re-saved text with NUL keeps its predictions."""
+    post = _post("id\x00two", text="a NUL \x00 here", brand="Acme")
+    assert store.save_posts([post]) == SaveCounts(new=1, seen=0)
+    store.save_predictions([_prediction("id\ufffdtwo")])
+    assert store.save_posts([post]) == SaveCounts(new=0, seen=1)
+    assert list(store.iter_unscored("baseline-1")) == []
+    (stored,) = store.iter_posts()
+    assert (stored.post_id, stored.text) == ("id\ufffdtwo", "a NUL \ufffd here")

@@ -29,9 +29,11 @@ single-process engine's own function, so both engines score and quarantine alike
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -87,8 +89,10 @@ def spark_session(master: str | None = DEFAULT_MASTER,
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         raise SparkUnavailable(f"--engine spark needs Java 17 (no java on PATH, no "
                                f"JAVA_HOME): {SPARK_INSTALL}")
-    # Python workers run this interpreter (with the project installed), not the system's.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master is not None and master.startswith("local"):
+        # Workers on this machine run this interpreter (with the project installed), not
+        # the system's; on a cluster the executors' own Python is used.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # pyspark 4.x warns about pandas 3 on every import; this engine passes Arrow, not pandas.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")  # the workers' copy
@@ -140,6 +144,38 @@ def _worker_classifier(model_name: str, backend: str):
             pass
         _CLASSIFIERS[key] = load_classifier(Path(SparkFiles.get(model_name)), backend=backend)
     return _CLASSIFIERS[key]
+
+
+def _model_digest(model_dir: Path) -> str:
+    """A name for this model's content: its files' paths, sizes and times, and meta.json."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(model_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n"
+                      .encode())
+    meta = model_dir / "meta.json"
+    if meta.is_file():
+        digest.update(meta.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_SHIPPED: dict[str, str] = {}  # driver: model folder name + digest -> the copy shipped
+
+
+def _ship_model(spark, model_dir: Path) -> str:
+    """Send the model folder to every executor once, under a name of its content.
+
+    Two folders of one name, or a model retrained in place, get different names, so a
+    worker never keeps scoring with a model other than the one the driver read (Spark
+    refuses to ship two different folders of one name in a session).
+    """
+    name = f"{model_dir.name}-{_model_digest(model_dir)}"
+    if name not in _SHIPPED:
+        staging = Path(tempfile.mkdtemp(prefix="radar-spark-model-")) / name
+        shutil.copytree(model_dir, staging)
+        spark.sparkContext.addFile(str(staging), recursive=True)
+        _SHIPPED[name] = str(staging)
+    return name
 
 
 def _score_batches(batches: Iterator[Any], model_name: str, backend: str,
@@ -203,9 +239,7 @@ def score_dataframe(df, model_dir: str | Path, columns: ColumnMap | None = None,
         thresholds = thresholds_for(load_classifier(model_dir, backend=backend))
     if ROW_COLUMN not in df.columns:
         df = df.withColumn(ROW_COLUMN, F.monotonically_increasing_id() + 1)
-    spark = df.sparkSession
-    spark.sparkContext.addFile(str(model_dir), recursive=True)
-    name = model_dir.name
+    name = _ship_model(df.sparkSession, model_dir)
 
     def score(batches):
         return _score_batches(batches, name, backend, resolved, thresholds, source,
@@ -214,19 +248,43 @@ def score_dataframe(df, model_dir: str | Path, columns: ColumnMap | None = None,
     return df.mapInArrow(score, _output_spark_schema())
 
 
-def _check_out(out_path: Path, dump_path: Path) -> None:
-    """``--out`` is a folder Spark may (over)write: new, or an earlier Spark output."""
+def _spark_written(folder: Path) -> bool:
+    """A folder only Spark's writer could have left: part files and its markers."""
+    return folder.is_dir() and all(
+        p.name.startswith(("part-", "_SUCCESS", "._SUCCESS", "_temporary", ".part-"))
+        for p in folder.iterdir())
+
+
+def check_job(dump_path: Path, out_path: Path) -> None:
+    """Refuse a Spark scoring job before any work (no JVM, no model): the dump must be one
+    Parquet file, and ``--out`` and the folders beside it that the job writes
+    (``OUT.quarantine``, ``OUT.spark-stage``) new or earlier Spark outputs, never a
+    folder of other files, and never the folder holding the dump.
+
+    Raises:
+        DumpError: the dump is not one Parquet file.
+        BatchError: an output path is taken.
+    """
+    dump_path, out_path = Path(dump_path), Path(out_path)
+    if dump_path.suffix.lower() != ".parquet" or not dump_path.is_file():
+        raise DumpError(f"{dump_path}: --engine spark reads one Parquet file; convert a CSV "
+                        "or JSONL dump to Parquet first, or score it with --engine local")
     if out_path.resolve() == dump_path.resolve():
         raise BatchError(f"--out {out_path} is the input file; choose another path")
+    if out_path.resolve() in dump_path.resolve().parents:
+        raise BatchError(f"--out {out_path} holds the input file; choose another path")
     if not out_path.parent.is_dir():
         raise BatchError(f"--out {out_path}: folder {out_path.parent} does not exist")
-    if out_path.exists():
-        ours = out_path.is_dir() and all(
-            p.name.startswith(("part-", "_SUCCESS", "._SUCCESS", "_temporary", ".part-"))
-            for p in out_path.iterdir())
-        if not ours:
-            raise BatchError(f"--out {out_path} exists and is not an earlier Spark output "
-                             "(a folder of part-* files); choose a new path")
+    for path in (out_path, *_siblings(out_path)):
+        if path.exists() and not _spark_written(path):
+            raise BatchError(f"{path} exists and is not an earlier Spark output (a folder "
+                             "of part-* files); choose another --out")
+
+
+def _siblings(out_path: Path) -> tuple[Path, Path]:
+    """The quarantine and staging folders a job writes beside ``out_path``."""
+    return (out_path.with_name(out_path.name + ".quarantine"),
+            out_path.with_name(out_path.name + ".spark-stage"))
 
 
 def score_parquet(dump_path: Path, out_path: Path, model_dir: Path,
@@ -238,39 +296,38 @@ def score_parquet(dump_path: Path, out_path: Path, model_dir: Path,
     A run killed part way leaves no half output in its place (Spark commits a folder at its
     end); running the same command again writes the same output.
     """
-    from pyspark.sql import functions as F
-
     started = time.perf_counter()
     dump_path, out_path = Path(dump_path), Path(out_path)
-    if dump_path.suffix.lower() != ".parquet" or not dump_path.is_file():
-        raise DumpError(f"{dump_path}: --engine spark reads one Parquet file; convert a CSV "
-                        "or JSONL dump to Parquet first, or score it with --engine local")
-    _check_out(out_path, dump_path)
-    spark = spark or spark_session(master)
-    df = spark.read.parquet(str(dump_path.resolve()))
+    check_job(dump_path, out_path)
+    spark = spark or spark_session(master)  # first: a missing pyspark says how to install it
+    from pyspark.sql import functions as F
+
+    # file: URIs: on a cluster whose default filesystem is HDFS a bare path means HDFS,
+    # while these paths were checked here, on a filesystem the executors share.
+    source_uri = dump_path.resolve().as_uri()
+    df = spark.read.parquet(source_uri)
     # The row's position in the file, as the single-process reader numbers it.
     df = df.select(*[F.col(f"`{c}`") for c in df.columns],
                    (F.col("_metadata.row_index") + 1).alias(ROW_COLUMN))
     if partitions:
         df = df.repartition(partitions)
     scored = score_dataframe(df, model_dir, columns, source=dump_path.name, backend=backend)
-    stage = out_path.with_name(out_path.name + ".spark-stage")
-    scored.write.mode("overwrite").parquet(str(stage))  # the model runs once, here
-    staged = spark.read.parquet(str(stage))
+    quarantine_path, stage = _siblings(out_path)
+    scored.write.mode("overwrite").parquet(stage.resolve().as_uri())  # the model runs here
+    staged = spark.read.parquet(stage.resolve().as_uri())
     ok = staged.filter(F.col(REASON_COLUMN).isNull())
     bad = staged.filter(F.col(REASON_COLUMN).isNotNull())
     ok.orderBy(ROW_COLUMN).select(*BATCH_COLUMNS).write.mode("overwrite") \
-        .parquet(str(out_path))
-    quarantine_path = out_path.with_name(out_path.name + ".quarantine")
+        .parquet(out_path.resolve().as_uri())
     rows_in, rows_scored = staged.count(), ok.count()
     rows_quarantined = rows_in - rows_scored
     if rows_quarantined:
         # the same JSON lines as the single-process engine's quarantine file
         bad.orderBy(ROW_COLUMN).select(QUARANTINE_COLUMN).write.mode("overwrite") \
-            .text(str(quarantine_path))
+            .text(quarantine_path.resolve().as_uri())
     else:
         shutil.rmtree(quarantine_path, ignore_errors=True)
-    expected = spark.read.parquet(str(dump_path.resolve())).count()
+    expected = spark.read.parquet(source_uri).count()
     if rows_in != expected:  # pragma: no cover - an invariant, not input
         raise BatchError(f"row accounting broken: {expected} rows in the file, {rows_in} "
                          f"scored or quarantined; {stage} kept for inspection")
@@ -306,7 +363,7 @@ def _brand_summaries(scored) -> list[BrandSummary]:
     return tally.summaries()
 
 
-__all__ = ["DEFAULT_MASTER", "ROW_COLUMN", "SparkResult", "SparkUnavailable",
+__all__ = ["DEFAULT_MASTER", "ROW_COLUMN", "SparkResult", "SparkUnavailable", "check_job",
            "score_dataframe", "score_parquet", "spark_session"]
 
 

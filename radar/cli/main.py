@@ -264,9 +264,13 @@ def _score_on_spark(dump: Path, out: Path, model: str, columns, master: str | No
     from nlp.classifier import ModelLoadError
     from nlp.classifier.loading import local_model_dir
     from nlp.dumps import DumpError
-    from nlp.spark_batch import DEFAULT_MASTER, score_parquet
+    from nlp.spark_batch import DEFAULT_MASTER, check_job, score_parquet
 
     master = master or DEFAULT_MASTER
+    try:
+        check_job(dump, out)  # before the model is fetched or a JVM started
+    except (BatchError, DumpError) as exc:
+        raise fail(str(exc)) from exc
     err_console.print(f"scoring {dump.name} on Spark ({master}) with {model}; progress is "
                       "Spark's (its UI, or the log)", soft_wrap=True)
     try:
@@ -275,6 +279,13 @@ def _score_on_spark(dump: Path, out: Path, model: str, columns, master: str | No
                                    partitions=partitions, backend=backend)
     except (BatchError, DumpError, ModelLoadError, NotInstalled, ValueError) as exc:
         raise fail(str(exc)) from exc
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        # Spark's own errors (a bad --master, a lost executor): its first line, not the
+        # JVM's stack
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"Spark failed: {reason}") from exc
     console.print(
         f"rows in {result.rows_in:,} = scored {result.rows_scored:,} + quarantined "
         f"{result.rows_quarantined:,}; {result.rows_in / max(result.seconds, 1e-9):,.0f} "

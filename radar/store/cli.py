@@ -21,7 +21,8 @@ def register(store_app: typer.Typer) -> None:
                          "URL; default $RADAR_DB, else data/radar.db.")] = None,
         to: Annotated[str | None, typer.Option(
             "--to", help="Copy every row into this new, empty store (e.g. "
-                         "postgresql://radar@db-host/radar); the source is left as it is.")
+                         "postgresql://radar@db-host/radar); the source keeps its rows (it "
+                         "is brought to this version's schema first, as any open does).")
         ] = None,
     ) -> None:
         """Upgrade a store to this version's schema (stores also upgrade when opened), or
@@ -62,8 +63,8 @@ def register(store_app: typer.Typer) -> None:
                       f"v{SCHEMA_VERSION}); rows per table, source = target:", soft_wrap=True)
         for table, rows in counts.target.items():
             console.print(f"  {table}: {counts.source[table]:,} = {rows:,}", soft_wrap=True)
-        console.print(f"use it with --db {target.location} (or RADAR_DB); {shown} is "
-                      "unchanged", soft_wrap=True)
+        console.print(f"use it with --db and the URL given to --to (or RADAR_DB); {shown} "
+                      f"keeps its rows, at schema v{after}", soft_wrap=True)
 
 
 def _version_before(target, connect) -> int:

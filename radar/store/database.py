@@ -234,7 +234,20 @@ def resolve_db_path(db_path: Path | str | None = None) -> StoreTarget:
         return DEFAULT_DB_PATH
     if _URL_RE.match(given):
         return _check_url(given)
+    if "://" in given or ":/" in given.split("/", 1)[0]:
+        # "postgres ql://...": a URL with a typo, which as a path would become a file
+        # named after it (password included)
+        raise StoreError(f"{_masked(given)} looks like a database URL with a malformed "
+                         "scheme; use postgresql://user@host:5432/database or a SQLite "
+                         "file path")
     return Path(given)
+
+
+def _masked(text: str) -> str:
+    """``text`` with anything that may be a password hidden: ``user:secret@`` and
+    ``password=secret``."""
+    text = re.sub(r"(:/*[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
 
 
 def _check_url(given: str) -> str:
@@ -243,8 +256,9 @@ def _check_url(given: str) -> str:
 
     try:
         url = make_url(given)
-    except ArgumentError as exc:
-        raise StoreError(f"{given!r} is not a database URL we can read ({exc}); use "
+        url.port  # noqa: B018 - a port that is no number raises here, not at connect
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(f"{_masked(given)} is not a database URL we can read; use "
                          "postgresql://user@host:5432/database or a SQLite file path") from exc
     if url.drivername not in ("postgresql", "postgres", POSTGRES_DRIVER):
         raise StoreError(
@@ -268,9 +282,9 @@ def describe_target(target: StoreTarget) -> str:
         url = make_url(str(target))
         if url.drivername in ("postgres", POSTGRES_DRIVER):
             url = url.set(drivername="postgresql")
-        return url.render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(target))
+        return _masked(url.render_as_string(hide_password=True))
+    except (ArgumentError, ValueError):
+        return _masked(str(target))
 
 
 def store_label(target: StoreTarget) -> str:

@@ -152,10 +152,22 @@ def test_spark_refuses_what_it_cannot_do_before_any_work(spark, model_dir, tmp_p
     csv_dump = tmp_path / "d.csv"
     csv_dump.write_text("text\nhello\n", encoding="utf-8")
     runner = CliRunner()
+    # refused before the model is fetched: an unknown registered model is never asked for
     result = runner.invoke(app, ["score", str(csv_dump), "--out", str(tmp_path / "o"),
-                                 "--model", str(model_dir), "--engine", "spark"])
+                                 "--model", "models:/no-such-model/1", "--engine", "spark"])
     assert result.exit_code == 1
     assert "reads one Parquet file" in " ".join(result.output.split())
+    # the folders written beside --out are checked like --out itself
+    parquet = _dump(tmp_path / "small.parquet", 20)
+    beside = tmp_path / "scored.quarantine"
+    beside.mkdir()
+    (beside / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["score", str(parquet), "--out", str(tmp_path / "scored"),
+                                 "--model", str(model_dir), "--engine", "spark"])
+    assert result.exit_code == 1
+    assert "scored.quarantine exists and is not an earlier Spark output" in " ".join(
+        result.output.split())
+    assert (beside / "notes.txt").read_text() == "mine"
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.docx").write_text("years of work")
@@ -171,3 +183,24 @@ def test_spark_refuses_what_it_cannot_do_before_any_work(spark, model_dir, tmp_p
     result = runner.invoke(app, ["score", str(csv_dump), "--out", str(tmp_path / "o"),
                                  "--master", "local[4]"])
     assert result.exit_code == 1 and "applies to --engine spark" in result.output
+
+
+def test_two_model_folders_of_one_name_each_score_with_their_own_model(spark, model_dir,
+                                                                      tmp_path):
+    """Models are shipped under a name of their content: a second folder called like the
+    first (or a model retrained in place) is not confused with it."""
+    from nlp.spark_batch import score_dataframe
+
+    twin = tmp_path / "other" / model_dir.name
+    shutil.copytree(model_dir, twin)
+    meta = json.loads((twin / "meta.json").read_text())
+    meta["model_version"] = "twin-model-1"
+    (twin / "meta.json").write_text(json.dumps(meta))
+    df = spark.createDataFrame([("1", "my bill doubled again")], "id string, text string")
+    versions = [score_dataframe(df, folder).collect()[0]["model_version"]
+                for folder in (model_dir, twin)]
+    assert versions == [meta_version(model_dir), "twin-model-1"]
+
+
+def meta_version(folder: Path) -> str:
+    return json.loads((folder / "meta.json").read_text())["model_version"]

@@ -231,3 +231,23 @@ def test_a_collector_an_import_a_monitor_and_a_dashboard_at_once(tmp_path, store
     assert by_source == {"other": ROWS, "paged": COLLECT_PAGES * PER_PAGE,
                          next(s for s in by_source if s not in ("other", "paged")): 400}
     assert twice == 0
+
+
+@pytest.mark.parametrize("url", ["postgresql:/radar:s3cret@dbhost/radar",
+                                 "postgresql://radar:s3cret@dbhost:54x2/radar",
+                                 "postgres ql://radar:s3cret@dbhost/radar"])
+def test_a_malformed_url_is_refused_without_its_password_and_no_file_is_made(
+        url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["store", "stats", "--db", url])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert "s3cret" not in output and "***" in output and "Traceback" not in output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_password_in_the_query_string_is_hidden_too():
+    from radar.store import describe_target
+
+    assert describe_target("postgresql://radar@h/db?password=s3cret") == \
+        "postgresql://radar@h/db?password=***"

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.batch import BatchError, output_schema, score_rows
+from nlp.batch import BatchError, BatchResult, output_schema, score_rows
 from nlp.classifier.contract import BATCH_COLUMNS, THEME_SEPARATOR, Thresholds, thresholds_for
 from nlp.dumps import ColumnMap, DumpError
 from nlp.summary import NO_BRAND, BrandSummary, BrandTally
@@ -62,17 +62,11 @@ class SparkUnavailable(BatchError):
 
 
 @dataclass(frozen=True)
-class SparkResult:
-    """What a Spark run did: counts that add up, where the files are, the brand summary."""
+class SparkResult(BatchResult):
+    """A Spark run's :class:`~nlp.batch.BatchResult` (never resumed: a killed job is run
+    again), with the partitions the rows were spread over."""
 
-    rows_in: int
-    rows_scored: int
-    rows_quarantined: int
-    out_path: Path
-    quarantine_path: Path | None
-    summaries: list[BrandSummary]
-    partitions: int
-    seconds: float
+    partitions: int = 1
 
 
 def spark_session(master: str | None = DEFAULT_MASTER,
@@ -335,7 +329,8 @@ def score_parquet(dump_path: Path, out_path: Path, model_dir: Path,
     shutil.rmtree(stage, ignore_errors=True)
     return SparkResult(rows_in, rows_scored, rows_quarantined, out_path,
                        quarantine_path if rows_quarantined else None, summaries,
-                       df.rdd.getNumPartitions(), time.perf_counter() - started)
+                       resumed_rows=0, seconds=time.perf_counter() - started,
+                       partitions=df.rdd.getNumPartitions())
 
 
 def _brand_summaries(scored) -> list[BrandSummary]:

@@ -323,20 +323,19 @@ def _open_existing_store(db: str):
     from nlp.dumps import FORMATS
     from radar.store import (
         StoreError,
+        StoreMissing,
         describe_target,
         is_database_url,
-        open_store,
+        open_existing_store,
         resolve_db_path,
-        store_exists,
     )
 
     try:
-        target = resolve_db_path(db)
-        shown = describe_target(target)
-        if not store_exists(target):
-            raise fail(f"{shown}: no post store there; put posts in one first, e.g. `radar "
-                       f"import FILE --db {shown}` or `radar collect ... --db {shown}`")
-        return open_store(target)
+        return open_existing_store(db)
+    except StoreMissing as exc:
+        shown = describe_target(resolve_db_path(db))
+        raise fail(f"{exc}; put posts in one first, e.g. `radar import FILE --db {shown}` or "
+                   f"`radar collect ... --db {shown}`") from exc
     except StoreError as exc:
         name = Path(db)
         hint = (f"; {name.name} looks like a dump: score it with `radar score {db} --out "

@@ -257,20 +257,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Posts per source and brand, predictions, checkpoints and the latest runs."""
-        from radar.store import (
-            StoreError,
-            describe_target,
-            open_store,
-            resolve_db_path,
-            store_exists,
-        )
+        from radar.store import StoreError, open_existing_store
 
         try:
-            path = resolve_db_path(db)
-            if not store_exists(path):
-                raise fail(f"no store at {describe_target(path)}; collect or import first "
-                           "(`radar import FILE`)")
-            with open_store(path) as store:
+            with open_existing_store(db, "; collect or import first (`radar import FILE`)"
+                                     ) as store:
                 stats = store.stats()
         except StoreError as exc:
             raise fail(str(exc)) from exc
@@ -313,18 +304,10 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 50,
     ) -> None:
         """What a run rejected: an import's rows (by line) or a collection's items."""
-        from radar.store import (
-            StoreError,
-            describe_target,
-            open_store,
-            resolve_db_path,
-            store_exists,
-        )
+        from radar.store import StoreError, open_existing_store
 
         try:
-            if not store_exists(resolve_db_path(db)):
-                raise fail(f"no store at {describe_target(resolve_db_path(db))}")
-            with open_store(db) as store:
+            with open_existing_store(db) as store:
                 run = store.run(run_id)
                 rows = store.rejected_rows(run_id)
         except StoreError as exc:

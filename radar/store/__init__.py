@@ -27,9 +27,18 @@ from radar.store.database import (
     store_exists,
     store_label,
 )
-from radar.store.posts import CheckpointRow, PostStore, RunRow, SaveCounts, open_store
+from radar.store.posts import (
+    CheckpointRow,
+    PostStore,
+    RunRow,
+    SaveCounts,
+    StoreMissing,
+    open_existing_store,
+    open_store,
+)
 
 __all__ = ["DB_ENV", "DEFAULT_DB_PATH", "MIGRATIONS", "SCHEMA_VERSION", "CheckpointRow",
-           "Database", "PostStore", "RunRow", "SaveCounts", "StoreError", "StoreTarget",
-           "connect", "describe_target", "format_time", "is_database_url", "open_store",
-           "parse_stored_time", "resolve_db_path", "store_exists", "store_label"]
+           "Database", "PostStore", "RunRow", "SaveCounts", "StoreError", "StoreMissing",
+           "StoreTarget", "connect", "describe_target", "format_time", "is_database_url",
+           "open_existing_store", "open_store", "parse_stored_time", "resolve_db_path",
+           "store_exists", "store_label"]

@@ -32,6 +32,7 @@ def register(store_app: typer.Typer) -> None:
             StoreError,
             connect,
             describe_target,
+            open_existing_store,
             open_store,
             resolve_db_path,
             store_exists,
@@ -41,10 +42,10 @@ def register(store_app: typer.Typer) -> None:
         try:
             source_target = resolve_db_path(db)
             shown = describe_target(source_target)
-            if not store_exists(source_target):
-                raise fail(f"no store at {shown}; give --db the store to migrate")
-            before = _version_before(source_target, connect)
-            with open_store(source_target) as source:
+            before = _version_before(source_target, connect) if store_exists(
+                source_target) else 0
+            with open_existing_store(source_target, "; give --db the store to migrate"
+                                     ) as source:
                 after = source.schema_version()
                 console.print(f"{shown}: schema v{before} -> v{after}"
                               + (" (already current)" if before == after else ""),

@@ -33,6 +33,7 @@ from radar.store.database import (
     now_text,
     parse_stored_time,
     resolve_db_path,
+    store_exists,
 )
 
 
@@ -549,6 +550,24 @@ class PostStore:
                                "requests", "rows_in", "posts_new", "rejected", "message"),
                               row, strict=True)) for row in runs],
         }
+
+
+class StoreMissing(StoreError):
+    """No store at the place named: nothing was created there."""
+
+
+def open_existing_store(db_path: Path | str | None = None, hint: str = "") -> PostStore:
+    """Open the store at ``db_path`` only if one is there: a report, a listing or a copy
+    never creates an empty store.
+
+    Raises:
+        StoreMissing: no file there, or a database without tables; the message names the
+            store (password hidden) and ends with ``hint``.
+    """
+    target = resolve_db_path(db_path)
+    if not store_exists(target):
+        raise StoreMissing(f"no post store at {describe_target(target)}{hint}")
+    return open_store(target)
 
 
 def open_store(db_path: Path | str | None = None) -> PostStore:

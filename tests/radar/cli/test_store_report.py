@@ -232,7 +232,7 @@ def test_options_that_do_not_apply_are_named(tmp_path):
 
 def test_an_empty_or_missing_store_says_so(tmp_path, model_dir):
     missing = tmp_path / "absent.db"
-    assert "absent.db: no post store there" in _fails("report", "--db", str(missing))
+    assert "absent.db; put posts in one first" in _fails("report", "--db", str(missing))
     assert not missing.exists()  # a report never creates a store
     empty = tmp_path / "empty.db"
     open_store(empty).close()

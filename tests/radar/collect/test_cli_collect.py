@@ -68,7 +68,8 @@ def test_import_refuses_unknown_format_and_reports_whole_file_errors(tmp_path):
 def test_store_stats_without_a_store_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["store", "stats", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 1
-    assert "no store at" in result.output and "radar import FILE" in _flat(result.output)
+    output = _flat(result.output)
+    assert "no post store at" in output and "radar import FILE" in output
 
 
 def test_store_path_from_the_environment(tmp_path, monkeypatch):

@@ -81,24 +81,35 @@ def test_a_postgres_url_without_a_database_is_refused(monkeypatch):
         resolve_db_path()
 
 
-def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path, store_db):
-    """A monitor cycle scoring the store in small batches (slowly) while another process
-    imports a file into it: both finish, every row of both is stored once, and every post
-    the cycle saw is scored exactly once."""
+def _monitor_and_import(tmp_path: Path, store_db: str, batch: int, delay: float):
+    """A monitor config importing 400 rows from ``dumps/`` and scoring in batches of
+    ``batch``, a second dump of ROWS rows for another process to import, and a model
+    slow enough (``delay`` s a batch) for the other writers to write between batches."""
     import time
 
-    from radar.monitor.cycle import Stop, run_cycle
     from tests.radar.monitor.test_cycle import FakeClassifier, _dump, imports_only_config
 
-    config = imports_only_config(tmp_path, score_batch=20, store=store_db)
+    config = imports_only_config(tmp_path, score_batch=batch, store=store_db)
     _dump(tmp_path / "dumps" / "a.csv", 0, 400)
     other = tmp_path / "other.csv"
     _dump(other, 1000, ROWS)
 
     class Slow(FakeClassifier):
         def predict(self, texts, keys=None):
-            time.sleep(0.05)  # long enough for the import to write between batches
+            time.sleep(delay)
             return super().predict(texts, keys)
+
+    return config, other, Slow
+
+
+def test_an_import_while_a_monitor_cycle_scores_loses_nothing(tmp_path, store_db):
+    """A monitor cycle scoring the store in small batches (slowly) while another process
+    imports a file into it: both finish, every row of both is stored once, and every post
+    the cycle saw is scored exactly once."""
+
+    from radar.monitor.cycle import Stop, run_cycle
+
+    config, other, Slow = _monitor_and_import(tmp_path, store_db, batch=20, delay=0.05)
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     with open_store(config.store) as store:
@@ -152,7 +163,6 @@ def test_a_collector_an_import_a_monitor_and_a_dashboard_at_once(tmp_path, store
     Every row lands once, every post the cycle saw is scored once, every page answers 200,
     and nothing says locked or prints a traceback."""
     import threading
-    import time
 
     from fastapi.testclient import TestClient
 
@@ -160,17 +170,8 @@ def test_a_collector_an_import_a_monitor_and_a_dashboard_at_once(tmp_path, store
     from radar.collect.runner import RunnerConfig, collect_posts
     from radar.monitor.cycle import Stop, run_cycle
     from serve import ServeSettings, create_app
-    from tests.radar.monitor.test_cycle import FakeClassifier, _dump, imports_only_config
 
-    config = imports_only_config(tmp_path, score_batch=25, store=store_db)
-    _dump(tmp_path / "dumps" / "a.csv", 0, 400)
-    other = tmp_path / "other.csv"
-    _dump(other, 1000, ROWS)
-
-    class Slow(FakeClassifier):
-        def predict(self, texts, keys=None):
-            time.sleep(0.03)
-            return super().predict(texts, keys)
+    config, other, Slow = _monitor_and_import(tmp_path, store_db, batch=25, delay=0.03)
 
     with open_store(store_db) as store:
         store.db.execute("SELECT 1")  # created before the writers start

@@ -130,5 +130,5 @@ def test_migrate_without_to_upgrades_a_version_1_store(tmp_path):
 def test_migrate_of_a_missing_store_says_so(tmp_path):
     result = CliRunner().invoke(app, ["store", "migrate", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 1
-    assert "no store at" in result.output
+    assert "no post store at" in result.output
     assert not (tmp_path / "none.db").exists()

@@ -10,7 +10,8 @@
   Rows of an industry held out for the out-of-domain test (``training.ood``) never enter.
   Intent and issue datasets add their mapped labels (``training.labels.map_intent``):
   complaint 0 and neutral sentiment for plain questions, complaint 1 for reported failures.
-  Posts we wrote ourselves (``data/written/``) enter with their labels, source ``written-posts``.
+  Posts we wrote ourselves (``data/written/``) enter with their labels, one source per batch
+  (``written-posts``, ``written-posts-2``; :data:`WRITTEN_FILES`).
 - ``validation``: the gold ``dev`` and ``ood-dev`` items with their gold labels (all tasks),
   minus items of held-out industries.
 - ``test``: the frozen gold ``test`` items with their gold labels (all tasks): in-domain.
@@ -43,6 +44,10 @@ from training.weak import WEAK_KEYS, WeakModel, evaluate_weak, fit_weak_model
 CORPUS_DIR = Path("data/processed/corpus")
 WRITTEN_SOURCE = "written-posts"
 WRITTEN_FILE = Path("data/written/posts.jsonl")
+# Every written batch is its own corpus source, so a config can weigh or drop it
+# (``source_weights``) and an ablation can measure what it adds.
+WRITTEN_FILES = {WRITTEN_SOURCE: WRITTEN_FILE,
+                 "written-posts-2": Path("data/written/posts-2.jsonl")}
 GOLD_FILE = "gold.jsonl"
 FEATURES = datasets.Features({
     "source": datasets.Value("string"), "post_id": datasets.Value("string"),
@@ -83,10 +88,11 @@ def load_gold(annotation_dir: Path = ANNOTATION_DIR) -> list[dict]:
     return read_jsonl(path)
 
 
-def load_written(path: Path) -> list[dict]:
+def load_written(path: Path, source: str = WRITTEN_SOURCE) -> list[dict]:
     """Posts we wrote ourselves (``data/written/README.md``): training only, never evaluated.
 
-    Each line: ``post_id``, ``text``, ``industry``, and the labels of a gold item.
+    Each line: ``post_id``, ``text``, ``industry``, and the labels of a gold item; the rows
+    carry ``source`` (one name per written batch, :data:`WRITTEN_FILES`).
     """
     from training.annotation import check_label
 
@@ -96,7 +102,7 @@ def load_written(path: Path) -> list[dict]:
         if not record.get("post_id") or not str(record.get("text") or "").strip():
             raise CorpusError(f"{where}: a written post needs post_id and text")
         label = check_label({**record, "item_id": record["post_id"]}, where)
-        rows.append({"source": WRITTEN_SOURCE, "post_id": str(record["post_id"]),
+        rows.append({"source": source, "post_id": str(record["post_id"]),
                      "text": record["text"], "brand": None, "domain": record.get("industry"),
                      "author_id": None, "created_at": None, "reason": None,
                      **{k: label[k] for k in ("sentiment", "complaint", "themes",
@@ -141,8 +147,8 @@ def _gold_row(joined: Mapping, source: str = "gold-annotation") -> dict:
 
 
 def _train_row(row: Mapping, weak: Mapping[str, float]) -> dict:
-    if row["source"] == WRITTEN_SOURCE:
-        return _gold_row({**row, "gold": row}, source=WRITTEN_SOURCE)
+    if row["source"] in WRITTEN_FILES:
+        return _gold_row({**row, "gold": row}, source=row["source"])
     sentiment = ((SENTIMENTS.index(row["sentiment"]), 1, f"gold-{row['source']}")
                  if row.get("sentiment") else (-1, 0, "none"))
     complaint = ((float(row["complaint"]), 1, f"gold-{row['source']}")
@@ -161,13 +167,15 @@ def _train_row(row: Mapping, weak: Mapping[str, float]) -> dict:
 
 def build_corpus(out_dir: Path = CORPUS_DIR, annotation_dir: Path = ANNOTATION_DIR,
                  rows_by_dataset: Mapping[str, Sequence[Mapping]] | None = None,
-                 written_path: Path | None = WRITTEN_FILE) -> Corpus:
+                 written_paths: Mapping[str, Path] | None = None) -> Corpus:
     """Build and save the corpus; see the module docstring."""
     if rows_by_dataset is None:
         rows_by_dataset = {name: registry.load(name).to_list()
                            for name in sorted(registry.REGISTRY)}
-    if written_path is not None and Path(written_path).is_file():
-        rows_by_dataset = {**rows_by_dataset, WRITTEN_SOURCE: load_written(Path(written_path))}
+    written = WRITTEN_FILES if written_paths is None else written_paths
+    rows_by_dataset = {**rows_by_dataset, **{source: load_written(Path(path), source)
+                                             for source, path in written.items()
+                                             if Path(path).is_file()}}
     rows = sorted((r for name in sorted(rows_by_dataset) for r in rows_by_dataset[name]),
                   key=lambda r: (r["source"], r["post_id"]))
     by_key = {(r["source"], r["post_id"]): r for r in rows}

@@ -59,7 +59,7 @@ def industry_of(row: Mapping) -> str:
     if source == "cfpb-complaints-sample":
         return ("credit reporting & debt collection" if domain in CFPB_DEV_DOMAINS
                 else "banking & lending")
-    if source == "written-posts":
+    if source.startswith("written-posts"):  # every written batch (training.corpus)
         return "written (training only)"
     return "other"
 

@@ -201,8 +201,8 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 
 def test_build_is_byte_identical_for_the_same_inputs(annotated, tmp_path):
     folder, rows = annotated
-    first = build_corpus(tmp_path / "one", folder, rows, written_path=None)
-    build_corpus(tmp_path / "two", folder, rows, written_path=None)
+    first = build_corpus(tmp_path / "one", folder, rows, written_paths={})
+    build_corpus(tmp_path / "two", folder, rows, written_paths={})
     assert _tree_digest(tmp_path / "one") == _tree_digest(tmp_path / "two")
     assert set(first.data) == {"train", "validation", "test"}
     assert (tmp_path / "one" / "DATA_CARD.md").read_text().startswith("# Training corpus")
@@ -210,7 +210,7 @@ def test_build_is_byte_identical_for_the_same_inputs(annotated, tmp_path):
 
 def test_no_gold_test_text_or_author_leaks_into_training(annotated, tmp_path):
     folder, rows = annotated
-    corpus = build_corpus(tmp_path / "c", folder, rows, written_path=None)
+    corpus = build_corpus(tmp_path / "c", folder, rows, written_paths={})
     test = corpus.data["test"]
     train = corpus.data["train"]
     test_keys = {near_duplicate_key(t) for t in test["text"]}
@@ -226,7 +226,7 @@ def test_no_gold_test_text_or_author_leaks_into_training(annotated, tmp_path):
 
 def test_masks_and_sources_say_which_labels_are_present(annotated, tmp_path):
     folder, rows = annotated
-    corpus = build_corpus(tmp_path / "c", folder, rows, written_path=None)
+    corpus = build_corpus(tmp_path / "c", folder, rows, written_paths={})
     for row in corpus.data["train"]:
         if row["source"] == AIRLINE:
             assert row["sentiment_mask"] == 1 and row["complaint_mask"] == 0
@@ -241,7 +241,7 @@ def test_masks_and_sources_say_which_labels_are_present(annotated, tmp_path):
 
 def test_missing_gold_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="no gold annotations"):
-        build_corpus(tmp_path / "c", tmp_path / "nothing", _datasets(), written_path=None)
+        build_corpus(tmp_path / "c", tmp_path / "nothing", _datasets(), written_paths={})
 
 
 def test_training_rebuilds_a_corpus_that_predates_the_held_out_industries(tmp_path,

@@ -24,6 +24,7 @@ A data card (``DATA_CARD.md`` and ``data_card.json``) is written beside the data
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -86,6 +87,26 @@ def load_gold(annotation_dir: Path = ANNOTATION_DIR) -> list[dict]:
         raise CorpusError(f"{path}: no gold annotations (issue [D]); see "
                           f"{annotation_dir}/README.md")
     return read_jsonl(path)
+
+
+def input_digests(annotation_dir: Path, written_paths: Mapping[str, Path]) -> dict[str, str]:
+    """sha256 of the files we keep in the repo that a corpus is built from (gold and each
+    written batch), by path: a corpus whose inputs changed since is stale."""
+    paths = [Path(annotation_dir) / GOLD_FILE, *map(Path, written_paths.values())]
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in paths if path.is_file()}
+
+
+def stale_inputs(corpus_dir: Path) -> list[str]:
+    """The recorded inputs of a saved corpus whose files have changed since it was built
+    (none for a corpus that records no inputs, or whose input files are gone)."""
+    card_path = Path(corpus_dir) / "data_card.json"
+    if not card_path.is_file():
+        return []
+    recorded = json.loads(card_path.read_text(encoding="utf-8")).get("inputs") or {}
+    return [path for path, digest in sorted(recorded.items())
+            if Path(path).is_file()
+            and hashlib.sha256(Path(path).read_bytes()).hexdigest() != digest]
 
 
 def load_written(path: Path, source: str = WRITTEN_SOURCE) -> list[dict]:
@@ -221,7 +242,8 @@ def build_corpus(out_dir: Path = CORPUS_DIR, annotation_dir: Path = ANNOTATION_D
     data = datasets.DatasetDict({
         name: datasets.Dataset.from_list(split_rows, features=FEATURES)
         for name, split_rows in splits.items()})
-    card = data_card(data, weak, dev, test, dropped, ood_test)
+    card = {**data_card(data, weak, dev, test, dropped, ood_test),
+            "inputs": input_digests(annotation_dir, written)}
     _save(data, card, Path(out_dir))
     return Corpus(data, Path(out_dir), weak, card)
 

@@ -87,11 +87,16 @@ def load_corpus(corpus_dir: Path, console: Console) -> datasets.DatasetDict:
     """The corpus of issue [D]; built first (about 15 s) when it is not there, or rebuilt
     when it predates the out-of-domain split of issue [H] (no ``industry`` column): training
     on it would put held-out industries into training."""
-    from training.corpus import build_corpus
+    from training.corpus import build_corpus, stale_inputs
 
     if not (corpus_dir / "dataset_dict.json").is_file():
         console.print(f"no corpus in {corpus_dir}; building it (radar corpus build) ...")
         build_corpus(corpus_dir)
+    changed = stale_inputs(corpus_dir)
+    if changed:
+        console.print(f"[yellow]the corpus in {corpus_dir} was built before "
+                      f"{', '.join(changed)} changed; this run trains on the old corpus. Run "
+                      f"`radar corpus build` to use the new labels and posts.[/yellow]")
     corpus = datasets.load_from_disk(str(corpus_dir))
     if "industry" not in corpus["train"].column_names:
         console.print(f"the corpus in {corpus_dir} predates the held-out industries of issue "

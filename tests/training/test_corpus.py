@@ -21,7 +21,7 @@ from training.annotation import (
     split_gold,
     write_jsonl,
 )
-from training.corpus import CorpusError, build_corpus
+from training.corpus import CorpusError, build_corpus, stale_inputs
 from training.splits import near_duplicate_key
 from training.weak import evaluate_weak, fit_weak_model, labeling_functions
 
@@ -273,3 +273,27 @@ def test_training_rebuilds_a_corpus_that_predates_the_held_out_industries(tmp_pa
     assert "predates the held-out industries" in console.export_text()
     load_corpus(tmp_path / "corpus", console)
     assert len(built) == 1  # a current corpus is used as it is
+
+
+def test_each_written_batch_is_its_own_source_and_a_changed_batch_marks_the_corpus_stale(
+        annotated, tmp_path):
+    folder, rows = annotated
+    batches = {}
+    for n, source in enumerate(("written-posts", "written-posts-2")):
+        path = tmp_path / f"posts-{n}.jsonl"
+        path.write_text(json.dumps({"post_id": f"w{n}", "text": f"cancelled my gym plan {n}",
+                                    "industry": "gym", "sentiment": "negative",
+                                    "complaint": 1, "themes": [], "churn_intent": 1}) + "\n",
+                        encoding="utf-8")
+        batches[source] = path
+    corpus = build_corpus(tmp_path / "c", folder, rows, written_paths=batches)
+    train = corpus.data["train"]
+    written = {s: c for s, c in zip(train["source"], train["churn_intent_source"], strict=True)
+               if s.startswith("written")}
+    assert written == {"written-posts": "written-posts", "written-posts-2": "written-posts-2"}
+    assert stale_inputs(tmp_path / "c") == []
+    with batches["written-posts-2"].open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"post_id": "w9", "text": "switching to another gym",
+                              "industry": "gym", "sentiment": "negative", "complaint": 0,
+                              "themes": [], "churn_intent": 1}) + "\n")
+    assert stale_inputs(tmp_path / "c") == [str(batches["written-posts-2"])]

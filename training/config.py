@@ -114,6 +114,10 @@ class FineTuneConfig:
     # the weak theme and churn targets (teacher_mix of them; the rest stays weak).
     teacher_dir: str | None = None
     teacher_mix: float = 1.0
+    # Loss weight of a weak theme or churn label (a labelling function's guess) against a
+    # gold or written one (1): below 1, the gold and written posts of many industries count
+    # for more than the airline-heavy labelling functions.
+    weak_label_weight: float = 1.0
     model_dir: str = "models/minilm"
     experiment: str = "complaint-radar"
     register: bool = True
@@ -170,6 +174,9 @@ class FineTuneConfig:
                               f"{self.airline_test_size!r}")
         if not 0 <= self.teacher_mix <= 1:
             raise ConfigError(f"teacher_mix must be in [0, 1], got {self.teacher_mix!r}")
+        if not 0 <= self.weak_label_weight <= 1:
+            raise ConfigError(f"weak_label_weight must be in [0, 1], got "
+                              f"{self.weak_label_weight!r}")
         source_weights = dict(self.source_weights or {})
         if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 20
                for w in source_weights.values()):

@@ -61,8 +61,13 @@ class Encoded:
                            count=len(self.input_ids))
 
 
-def encode_split(ds: datasets.Dataset, tokenizer, max_length: int) -> Encoded:
-    """Tokenise a corpus split (``training.corpus.FEATURES``) and gather its labels."""
+def encode_split(ds: datasets.Dataset, tokenizer, max_length: int,
+                 weak_label_weight: float = 1.0) -> Encoded:
+    """Tokenise a corpus split (``training.corpus.FEATURES``) and gather its labels.
+
+    ``weak_label_weight`` scales the masks of weak theme and churn labels: the masked loss
+    then counts such a row that much (``_masked_mean`` divides by the masks' sum).
+    """
     texts = [normalize_text(t) for t in ds["text"]]
     ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
     labels = {
@@ -75,6 +80,11 @@ def encode_split(ds: datasets.Dataset, tokenizer, max_length: int) -> Encoded:
         "churn_intent": np.asarray(ds["churn_intent"], dtype=np.float32),
         "churn_intent_mask": np.asarray(ds["churn_intent_mask"], dtype=np.float32),
     }
+    if weak_label_weight != 1.0:
+        for task in ("themes", "churn_intent"):
+            weak = np.asarray(ds[f"{task}_source"]) == "weak"
+            labels[f"{task}_mask"] = np.where(weak, labels[f"{task}_mask"] * weak_label_weight,
+                                              labels[f"{task}_mask"]).astype(np.float32)
     return Encoded(ids, labels)
 
 

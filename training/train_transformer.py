@@ -210,7 +210,9 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
     splits = [("train", train), ("dev", dev), ("test", corpus["test"])]
     if "ood_test" in corpus:
         splits.append(("ood_test", corpus["ood_test"]))
-    encoded = {name: encode_split(ds, tokenizer, config.max_length) for name, ds in splits}
+    encoded = {name: encode_split(ds, tokenizer, config.max_length,
+                                  config.weak_label_weight if name == "train" else 1.0)
+               for name, ds in splits}
     corpus_sha = folder_sha256(corpus_dir)
     fingerprint = hashlib.sha256(f"{config.fingerprint()}:{corpus_sha}".encode()).hexdigest()
 

@@ -46,3 +46,11 @@ def test_fingerprint_ignores_where_the_model_goes_but_not_what_it_is():
     a = BaselineConfig()
     assert a.fingerprint() == BaselineConfig(model_dir="elsewhere").fingerprint()
     assert a.fingerprint() != BaselineConfig(C=1.0).fingerprint()
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5])
+def test_weak_label_weight_outside_0_1_is_refused(weight):
+    from training.config import FineTuneConfig
+
+    with pytest.raises(ConfigError, match="weak_label_weight must be in"):
+        FineTuneConfig(weak_label_weight=weight)

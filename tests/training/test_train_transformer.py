@@ -372,3 +372,24 @@ def test_heldout_lines_put_the_out_of_domain_figures_first():
     assert in_domain.startswith("in-domain gold test") and "churn F1 0.800" in in_domain
     del metrics["ood_test_complaint_macro_f1"]
     assert [line.split(":")[0] for line in heldout_lines(metrics)] == ["in-domain gold test"]
+
+
+def test_weak_label_weight_scales_only_the_weak_theme_and_churn_masks(trained):
+    import datasets
+
+    from training.finetune import encode_split
+
+    train = datasets.load_from_disk(trained["config"].corpus_dir)["train"]
+    tokenizer = load_classifier(trained["result"].model_dir).tokenizer
+    rows = train.select(range(min(len(train), 40)))
+    rows = datasets.concatenate_datasets([rows, rows.map(
+        lambda r: {"themes_source": "written-posts", "churn_intent_source": "written-posts"})])
+    full = encode_split(rows, tokenizer, 32).labels
+    light = encode_split(rows, tokenizer, 32, weak_label_weight=0.25).labels
+    weak = np.asarray(rows["themes_source"]) == "weak"
+    assert weak.any() and (~weak).any()
+    for task in ("themes", "churn_intent"):
+        assert np.allclose(light[f"{task}_mask"][weak], 0.25 * full[f"{task}_mask"][weak])
+        assert np.array_equal(light[f"{task}_mask"][~weak], full[f"{task}_mask"][~weak])
+    for task in ("sentiment", "complaint"):
+        assert np.array_equal(light[f"{task}_mask"], full[f"{task}_mask"])

@@ -98,16 +98,31 @@ MIN_THRESHOLD_POSITIVES = 8
 DEFAULT_THRESHOLD = 0.5
 
 
-def _best_threshold(probs: np.ndarray, gold: np.ndarray) -> float:
+def _best_threshold(probs: np.ndarray, gold: np.ndarray, domains: np.ndarray | None = None
+                    ) -> float:
+    """The threshold with the best F1; with ``domains``, the best mean of each domain's F1
+    over the domains holding at least MIN_THRESHOLD_POSITIVES positives (pooled F1 when
+    fewer than two do), so a domain with fewer dev items still has an equal say."""
     if gold.sum() < MIN_THRESHOLD_POSITIVES:
         return DEFAULT_THRESHOLD
-    scores = [f1_score(gold, (probs >= t).astype(int), zero_division=0) for t in THRESHOLDS]
+    groups = [np.ones(len(gold), bool)]
+    if domains is not None:
+        counted = [domains == d for d in np.unique(domains)
+                   if gold[domains == d].sum() >= MIN_THRESHOLD_POSITIVES]
+        groups = counted if len(counted) >= 2 else groups
+    scores = [np.mean([f1_score(gold[g], (probs[g] >= t).astype(int), zero_division=0)
+                       for g in groups]) for t in THRESHOLDS]
     return float(THRESHOLDS[int(np.argmax(scores))])
 
 
-def fit_calibration(logits: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
-                    ) -> tuple[dict, dict[str, float]]:
-    """Temperatures per head and F1-best thresholds per binary label, both from ``labels``."""
+def fit_calibration(logits: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
+                    domains: np.ndarray | None = None) -> tuple[dict, dict[str, float]]:
+    """Temperatures per head and F1-best thresholds per binary label, both from ``labels``.
+
+    ``domains`` (one name per row, e.g. in-domain / out-of-domain): thresholds maximise the
+    mean of the domains' F1 instead of the pooled F1 (:func:`_best_threshold`).
+    """
+    domains = None if domains is None else np.asarray(domains)
     calibration: dict = {}
     thresholds: dict[str, float] = {}
     rows = labels["sentiment_mask"] > 0
@@ -124,7 +139,8 @@ def fit_calibration(logits: Mapping[str, np.ndarray], labels: Mapping[str, np.nd
         gold = (labels[key][rows] >= 0.5).astype(float)
         t = _best_temperature_binary(logits[key][rows], gold)
         calibration[key] = t
-        thresholds[key] = _best_threshold(sigmoid(logits[key][rows] / t), gold)
+        thresholds[key] = _best_threshold(sigmoid(logits[key][rows] / t), gold,
+                                          None if domains is None else domains[rows])
     rows = labels["themes_mask"] > 0
     temps = []
     for i, theme in enumerate(SCHEMA.theme_keys):
@@ -132,7 +148,8 @@ def fit_calibration(logits: Mapping[str, np.ndarray], labels: Mapping[str, np.nd
         z = logits["themes"][rows, i]
         t = _best_temperature_binary(z, gold)
         temps.append(t)
-        thresholds[theme] = _best_threshold(sigmoid(z / t), gold)
+        thresholds[theme] = _best_threshold(sigmoid(z / t), gold,
+                                            None if domains is None else domains[rows])
     calibration["themes"] = temps
     return calibration, thresholds
 

@@ -167,6 +167,16 @@ def split_dev(dev: datasets.Dataset, train_fraction: float
     return dev.select(fit_rows), dev.select(select_rows)
 
 
+def selection_domains(dev: datasets.Dataset) -> np.ndarray | None:
+    """``in-domain`` (airline gold, items of no industry) or ``out-of-domain`` per selection
+    item, so each threshold serves both equally (``training.metrics._best_threshold``);
+    None for a corpus without industries."""
+    if "industry" not in dev.column_names:
+        return None
+    return np.asarray(["in-domain" if i in ("airline", "none") else "out-of-domain"
+                       for i in dev["industry"]])
+
+
 def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
                       console: Console | None = None) -> TransformerRun:
     """Fine-tune, calibrate, evaluate on gold, save, log and register (module docstring)."""
@@ -238,7 +248,8 @@ def train_transformer(config: FineTuneConfig, tracking_uri: str | None = None,
         held_logits = {split: predict_logits(network, encoded[split], config.eval_batch_size,
                                              tokenizer.pad_token_id)
                        for split in ("test", "ood_test") if split in encoded}
-        calibration, thresholds = fit_calibration(dev_logits, encoded["dev"].labels)
+        calibration, thresholds = fit_calibration(dev_logits, encoded["dev"].labels,
+                                                  selection_domains(dev))
         metrics = {f"dev_{k}": v for k, v in head_metrics(dev_logits,
                                                          encoded["dev"].labels).items()}
         metrics["dev_score"] = result.history[result.best_epoch - 1].dev["dev_score"]

@@ -334,6 +334,27 @@ def test_a_label_without_positives_keeps_temperature_one_and_threshold_half():
     assert calibration["complaint"] == 1.0 and thresholds["complaint"] == 0.5
 
 
+def _two_domains(b_positives: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domain a: 300 positives at 0.8, 600 negatives at 0.5; domain b: its positives at 0.45,
+    60 negatives at 0.2. Pooled F1 wants a threshold above 0.5; b wants one below 0.45."""
+    probs = np.r_[np.full(300, 0.8), np.full(600, 0.5), np.full(b_positives, 0.45),
+                  np.full(60, 0.2)]
+    gold = np.r_[np.ones(300), np.zeros(600), np.ones(b_positives), np.zeros(60)]
+    domains = np.array(["a"] * 900 + ["b"] * (b_positives + 60))
+    return probs, gold, domains
+
+
+def test_domain_balanced_thresholds_give_a_small_domain_an_equal_say():
+    from training.metrics import _best_threshold
+
+    probs, gold, domains = _two_domains(40)
+    assert _best_threshold(probs, gold) > 0.5
+    assert _best_threshold(probs, gold, domains) <= 0.45
+    # a domain with too few positives to fit on does not count: pooled F1 again
+    probs, gold, domains = _two_domains(5)
+    assert _best_threshold(probs, gold, domains) == _best_threshold(probs, gold) > 0.5
+
+
 # --- config ------------------------------------------------------------------------------
 
 def test_tiny_yaml_loads_as_a_finetune_config():

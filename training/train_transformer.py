@@ -94,9 +94,9 @@ def load_corpus(corpus_dir: Path, console: Console) -> datasets.DatasetDict:
         build_corpus(corpus_dir)
     changed = stale_inputs(corpus_dir)
     if changed:
-        console.print(f"[yellow]the corpus in {corpus_dir} was built before "
+        console.print(f"warning: the corpus in {corpus_dir} was built before "
                       f"{', '.join(changed)} changed; this run trains on the old corpus. Run "
-                      f"`radar corpus build` to use the new labels and posts.[/yellow]")
+                      f"`radar corpus build` to use the new labels and posts.")
     corpus = datasets.load_from_disk(str(corpus_dir))
     if "industry" not in corpus["train"].column_names:
         console.print(f"the corpus in {corpus_dir} predates the held-out industries of issue "

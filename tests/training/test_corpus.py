@@ -297,3 +297,12 @@ def test_each_written_batch_is_its_own_source_and_a_changed_batch_marks_the_corp
                               "industry": "gym", "sentiment": "negative", "complaint": 0,
                               "themes": [], "churn_intent": 1}) + "\n")
     assert stale_inputs(tmp_path / "c") == [str(batches["written-posts-2"])]
+    from rich.console import Console
+
+    from training.train_transformer import load_corpus
+
+    console = Console(record=True, width=300)
+    load_corpus(tmp_path / "c", console)
+    said = console.export_text()
+    assert f"warning: the corpus in {tmp_path / 'c'} was built before" in said
+    assert "radar corpus build" in said and "[" not in said

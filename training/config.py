@@ -133,7 +133,8 @@ class FineTuneConfig:
                 except ValueError:
                     raise ConfigError(f"{f.name} must be a number, got {value!r}") from None
             elif f.type in ("float", "float | None") and (
-                    isinstance(value, bool) or not isinstance(value, (int, float, type(None)))):
+                    isinstance(value, bool) or not isinstance(value, (int, float, type(None)))
+                    or (value is None and f.type == "float")):
                 raise ConfigError(f"{f.name} must be a number, got {value!r}")
             elif f.type in ("int", "int | None") and isinstance(value, bool):
                 raise ConfigError(f"{f.name} must be an integer, got {value!r}")

@@ -79,3 +79,10 @@ def test_gold_texts_never_appear_among_written_posts(written, real_datasets):
     gold = read_jsonl(REPO / "data/annotations/gold.jsonl")
     gold_keys = {near_duplicate_key(rows[(g["source"], g["post_id"])]["text"]) for g in gold}
     assert not gold_keys & {near_duplicate_key(r["text"]) for r in written}
+
+
+def test_every_written_batch_counts_as_written_and_never_as_a_held_out_industry():
+    from training.ood import industry_of
+
+    for source in WRITTEN_FILES:
+        assert industry_of({"source": source, "domain": "bank"}) == "written (training only)"

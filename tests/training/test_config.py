@@ -48,9 +48,19 @@ def test_fingerprint_ignores_where_the_model_goes_but_not_what_it_is():
     assert a.fingerprint() != BaselineConfig(C=1.0).fingerprint()
 
 
-@pytest.mark.parametrize("weight", [-0.1, 1.5])
-def test_weak_label_weight_outside_0_1_is_refused(weight):
+@pytest.mark.parametrize(("weight", "message"), [
+    (-0.1, "weak_label_weight must be in"), (1.5, "weak_label_weight must be in"),
+    (None, "weak_label_weight must be a number, got None"),
+    ("abc", "weak_label_weight must be a number")])
+def test_weak_label_weight_outside_0_1_or_not_a_number_is_refused(weight, message):
     from training.config import FineTuneConfig
 
-    with pytest.raises(ConfigError, match="weak_label_weight must be in"):
+    with pytest.raises(ConfigError, match=message):
         FineTuneConfig(weak_label_weight=weight)
+
+
+def test_a_required_number_left_empty_in_yaml_is_named():
+    from training.config import FineTuneConfig
+
+    with pytest.raises(ConfigError, match="teacher_mix must be a number, got None"):
+        FineTuneConfig(teacher_mix=None)
